@@ -259,7 +259,7 @@ impl CryptoKey {
         if self.ty != CryptoType::AES {
             return Ok(Zeroizing::new(ciphertext.to_vec()));
         }
-        if ciphertext.is_empty() || ciphertext.len() % BLOCK != 0 {
+        if ciphertext.is_empty() || !ciphertext.chunks_exact(BLOCK).remainder().is_empty() {
             return Err(CephxError::Decrypt { what });
         }
         let mut buf = Zeroizing::new(ciphertext.to_vec());
