@@ -14,6 +14,7 @@ use crate::protocol::{
     AUTH_MODE_MON, CEPHX_GET_AUTH_SESSION_KEY, CEPHX_GET_PRINCIPAL_SESSION_KEY,
 };
 use ceph_encoding::{decode_exact, Decode, Decoder, Encode, EncodeExt, EntityName, EntityType};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -212,6 +213,9 @@ pub struct CephxClient {
     key: CryptoKey,
     want_keys: u32,
     global_id: u64,
+    /// The global id carried by the last [`CephxClient::initial_request`]: non-zero means this
+    /// handshake reclaims it, so the AUTH ticket must be presented (and must not otherwise).
+    requested_global_id: Cell<u64>,
     server_challenge: Option<u64>,
     tickets: BTreeMap<u32, ServiceTicket>,
 }
@@ -224,6 +228,7 @@ impl CephxClient {
             key,
             want_keys: DEFAULT_WANT_KEYS,
             global_id: 0,
+            requested_global_id: Cell::new(0),
             server_challenge: None,
             tickets: BTreeMap::new(),
         }
@@ -272,15 +277,25 @@ impl CephxClient {
     }
 
     /// The msgr2 AUTH_REQUEST payload for a monitor: `u8 AUTH_MODE_MON (10)`, EntityName,
-    /// `u64 global_id` (0 on first contact, the previous id when reconnecting).
+    /// `u64 global_id` — 0 on first contact, the previous id ([`CephxClient::global_id`]) to
+    /// reclaim it when reconnecting. The id is remembered for the next
+    /// [`CephxClient::handle_server_challenge`], which presents the AUTH ticket exactly when
+    /// reclaiming.
     pub fn initial_request(&self, global_id: u64) -> Vec<u8> {
+        self.requested_global_id.set(global_id);
         mon_initial_request(&self.name, global_id)
     }
 
     /// Consume the mon's AUTH_REPLY_MORE payload (`CephXServerChallenge`) and return the
     /// AUTH_REQUEST_MORE payload: `CephXRequestHeader(0x0100)` + `CephXAuthenticate` v3 with
-    /// the proof of key, the current AUTH ticket as `old_ticket` (empty if none), and
-    /// `other_keys = want_keys | AUTH` (what librados sends: 0x35 by default).
+    /// the proof of key, `other_keys = want_keys | AUTH` (what librados sends: 0x35 by
+    /// default), and as `old_ticket` the current AUTH ticket if the preceding
+    /// [`CephxClient::initial_request`] reclaimed a global id (non-zero), else empty.
+    ///
+    /// That rule is the Pacific mon's (`CephxServiceHandler::verify_old_ticket`, v3 clients):
+    /// a ticket presented with a new global id is refused (EINVAL, "superfluous ticket"), a
+    /// reclaim without a valid ticket is refused (EACCES) unless
+    /// `auth_allow_insecure_global_id_reclaim` is on.
     pub fn handle_server_challenge(
         &mut self,
         payload: &[u8],
@@ -288,7 +303,13 @@ impl CephxClient {
     ) -> Result<Vec<u8>> {
         let ch: CephXServerChallenge = decode_exact(payload)?;
         self.server_challenge = Some(ch.server_challenge);
-        Ok(self.build_authenticate(ch.server_challenge, client_challenge, self.want_keys | AUTH))
+        let reclaim = self.requested_global_id.get() != 0;
+        Ok(self.build_authenticate(
+            ch.server_challenge,
+            client_challenge,
+            self.want_keys | AUTH,
+            reclaim,
+        ))
     }
 
     fn build_authenticate(
@@ -296,16 +317,17 @@ impl CephxClient {
         server_challenge: u64,
         client_challenge: u64,
         other_keys: u32,
+        present_ticket: bool,
     ) -> Vec<u8> {
+        let old_ticket = match self.tickets.get(&AUTH) {
+            Some(t) if present_ticket => t.ticket.clone(),
+            _ => CephXTicketBlob::default(),
+        };
         let req = CephXAuthenticate {
             struct_v: 3,
             client_challenge,
             key: client_proof(&self.key, server_challenge, client_challenge),
-            old_ticket: self
-                .tickets
-                .get(&AUTH)
-                .map(|t| t.ticket.clone())
-                .unwrap_or_default(),
+            old_ticket,
             other_keys,
         };
         let mut out = Vec::with_capacity(64 + req.old_ticket.blob.len());
@@ -485,7 +507,7 @@ impl CephxClient {
         if !self.tickets.contains_key(&AUTH) {
             return Err(CephxError::MissingTicket(EntityType::AUTH));
         }
-        Ok(self.build_authenticate(sc, client_challenge, other_keys | AUTH))
+        Ok(self.build_authenticate(sc, client_challenge, other_keys | AUTH, true))
     }
 
     /// Consume an MAuthReply `result_bl` answering [`CephxClient::build_service_ticket_request`]

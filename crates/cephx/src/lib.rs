@@ -58,9 +58,10 @@
 //!   AUTH session key, which this crate still holds. The connection secret field is empty
 //!   over MAuth, and the extra tickets for `other_keys` are accepted. The msgr2 connection's
 //!   keys do not change.
-//! * Alternatively open a fresh mon connection: [`CephxClient::handle_server_challenge`]
-//!   presents the current AUTH ticket too (global_id reclaim, CephXAuthenticate v3), with
-//!   `initial_request(global_id())`.
+//! * Alternatively open a fresh mon connection with `initial_request(global_id())`:
+//!   [`CephxClient::handle_server_challenge`] then presents the current AUTH ticket
+//!   (secure global_id reclaim, CephXAuthenticate v3). With `initial_request(0)` it presents
+//!   none, as the mon requires for a new global id.
 
 #![warn(missing_docs)]
 

@@ -460,6 +460,13 @@ fn reclaim_on_reconnect_presents_old_ticket() {
     let a = mon2.check_authenticate(&req);
     assert_eq!(a.old_ticket.blob, b"auth-ticket-1");
     assert_eq!(a.old_ticket.secret_id, 7);
+
+    // Starting over with a new global id: the old ticket must not be presented (a Pacific
+    // mon answers EINVAL "superfluous ticket").
+    cx.initial_request(0);
+    let req = cx.handle_server_challenge(&ch, 2).unwrap();
+    let a = mon2.check_authenticate(&req);
+    assert_eq!(a.old_ticket, CephXTicketBlob::default());
 }
 
 #[test]
