@@ -1,1 +1,164 @@
-//! shared CLI code
+//! Code shared by `rados-rs` and `rbd-rs`: the Ceph tools' global options, logging,
+//! exit codes (the errno of the failure, as `rados`/`rbd` scripts expect), and output
+//! helpers such as Ceph's hexdump.
+
+#![warn(missing_docs)]
+
+use ceph_rados::{ClientConfig, CommonArgs, Errno, Error};
+use std::fmt::Write as _;
+
+/// Parse the common options out of `args` (merging `CEPH_ARGS` first), set up logging,
+/// and return the client configuration builder input plus the remaining arguments.
+pub fn common_setup(mut args: Vec<String>) -> Result<(CommonArgs, Vec<String>), Error> {
+    let env = CommonArgs::from_env()?;
+    let cli = CommonArgs::extract(&mut args)?;
+    let common = env.merge(cli);
+    init_logging(common.debug);
+    Ok((common, args))
+}
+
+/// Logging through `tracing`: `RUST_LOG` if set, `--debug` for debug level, else warnings.
+pub fn init_logging(debug: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::new(v),
+        _ if debug => EnvFilter::new("debug"),
+        _ => EnvFilter::new("error"),
+    };
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Build the client configuration from the common options.
+pub fn client_config(common: &CommonArgs) -> Result<ClientConfig, Error> {
+    common.to_config()
+}
+
+/// Print `prefix: error` like the Ceph tools and exit with the errno.
+pub fn fail(prefix: &str, e: &Error) -> ! {
+    let errno = e.errno();
+    match e {
+        Error::Server { context, errno } => {
+            eprintln!("{prefix}{}: ({}) {}", if context.is_empty() { String::new() } else { format!(" {context}") }, errno.0, errno.description())
+        }
+        other => eprintln!("{prefix}: ({}) {other}", errno.0),
+    }
+    std::process::exit(exit_code(errno))
+}
+
+/// The process exit status for an errno (1..=255).
+pub fn exit_code(e: Errno) -> i32 {
+    if e.0 <= 0 || e.0 > 255 {
+        1
+    } else {
+        e.0
+    }
+}
+
+/// A usage error: message and exit with EINVAL, like the Ceph tools.
+pub fn usage_error(msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(Errno::EINVAL.0)
+}
+
+/// Ceph's `bufferlist::hexdump` format (as `rados getomapval` prints values).
+pub fn hexdump(data: &[u8]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    let mut was_same = false;
+    while i < data.len() {
+        let line = &data[i..(i + 16).min(data.len())];
+        if i > 0 && line.len() == 16 && data[i - 16..i] == *line {
+            if !was_same {
+                out.push_str("*\n");
+                was_same = true;
+            }
+            i += 16;
+            continue;
+        }
+        was_same = false;
+        let _ = write!(out, "{i:08x} ");
+        for j in 0..16 {
+            if j == 8 {
+                out.push(' ');
+            }
+            match line.get(j) {
+                Some(b) => {
+                    let _ = write!(out, " {b:02x}");
+                }
+                None => out.push_str("   "),
+            }
+        }
+        out.push_str("  |");
+        for b in line {
+            out.push(if (32..127).contains(b) { *b as char } else { '.' });
+        }
+        out.push_str("|\n");
+        i += 16;
+    }
+    let _ = writeln!(out, "{:08x}", data.len());
+    out
+}
+
+/// Parse a size with an optional unit: `10G`, `512M`, `4K`, `4096`, `1T` (binary units,
+/// as `rbd --size` takes them; a bare number is MiB for `--size` when `default_mb`).
+pub fn parse_size(s: &str, default_mb: bool) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let unit = s[i..].to_ascii_uppercase();
+            let m: u64 = match unit.trim_end_matches("IB").trim_end_matches('B') {
+                "" => 1,
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                "T" => 1 << 40,
+                "P" => 1 << 50,
+                _ => return None,
+            };
+            (&s[..i], m)
+        }
+        None => (s, if default_mb { 1 << 20 } else { 1 }),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// Format a byte count the way `rbd info` does (`10 GiB`, `4 MiB`, `1.5 KiB`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else if v.fract() == 0.0 {
+        format!("{} {}", v as u64, UNITS[u])
+    } else {
+        format!("{:.1} {}", v, UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hexdump_format() {
+        let h = hexdump(&[0, 0, 0, 0x80, 2, 0, 0, 0]);
+        assert_eq!(h, "00000000  00 00 00 80 02 00 00 00                           |........|\n00000008\n");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10G", true), Some(10 << 30));
+        assert_eq!(parse_size("1024", true), Some(1 << 30));
+        assert_eq!(parse_size("4K", false), Some(4096));
+        assert_eq!(parse_size("4096", false), Some(4096));
+        assert_eq!(parse_size("1GiB", true), Some(1 << 30));
+        assert_eq!(parse_size("x", true), None);
+        assert_eq!(human_bytes(10 << 30), "10 GiB");
+        assert_eq!(human_bytes(4 << 20), "4 MiB");
+    }
+}

@@ -1,0 +1,746 @@
+//! The monitor client: hunting, authentication, subscriptions (MonMap, OSDMap), commands,
+//! pool operations, and cephx ticket renewal.
+//!
+//! One task owns the monitor session ([`MonClient`] handles are cheap clones that talk to
+//! it over a channel). Hunting opens up to three monitor connections in parallel, as
+//! librados does, keeps the first that authenticates and drops the others. When the
+//! session dies the task hunts again, resubscribes from the epochs it has, and resends
+//! every command still waiting for an answer.
+
+pub mod messages;
+pub mod monmap;
+
+use crate::auth::{random_u32, random_u64, AuthState, MonAuth, MonAuthSlot, SharedAuth};
+use crate::config::{ClientConfig, MonAddr};
+use crate::error::{Errno, Error, Result};
+use crate::net::{self, ConnEvent, ConnHandle, DriverOpts};
+use crate::osdmap::{Incremental, OsdMap};
+use bytes::Bytes;
+use ceph_cephx::CephxClient;
+use ceph_encoding::{features, EntityAddr, EntityType, Uuid};
+use ceph_msgr2::{ConnectionConfig, FrameLimits, Message, MsgType};
+use messages::{OsdMapMsg, SubItem};
+use monmap::MonMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+/// CEPH_AUTH ticket service bits.
+const SERVICE_MON: u32 = 0x01;
+const SERVICE_OSD: u32 = 0x04;
+const SERVICE_MGR: u32 = 0x10;
+
+/// Output of a monitor command.
+#[derive(Debug, Clone)]
+pub struct CommandOutput {
+    /// Status string (`rs`).
+    pub status: String,
+    /// Output bytes (JSON when `format` was json).
+    pub data: Bytes,
+}
+
+enum MonCmd {
+    Command { cmd: Vec<String>, input: Bytes, reply: oneshot::Sender<Result<CommandOutput>> },
+    GetVersion { what: String, reply: oneshot::Sender<Result<(u64, u64)>> },
+    PoolOp { pool: u32, op: u32, snapid: u64, name: String, reply: oneshot::Sender<Result<(u32, Option<Vec<u8>>)>> },
+    OsdMap(Message),
+    RenewSubscription,
+}
+
+/// State shared by every handle and the task.
+pub(crate) struct MonShared {
+    pub config: ClientConfig,
+    pub auth: SharedAuth,
+    pub nonce: u32,
+    pub global_seq: AtomicU64,
+    pub osdmap: watch::Receiver<Option<Arc<OsdMap>>>,
+    pub monmap: watch::Receiver<Option<Arc<MonMap>>>,
+}
+
+/// A handle to the monitor session. Clone freely; the session lives while any handle does.
+#[derive(Clone)]
+pub struct MonClient {
+    pub(crate) shared: Arc<MonShared>,
+    tx: mpsc::UnboundedSender<MonCmd>,
+}
+
+impl std::fmt::Debug for MonClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonClient").field("name", &self.shared.config.name).finish()
+    }
+}
+
+impl MonClient {
+    /// Connect and authenticate to a monitor, then wait for the first MonMap and OSDMap.
+    /// Fails within `config.mount_timeout` with [`Error::NoMonitor`] naming the addresses
+    /// tried, or at once with [`Error::Auth`] when a monitor refuses our key.
+    pub async fn connect(config: ClientConfig) -> Result<MonClient> {
+        let key = config.resolve_key()?;
+        let cephx = key.map(|k| CephxClient::new(config.name.clone(), k));
+        let auth = Arc::new(Mutex::new(AuthState { name: config.name.clone(), cephx, global_id: 0 }));
+        let (osd_tx, osd_rx) = watch::channel(None);
+        let (mon_tx, mon_rx) = watch::channel(None);
+        let shared = Arc::new(MonShared {
+            config: config.clone(),
+            auth,
+            nonce: random_u32(),
+            global_seq: AtomicU64::new(0),
+            osdmap: osd_rx,
+            monmap: mon_rx,
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let mut subs = BTreeMap::new();
+        subs.insert("monmap".to_string(), SubItem { start: 0, flags: 0 });
+        subs.insert("osdmap".to_string(), SubItem { start: 0, flags: 0 });
+        let task = MonTask {
+            shared: shared.clone(),
+            rx,
+            ev_tx,
+            ev_rx,
+            session: None,
+            hunting: HashMap::new(),
+            next_conn_id: 1,
+            next_tid: 1,
+            commands: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            pool_ops: BTreeMap::new(),
+            subs,
+            osdmap: None,
+            osdmap_tx: osd_tx,
+            monmap_tx: mon_tx,
+            fsid: None,
+            ready: Some(ready_tx),
+            deadline: Instant::now() + config.mount_timeout,
+            tried: Vec::new(),
+            last_error: String::new(),
+            renewing: None,
+            next_hunt: Instant::now(),
+            hunt_index: 0,
+        };
+        tokio::spawn(task.run());
+        let client = MonClient { shared, tx };
+        match tokio::time::timeout(config.mount_timeout + Duration::from_secs(1), ready_rx).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return Err(e),
+            Ok(Err(_)) => return Err(Error::Shutdown),
+            Err(_) => {
+                return Err(Error::NoMonitor {
+                    tried: config.mon_hosts.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","),
+                    timeout_secs: config.mount_timeout.as_secs(),
+                    last_error: "timed out".into(),
+                })
+            }
+        }
+        // The first maps arrive right after the subscription; wait for both.
+        client.wait_for_osdmap(1).await?;
+        Ok(client)
+    }
+
+    /// The client configuration in use.
+    pub fn config(&self) -> &ClientConfig {
+        &self.shared.config
+    }
+
+    /// Our global id (`client.<gid>`).
+    pub fn global_id(&self) -> u64 {
+        self.shared.auth.lock().expect("auth").global_id
+    }
+
+    /// Our instance nonce (part of our address; identifies us to watchers and blocklists).
+    pub fn nonce(&self) -> u32 {
+        self.shared.nonce
+    }
+
+    /// The latest OSDMap, if one arrived.
+    pub fn osdmap(&self) -> Option<Arc<OsdMap>> {
+        self.shared.osdmap.borrow().clone()
+    }
+
+    /// A receiver that sees every new OSDMap.
+    pub fn osdmap_watch(&self) -> watch::Receiver<Option<Arc<OsdMap>>> {
+        self.shared.osdmap.clone()
+    }
+
+    /// The latest MonMap.
+    pub fn monmap(&self) -> Option<Arc<MonMap>> {
+        self.shared.monmap.borrow().clone()
+    }
+
+    /// Wait until we hold an OSDMap with at least `epoch`, asking the monitor for newer maps.
+    pub async fn wait_for_osdmap(&self, epoch: u32) -> Result<Arc<OsdMap>> {
+        let mut rx = self.shared.osdmap.clone();
+        let timeout = self.shared.config.mount_timeout;
+        let fut = async {
+            let mut asked = false;
+            loop {
+                if let Some(m) = rx.borrow_and_update().clone() {
+                    if m.epoch >= epoch {
+                        return Ok(m);
+                    }
+                }
+                if !asked {
+                    let _ = self.tx.send(MonCmd::RenewSubscription);
+                    asked = true;
+                }
+                if rx.changed().await.is_err() {
+                    return Err(Error::Shutdown);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| Error::Timeout(format!("waiting for osdmap epoch {epoch}")))?
+    }
+
+    /// Make sure we have the newest OSDMap the monitors know (librados
+    /// `wait_for_latest_osdmap`): ask for the newest epoch, then wait for it.
+    pub async fn wait_for_latest_osdmap(&self) -> Result<Arc<OsdMap>> {
+        let (newest, _) = self.get_version("osdmap").await?;
+        self.wait_for_osdmap(newest as u32).await
+    }
+
+    /// Run a monitor command (a JSON object string, as `ceph` sends) with optional input.
+    /// A negative result becomes [`Error::Server`] carrying the monitor's status text.
+    pub async fn command(&self, cmd_json: &str, input: Bytes) -> Result<CommandOutput> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(MonCmd::Command { cmd: vec![cmd_json.to_string()], input, reply })
+            .map_err(|_| Error::Shutdown)?;
+        let fut = async { rx.await.map_err(|_| Error::Shutdown)? };
+        match self.shared.config.mon_op_timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| Error::Timeout("monitor command".into()))?,
+            None => fut.await,
+        }
+    }
+
+    /// Newest and oldest epoch of a map (`osdmap`, `monmap`, ...).
+    pub async fn get_version(&self, what: &str) -> Result<(u64, u64)> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(MonCmd::GetVersion { what: what.to_string(), reply }).map_err(|_| Error::Shutdown)?;
+        rx.await.map_err(|_| Error::Shutdown)?
+    }
+
+    /// A pool operation (MPoolOp); returns the OSDMap epoch of the change and response
+    /// data. The map with that epoch is awaited before returning.
+    pub async fn pool_op(&self, pool: u32, op: u32, snapid: u64, name: &str) -> Result<Option<Vec<u8>>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(MonCmd::PoolOp { pool, op, snapid, name: name.to_string(), reply })
+            .map_err(|_| Error::Shutdown)?;
+        let (epoch, data) = rx.await.map_err(|_| Error::Shutdown)??;
+        self.wait_for_osdmap(epoch).await?;
+        Ok(data)
+    }
+
+    /// Allocate a self-managed snapshot id in `pool`.
+    pub async fn create_selfmanaged_snap(&self, pool: u32) -> Result<u64> {
+        let data = self.pool_op(pool, messages::pool_op::CREATE_UNMANAGED_SNAP, 0, "").await?;
+        let d = data.ok_or_else(|| Error::InvalidArgument("monitor returned no snap id".into()))?;
+        let mut dec = ceph_encoding::Decoder::new(&d);
+        Ok(dec.u64()?)
+    }
+
+    /// Release a self-managed snapshot id (the OSDs then trim its clones).
+    pub async fn remove_selfmanaged_snap(&self, pool: u32, snapid: u64) -> Result<()> {
+        self.pool_op(pool, messages::pool_op::DELETE_UNMANAGED_SNAP, snapid, "").await?;
+        Ok(())
+    }
+
+    /// Hand an MOSDMap received from an OSD to the map holder.
+    pub(crate) fn feed_osdmap(&self, m: Message) {
+        let _ = self.tx.send(MonCmd::OsdMap(m));
+    }
+
+    /// Ask the monitor for OSDMaps newer than ours (after an OSD failure or a reply from a
+    /// newer epoch).
+    pub(crate) fn feed_osdmap_request(&self) {
+        let _ = self.tx.send(MonCmd::RenewSubscription);
+    }
+
+    /// Next global_seq for a new connection.
+    pub(crate) fn next_global_seq(&self) -> u64 {
+        self.shared.global_seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+struct PendingCommand {
+    msg: Message,
+    reply: oneshot::Sender<Result<CommandOutput>>,
+}
+
+struct Session {
+    conn: ConnHandle,
+    label: String,
+}
+
+struct Attempt {
+    conn: ConnHandle,
+    slot: Arc<Mutex<MonAuthSlot>>,
+    label: String,
+}
+
+struct MonTask {
+    shared: Arc<MonShared>,
+    rx: mpsc::UnboundedReceiver<MonCmd>,
+    ev_tx: net::EventTx,
+    ev_rx: mpsc::UnboundedReceiver<(u64, ConnEvent)>,
+    session: Option<Session>,
+    hunting: HashMap<u64, Attempt>,
+    next_conn_id: u64,
+    next_tid: u64,
+    commands: BTreeMap<u64, PendingCommand>,
+    versions: BTreeMap<u64, (Message, oneshot::Sender<Result<(u64, u64)>>)>,
+    pool_ops: BTreeMap<u64, (Message, oneshot::Sender<Result<(u32, Option<Vec<u8>>)>>)>,
+    subs: BTreeMap<String, SubItem>,
+    osdmap: Option<Arc<OsdMap>>,
+    osdmap_tx: watch::Sender<Option<Arc<OsdMap>>>,
+    monmap_tx: watch::Sender<Option<Arc<MonMap>>>,
+    fsid: Option<Uuid>,
+    ready: Option<oneshot::Sender<Result<()>>>,
+    deadline: Instant,
+    tried: Vec<String>,
+    last_error: String,
+    renewing: Option<Instant>,
+    next_hunt: Instant,
+    hunt_index: usize,
+}
+
+impl MonTask {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(c) => self.handle_cmd(c),
+                    None => { debug!("monitor client dropped; closing session"); return; }
+                },
+                Some((id, ev)) = self.ev_rx.recv() => self.handle_conn_event(id, ev).await,
+                _ = tick.tick() => self.tick().await,
+            }
+        }
+    }
+
+    fn send(&self, m: Message) {
+        if let Some(s) = &self.session {
+            s.conn.send(m);
+        }
+    }
+
+    fn tid(&mut self) -> u64 {
+        self.next_tid += 1;
+        self.next_tid
+    }
+
+    fn handle_cmd(&mut self, c: MonCmd) {
+        match c {
+            MonCmd::Command { cmd, input, reply } => {
+                let tid = self.tid();
+                let msg = messages::mon_command(tid, self.fsid.unwrap_or_default(), &cmd, input);
+                self.send(msg.clone());
+                self.commands.insert(tid, PendingCommand { msg, reply });
+            }
+            MonCmd::GetVersion { what, reply } => {
+                let tid = self.tid();
+                let msg = messages::mon_get_version(tid, &what);
+                self.send(msg.clone());
+                self.versions.insert(tid, (msg, reply));
+            }
+            MonCmd::PoolOp { pool, op, snapid, name, reply } => {
+                let tid = self.tid();
+                let epoch = self.osdmap.as_ref().map(|m| m.epoch as u64).unwrap_or(0);
+                let msg = messages::pool_op_msg(tid, self.fsid.unwrap_or_default(), pool, op, snapid, &name, epoch);
+                self.send(msg.clone());
+                self.pool_ops.insert(tid, (msg, reply));
+            }
+            MonCmd::OsdMap(m) => self.handle_osdmap(&m),
+            MonCmd::RenewSubscription => self.subscribe(),
+        }
+    }
+
+    fn subscribe(&mut self) {
+        if let Some(m) = &self.osdmap {
+            self.subs.insert("osdmap".into(), SubItem { start: m.epoch as u64 + 1, flags: 0 });
+        }
+        self.send(messages::mon_subscribe(&self.subs));
+    }
+
+    /// Addresses to hunt across: the MonMap's v2 addresses once we have one, else the
+    /// configured ones.
+    async fn candidates(&mut self) -> Vec<(String, SocketAddr, EntityAddr)> {
+        let mut out = Vec::new();
+        if let Some(mm) = self.monmap_tx.borrow().clone() {
+            for m in &mm.mons {
+                if let Some(a) = m.addrs.msgr2() {
+                    if let Some(sa) = a.addr {
+                        out.push((format!("mon.{} {}", m.name, sa), sa, *a));
+                    }
+                }
+            }
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        for MonAddr { host, port } in self.shared.config.mon_hosts.clone() {
+            // 6789 is the msgr1 port most guides show; monitors speak msgr2 on 3300.
+            let port2 = if port == 6789 { 3300 } else { port };
+            let label = if port == 6789 {
+                format!("{host}:3300 (given as {host}:6789, the msgr1 port; msgr2 uses 3300)")
+            } else {
+                format!("{host}:{port}")
+            };
+            match tokio::net::lookup_host((host.as_str(), port2)).await {
+                Ok(addrs) => {
+                    for sa in addrs {
+                        out.push((label.clone(), sa, EntityAddr::msgr2(sa)));
+                    }
+                }
+                Err(e) => self.last_error = format!("cannot resolve {host}: {e}"),
+            }
+        }
+        out
+    }
+
+    async fn hunt(&mut self) {
+        if self.session.is_some() || !self.hunting.is_empty() || Instant::now() < self.next_hunt {
+            return;
+        }
+        let cands = self.candidates().await;
+        if cands.is_empty() {
+            self.next_hunt = Instant::now() + Duration::from_secs(1);
+            return;
+        }
+        let n = cands.len().min(3);
+        let template = {
+            let a = self.shared.auth.lock().expect("auth");
+            (a.name.clone(), a.cephx.clone(), a.global_id)
+        };
+        for i in 0..n {
+            let (label, sa, ea) = cands[(self.hunt_index + i) % cands.len()].clone();
+            let id = self.next_conn_id;
+            self.next_conn_id += 1;
+            let slot = Arc::new(Mutex::new(MonAuthSlot {
+                name: template.0.clone(),
+                cephx: template.1.clone(),
+                global_id: template.2,
+                error: None,
+            }));
+            let cfg = ConnectionConfig {
+                entity_type: EntityType::CLIENT,
+                peer_addr: ea,
+                nonce: self.shared.nonce,
+                global_id: template.2,
+                global_seq: self.shared.global_seq.fetch_add(1, Ordering::Relaxed) + 1,
+                client_cookie: random_u64() | 1,
+                features_supported: features::CEPH_FEATURES_ALL,
+                features_required: 0,
+                modes: self.shared.config.mon_modes.clone(),
+                lossy: true,
+                limits: FrameLimits::default(),
+            };
+            let opts = DriverOpts {
+                handshake_timeout: self.shared.config.mount_timeout.min(Duration::from_secs(10)),
+                keepalive_interval: self.shared.config.mon_ping_interval,
+                idle_timeout: self.shared.config.mon_ping_timeout,
+            };
+            debug!(%label, "hunting monitor");
+            if !self.tried.contains(&label) {
+                self.tried.push(label.clone());
+            }
+            let conn = net::spawn(id, sa, cfg, Box::new(MonAuth { slot: slot.clone() }), self.ev_tx.clone(), opts);
+            self.hunting.insert(id, Attempt { conn, slot, label });
+        }
+        self.hunt_index = (self.hunt_index + n) % cands.len().max(1);
+    }
+
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        if let Some(tx) = self.ready.take() {
+            if now > self.deadline {
+                let _ = tx.send(Err(Error::NoMonitor {
+                    tried: self.tried.join(", "),
+                    timeout_secs: self.shared.config.mount_timeout.as_secs(),
+                    last_error: if self.last_error.is_empty() { "no answer".into() } else { self.last_error.clone() },
+                }));
+                self.hunting.clear();
+                return;
+            }
+            self.ready = Some(tx);
+        }
+        self.hunt().await;
+        self.maybe_renew_tickets(now);
+    }
+
+    fn maybe_renew_tickets(&mut self, now: Instant) {
+        if self.session.is_none() {
+            return;
+        }
+        if let Some(t) = self.renewing {
+            if now.duration_since(t) < Duration::from_secs(10) {
+                return;
+            }
+        }
+        let req = {
+            let a = self.shared.auth.lock().expect("auth");
+            let Some(c) = a.cephx.as_ref() else { return };
+            let need = c.needs_renewal(now) & (SERVICE_MON | SERVICE_OSD | SERVICE_MGR);
+            if need == 0 {
+                return;
+            }
+            debug!(need, "renewing cephx service tickets");
+            match c.build_service_ticket_request(need, random_u64(), a.global_id) {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "cannot build ticket renewal request");
+                    return;
+                }
+            }
+        };
+        let epoch = self.monmap_tx.borrow().as_ref().map(|m| m.epoch).unwrap_or(0);
+        self.send(messages::mauth(&req, epoch));
+        self.renewing = Some(now);
+    }
+
+    async fn handle_conn_event(&mut self, id: u64, ev: ConnEvent) {
+        let is_session = self.session.as_ref().map(|s| s.conn.id) == Some(id);
+        match ev {
+            ConnEvent::Ready { global_id, .. } => {
+                let Some(att) = self.hunting.remove(&id) else { return };
+                // Winner: adopt its tickets and global id; drop the other attempts.
+                self.hunting.clear();
+                {
+                    let slot = att.slot.lock().expect("slot");
+                    let mut a = self.shared.auth.lock().expect("auth");
+                    a.cephx = slot.cephx.clone();
+                    a.global_id = global_id;
+                }
+                info!(mon = %att.label, global_id, "monitor session established");
+                self.session = Some(Session { conn: att.conn, label: att.label });
+                self.on_session_ready();
+            }
+            ConnEvent::Message(m) if is_session => self.handle_message(m),
+            ConnEvent::Message(_) => {}
+            ConnEvent::Closed(err) => {
+                if is_session {
+                    let label = self.session.take().map(|s| s.label).unwrap_or_default();
+                    warn!(mon = %label, error = %err, "monitor session lost; hunting");
+                    self.last_error = format!("{label}: {err}");
+                    self.next_hunt = Instant::now();
+                    return;
+                }
+                let Some(att) = self.hunting.remove(&id) else { return };
+                self.last_error = format!("{}: {err}", att.label);
+                debug!(mon = %att.label, error = %err, "monitor attempt failed");
+                let cephx_err = att.slot.lock().expect("slot").error.take();
+                let auth_refused = cephx_err.is_some()
+                    || matches!(err, Error::Msgr(ceph_msgr2::Error::AuthBadMethod { .. }))
+                    || matches!(err, Error::Msgr(ceph_msgr2::Error::Auth(_)));
+                if auth_refused && self.ready.is_some() {
+                    // A monitor answered and refused our credentials: no point hunting on.
+                    let msg = match &cephx_err {
+                        Some(e) => format!("{} as {}: {e}", att.label, self.shared.config.name),
+                        None => format!("{} as {}: {err}", att.label, self.shared.config.name),
+                    };
+                    let e = match cephx_err {
+                        Some(c) => match c.errno() {
+                            Some(n) => Error::server(msg, Errno(n.0)),
+                            None => Error::Auth(msg),
+                        },
+                        None => Error::Auth(msg),
+                    };
+                    if let Some(tx) = self.ready.take() {
+                        let _ = tx.send(Err(e));
+                    }
+                    self.hunting.clear();
+                    return;
+                }
+                if self.hunting.is_empty() {
+                    self.next_hunt = Instant::now() + Duration::from_millis(500);
+                }
+            }
+        }
+    }
+
+    fn on_session_ready(&mut self) {
+        if let Some(tx) = self.ready.take() {
+            let _ = tx.send(Ok(()));
+        }
+        self.renewing = None;
+        self.subscribe();
+        let cmds: Vec<Message> = self.commands.values().map(|c| c.msg.clone()).collect();
+        let vers: Vec<Message> = self.versions.values().map(|c| c.0.clone()).collect();
+        let pops: Vec<Message> = self.pool_ops.values().map(|c| c.0.clone()).collect();
+        for m in cmds.into_iter().chain(vers).chain(pops) {
+            self.send(m);
+        }
+    }
+
+    fn handle_message(&mut self, m: Message) {
+        let ty = m.header.ty;
+        let r = match ty {
+            MsgType::MON_MAP => self.handle_monmap(&m),
+            MsgType::OSD_MAP => {
+                self.handle_osdmap(&m);
+                Ok(())
+            }
+            MsgType::MON_COMMAND_ACK => self.handle_command_ack(&m),
+            MsgType::MON_GET_VERSION_REPLY => {
+                messages::decode_get_version_reply(&m.front).map(|(h, newest, oldest)| {
+                    if let Some((_, tx)) = self.versions.remove(&h) {
+                        let _ = tx.send(Ok((newest, oldest)));
+                    }
+                })
+            }
+            MsgType::POOLOP_REPLY => messages::PoolOpReply::decode(&m.front).map(|r| {
+                if let Some((_, tx)) = self.pool_ops.remove(&m.header.tid) {
+                    let res = if r.code < 0 {
+                        Err(Error::server("pool op", Errno::from_result(r.code)))
+                    } else {
+                        Ok((r.epoch, r.data))
+                    };
+                    let _ = tx.send(res);
+                }
+            }),
+            MsgType::AUTH_REPLY => {
+                self.handle_auth_reply(&m);
+                Ok(())
+            }
+            _ => {
+                debug!(?ty, "ignoring monitor message");
+                Ok(())
+            }
+        };
+        if let Err(e) = r {
+            warn!(?ty, error = %e, "undecodable monitor message ignored");
+        }
+    }
+
+    fn handle_monmap(&mut self, m: &Message) -> std::result::Result<(), ceph_encoding::DecodeError> {
+        let raw = messages::decode_mon_map_msg(&m.front)?;
+        let mm = MonMap::decode(&raw)?;
+        debug!(epoch = mm.epoch, mons = mm.mons.len(), "monmap");
+        self.fsid = Some(mm.fsid);
+        self.subs.insert("monmap".into(), SubItem { start: mm.epoch as u64 + 1, flags: 0 });
+        self.monmap_tx.send_replace(Some(Arc::new(mm)));
+        Ok(())
+    }
+
+    fn handle_command_ack(&mut self, m: &Message) -> std::result::Result<(), ceph_encoding::DecodeError> {
+        let ack = messages::MonCommandAck::decode(&m.front)?;
+        if let Some(p) = self.commands.remove(&m.header.tid) {
+            let res = if ack.r < 0 {
+                Err(Error::server(
+                    if ack.rs.is_empty() { "monitor command".to_string() } else { ack.rs },
+                    Errno::from_result(ack.r),
+                ))
+            } else {
+                Ok(CommandOutput { status: ack.rs, data: m.data.clone() })
+            };
+            let _ = p.reply.send(res);
+        }
+        Ok(())
+    }
+
+    fn handle_auth_reply(&mut self, m: &Message) {
+        self.renewing = None;
+        let r = match messages::AuthReply::decode(&m.front) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "bad MAuthReply");
+                return;
+            }
+        };
+        if r.result < 0 {
+            warn!(result = r.result, msg = %r.msg, "cephx ticket renewal refused");
+            return;
+        }
+        let mut a = self.shared.auth.lock().expect("auth");
+        if let Some(c) = a.cephx.as_mut() {
+            match c.handle_service_ticket_reply(&r.payload, Instant::now()) {
+                Ok(()) => debug!("cephx service tickets renewed"),
+                Err(e) => warn!(error = %e, "cephx ticket renewal reply rejected"),
+            }
+        }
+    }
+
+    fn handle_osdmap(&mut self, m: &Message) {
+        let msg = match OsdMapMsg::decode(&m.front) {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(error = %e, "undecodable MOSDMap");
+                return;
+            }
+        };
+        if let Some(f) = self.fsid {
+            if f != msg.fsid {
+                warn!("MOSDMap for another cluster ignored");
+                return;
+            }
+        }
+        let mut cur: Option<OsdMap> = self.osdmap.as_deref().cloned();
+        let mut changed = false;
+        if cur.is_none() {
+            if let Some((_, b)) = msg.fulls.iter().next_back() {
+                match OsdMap::decode(b) {
+                    Ok(map) => {
+                        cur = Some(map);
+                        changed = true;
+                    }
+                    Err(e) => warn!(error = %e, "undecodable full OSDMap"),
+                }
+            }
+        }
+        let Some(mut map) = cur else {
+            // Nothing usable: ask for the latest full map.
+            self.subs.insert("osdmap".into(), SubItem { start: 0, flags: 0 });
+            self.send(messages::mon_subscribe(&self.subs));
+            return;
+        };
+        let last = msg.incrementals.keys().chain(msg.fulls.keys()).copied().max().unwrap_or(0);
+        let mut e = map.epoch + 1;
+        while e <= last {
+            if let Some(b) = msg.incrementals.get(&e) {
+                match Incremental::decode(b).map_err(|e| e.to_string()).and_then(|inc| {
+                    map.apply_incremental(&inc).map_err(|e| e.to_string())
+                }) {
+                    Ok(()) => changed = true,
+                    Err(err) => {
+                        warn!(epoch = e, error = %err, "cannot apply incremental OSDMap");
+                        break;
+                    }
+                }
+            } else if let Some(b) = msg.fulls.get(&e) {
+                match OsdMap::decode(b) {
+                    Ok(full) => {
+                        map = full;
+                        changed = true;
+                    }
+                    Err(err) => {
+                        warn!(epoch = e, error = %err, "undecodable full OSDMap");
+                        break;
+                    }
+                }
+            } else {
+                break;
+            }
+            e += 1;
+        }
+        if changed {
+            debug!(epoch = map.epoch, "osdmap updated");
+            let arc = Arc::new(map);
+            self.subs.insert("osdmap".into(), SubItem { start: arc.epoch as u64 + 1, flags: 0 });
+            self.osdmap = Some(arc.clone());
+            self.osdmap_tx.send_replace(Some(arc));
+        }
+        if self.osdmap.as_ref().map(|m| m.epoch).unwrap_or(0) < msg.newest {
+            // A gap: ask again from what we have.
+            self.subscribe();
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Where a request goes, and whether a new map means it must be resent: one pure function
+//! over (request target, OSDMap), as the kernel's `calc_target` and Objecter's `_calc_target`.
+
+use crate::osdmap::{OsdMap, PgId};
+
+/// `CEPH_OSDMAP_PAUSERD` / `PAUSEWR`.
+const FLAG_PAUSERD: u32 = 1 << 2;
+const FLAG_PAUSEWR: u32 = 1 << 3;
+
+/// The object a request addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectTarget {
+    /// Pool id.
+    pub pool: i64,
+    /// RADOS namespace.
+    pub nspace: String,
+    /// Object name.
+    pub oid: String,
+    /// Locator key (empty = none).
+    pub key: String,
+}
+
+/// A computed placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Pool actually addressed (after cache-tier overlay).
+    pub pool: i64,
+    /// Actual PG.
+    pub pgid: PgId,
+    /// Raw object hash.
+    pub hash: u32,
+    /// Acting set.
+    pub acting: Vec<i32>,
+    /// Primary OSD.
+    pub primary: i32,
+    /// Pool's pg_num at the time (a change means a split or merge).
+    pub pg_num: u32,
+    /// Pool's last_force_op_resend at the time.
+    pub force_resend: u32,
+    /// Map epoch used.
+    pub epoch: u32,
+}
+
+/// Why a request cannot be sent now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// The pool does not exist in this map.
+    PoolGone,
+    /// No OSD is acting primary for the PG (all down), or the cluster is paused.
+    NoPrimary,
+    /// Map flags pause this kind of op.
+    Paused,
+}
+
+/// Compute where `t` goes in `map`.
+pub fn calc_target(map: &OsdMap, t: &ObjectTarget, pg_seed: Option<u32>, is_write: bool) -> Result<Placement, Hold> {
+    let base = map.pools.get(&t.pool).ok_or(Hold::PoolGone)?;
+    // Cache tiering: unless the pool is its own tier, follow the overlay.
+    let tier = if is_write { base.write_tier } else { base.read_tier };
+    let pool_id = if tier >= 0 && map.pools.contains_key(&tier) { tier } else { t.pool };
+    let pool = map.pools.get(&pool_id).ok_or(Hold::PoolGone)?;
+    if (is_write && map.flags & FLAG_PAUSEWR != 0) || (!is_write && map.flags & FLAG_PAUSERD != 0) {
+        return Err(Hold::Paused);
+    }
+    let key = if t.key.is_empty() { None } else { Some(t.key.as_str()) };
+    let (hash, pgid) = match pg_seed {
+        Some(seed) => (seed, PgId { pool: pool_id as u64, seed }),
+        None => {
+            let (raw, pgid) = map.object_to_pg(pool_id, &t.oid, &t.nspace, key).map_err(|_| Hold::PoolGone)?;
+            (raw.seed, pgid)
+        }
+    };
+    let (_up, _up_primary, acting, primary) = map.pg_to_up_acting(pgid);
+    if primary < 0 {
+        return Err(Hold::NoPrimary);
+    }
+    Ok(Placement {
+        pool: pool_id,
+        pgid,
+        hash,
+        acting,
+        primary,
+        pg_num: pool.pg_num,
+        force_resend: pool.last_force_op_resend,
+        epoch: map.epoch,
+    })
+}
+
+/// Whether a request placed at `old` must be resent given the new placement `new`.
+pub fn needs_resend(old: &Placement, new: &Placement) -> bool {
+    old.primary != new.primary
+        || old.acting != new.acting
+        || old.pgid != new.pgid
+        || old.pool != new.pool
+        || old.pg_num != new.pg_num
+        || (new.force_resend > old.epoch && new.force_resend != old.force_resend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(primary: i32, acting: Vec<i32>, pg_num: u32, force: u32, epoch: u32) -> Placement {
+        Placement { pool: 1, pgid: PgId { pool: 1, seed: 3 }, hash: 0x33, acting, primary, pg_num, force_resend: force, epoch }
+    }
+
+    #[test]
+    fn resend_rules() {
+        let a = p(0, vec![0, 1, 2], 8, 0, 10);
+        assert!(!needs_resend(&a, &p(0, vec![0, 1, 2], 8, 0, 11)));
+        assert!(needs_resend(&a, &p(1, vec![1, 2, 0], 8, 0, 11)), "primary change");
+        assert!(needs_resend(&a, &p(0, vec![0, 1], 8, 0, 11)), "interval change");
+        assert!(needs_resend(&a, &p(0, vec![0, 1, 2], 16, 0, 11)), "pg split");
+        assert!(needs_resend(&a, &p(0, vec![0, 1, 2], 8, 11, 11)), "force resend");
+        assert!(!needs_resend(&p(0, vec![0, 1, 2], 8, 5, 10), &p(0, vec![0, 1, 2], 8, 5, 11)), "old force resend");
+    }
+}
