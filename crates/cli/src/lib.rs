@@ -37,9 +37,12 @@ pub fn client_config(common: &CommonArgs) -> Result<ClientConfig, Error> {
 pub fn fail(prefix: &str, e: &Error) -> ! {
     let errno = e.errno();
     match e {
-        Error::Server { context, errno } => {
-            eprintln!("{prefix}{}: ({}) {}", if context.is_empty() { String::new() } else { format!(" {context}") }, errno.0, errno.description())
+        // The tools print "<what failed>: (errno) <strerror>"; the server context is only
+        // useful when the caller gave no prefix.
+        Error::Server { context, errno } if prefix.is_empty() => {
+            eprintln!("{context}: ({}) {}", errno.0, errno.description())
         }
+        Error::Server { errno, .. } => eprintln!("{prefix}: ({}) {}", errno.0, errno.description()),
         other => eprintln!("{prefix}: ({}) {other}", errno.0),
     }
     std::process::exit(exit_code(errno))

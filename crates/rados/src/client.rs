@@ -539,10 +539,12 @@ impl IoCtx {
                 if epoch == 0 {
                     epoch = r.epoch;
                 }
+                // The OSD answers 1 when this reply reached the end of the PG.
+                let pg_done = r.result == 1 || r.ops.first().map(|o| o.rval == 1).unwrap_or(false);
                 let out = r.ops.into_iter().next().map(|o| o.outdata).unwrap_or_default();
                 let (handle, end, entries) = messages::decode_pgnls(&out)?;
                 all.extend(entries);
-                if end {
+                if end || pg_done {
                     break;
                 }
                 cursor = handle;

@@ -388,7 +388,8 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
 }
 
 fn format_mtime(t: ceph_encoding::UTime) -> String {
-    // rados prints local time as YYYY-MM-DDTHH:MM:SS.ffffff+0000 (UTC on these machines).
+    // rados prints the mtime as a time_t (whole seconds) in local time, UTC on these machines:
+    // YYYY-MM-DDTHH:MM:SS.000000+0000.
     let secs = t.sec as i64;
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
@@ -398,7 +399,7 @@ fn format_mtime(t: ceph_encoding::UTime) -> String {
         rem / 3600,
         rem / 60 % 60,
         rem % 60,
-        t.nsec / 1000
+        0
     )
 }
 

@@ -59,6 +59,8 @@ pub(crate) struct MonShared {
     pub global_seq: AtomicU64,
     pub osdmap: watch::Receiver<Option<Arc<OsdMap>>>,
     pub monmap: watch::Receiver<Option<Arc<MonMap>>>,
+    /// The monitor of the current session.
+    pub current: Mutex<Option<SocketAddr>>,
 }
 
 /// A handle to the monitor session. Clone freely; the session lives while any handle does.
@@ -91,6 +93,7 @@ impl MonClient {
             global_seq: AtomicU64::new(0),
             osdmap: osd_rx,
             monmap: mon_rx,
+            current: Mutex::new(None),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -155,6 +158,11 @@ impl MonClient {
     /// Our instance nonce (part of our address; identifies us to watchers and blocklists).
     pub fn nonce(&self) -> u32 {
         self.shared.nonce
+    }
+
+    /// The address of the monitor we are talking to, if a session is up.
+    pub fn current_mon(&self) -> Option<SocketAddr> {
+        *self.shared.current.lock().expect("current")
     }
 
     /// The latest OSDMap, if one arrived.
@@ -283,6 +291,7 @@ struct Attempt {
     conn: ConnHandle,
     slot: Arc<Mutex<MonAuthSlot>>,
     label: String,
+    addr: SocketAddr,
 }
 
 struct MonTask {
@@ -454,7 +463,7 @@ impl MonTask {
                 self.tried.push(label.clone());
             }
             let conn = net::spawn(id, sa, cfg, Box::new(MonAuth { slot: slot.clone() }), self.ev_tx.clone(), opts);
-            self.hunting.insert(id, Attempt { conn, slot, label });
+            self.hunting.insert(id, Attempt { conn, slot, label, addr: sa });
         }
         self.hunt_index = (self.hunt_index + n) % cands.len().max(1);
     }
@@ -521,6 +530,7 @@ impl MonTask {
                     a.global_id = global_id;
                 }
                 info!(mon = %att.label, global_id, "monitor session established");
+                *self.shared.current.lock().expect("current") = Some(att.addr);
                 self.session = Some(Session { conn: att.conn, label: att.label });
                 self.on_session_ready();
             }
@@ -529,6 +539,7 @@ impl MonTask {
             ConnEvent::Closed(err) => {
                 if is_session {
                     let label = self.session.take().map(|s| s.label).unwrap_or_default();
+                    *self.shared.current.lock().expect("current") = None;
                     warn!(mon = %label, error = %err, "monitor session lost; hunting");
                     self.last_error = format!("{label}: {err}");
                     self.next_hunt = Instant::now();

@@ -1,0 +1,128 @@
+//! Tests that kill and restart daemons of the test cluster: monitor failover, an OSD dying
+//! under a stream of I/O, cephx ticket renewal past the ticket lifetime. They need a
+//! cluster with 3 monitors (`scripts/test-cluster start --mons 3`) and run one at a time:
+//! `cargo test -p ceph-rados --features destructive-tests --test failover -- --test-threads 1`.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn cluster_cmd(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-cluster");
+    let st = Command::new(script)
+        .args(args)
+        .arg("--dir")
+        .arg(cluster_dir())
+        .status()
+        .expect("run scripts/test-cluster");
+    assert!(st.success(), "test-cluster {args:?} failed");
+}
+
+fn mon_count() -> usize {
+    let v: serde_json::Value = serde_json::from_slice(&tool("ceph", &["mon", "dump", "--format", "json"])).unwrap();
+    v["mons"].as_array().unwrap().len()
+}
+
+#[test]
+fn monitor_failover_keeps_session_and_subscriptions() {
+    assert_eq!(mon_count(), 3, "this test needs a 3-monitor cluster (scripts/test-cluster start --mons 3)");
+    rt().block_on(async {
+        let r = admin().await;
+        let before = r.osdmap().epoch;
+        let mon = r.mon().current_mon().expect("session up");
+        let rank = (mon.port() - 3300).to_string();
+        cluster_cmd(&["kill-mon", &rank]);
+        // Commands keep working: the client hunts to a surviving monitor and resends.
+        let t = Instant::now();
+        let pool = unique("failover");
+        r.pool_create(&pool, Some(8)).await.expect("pool create after monitor death");
+        assert!(t.elapsed() < Duration::from_secs(45), "failover took {:?}", t.elapsed());
+        let now = r.mon().current_mon().expect("new session");
+        assert_ne!(now, mon, "still on the dead monitor?");
+        // The OSDMap subscription survived: the new pool is in our map.
+        assert!(r.osdmap().epoch > before);
+        assert!(r.osdmap().lookup_pool(&pool).is_some());
+        let io = r.ioctx(&pool).await.unwrap();
+        io.write_full("x", Bytes::from_static(b"after failover")).await.unwrap();
+        cluster_cmd(&["start-mon", &rank]);
+        drop_pool(&pool);
+    });
+}
+
+#[test]
+fn osd_death_during_io_loses_nothing() {
+    rt().block_on(async {
+        let pool = make_pool("osdfail", 16);
+        tool("ceph", &["osd", "pool", "set", &pool, "size", "3"]);
+        tool("ceph", &["osd", "pool", "set", &pool, "min_size", "1"]);
+        let r = admin().await;
+        let io = r.ioctx(&pool).await.unwrap();
+        let writer = {
+            let io = io.clone();
+            tokio::spawn(async move {
+                let mut written = Vec::new();
+                let t = Instant::now();
+                let mut i = 0u32;
+                while t.elapsed() < Duration::from_secs(20) {
+                    let data = Bytes::from(format!("object {i} payload").repeat(50));
+                    io.write_full(&format!("o{i}"), data.clone()).await.unwrap();
+                    let back = io.read_full(&format!("o{i}")).await.unwrap();
+                    assert_eq!(back, data);
+                    written.push((i, data));
+                    i += 1;
+                }
+                written
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        cluster_cmd(&["kill-osd", "1"]);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        cluster_cmd(&["start-osd", "1"]);
+        let written = writer.await.expect("no op failed or hung");
+        assert!(written.len() > 20, "only {} ops completed", written.len());
+        for (i, data) in written.iter().step_by(7) {
+            assert_eq!(&io.read_full(&format!("o{i}")).await.unwrap(), data);
+        }
+        drop_pool(&pool);
+    });
+}
+
+/// Run with `--ticket-ttl 40` on the cluster: service tickets then need renewal after 30 s.
+/// After the lifetime has passed, a brand-new OSD session must still authenticate.
+#[test]
+fn tickets_are_renewed_before_expiry() {
+    let conf = std::fs::read_to_string(conf_path()).unwrap();
+    let ttl: u64 = conf
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim().replace(['_', ' '], "") == "authserviceticketttl").then(|| v.trim().parse().ok())?
+        })
+        .expect("this test needs a cluster started with --ticket-ttl");
+    assert!(ttl <= 120, "ticket ttl {ttl} too long for a test");
+    rt().block_on(async {
+        let pool = make_pool("ttl", 8);
+        let r = admin().await;
+        let io = r.ioctx(&pool).await.unwrap();
+        io.write_full("t", Bytes::from_static(b"1")).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(ttl + 5)).await;
+        // Force fresh OSD sessions: restart every OSD.
+        for osd in ["0", "1", "2"] {
+            cluster_cmd(&["kill-osd", osd]);
+            cluster_cmd(&["start-osd", osd]);
+        }
+        io.write_full("t", Bytes::from_static(b"2")).await.expect("I/O with renewed tickets");
+        assert_eq!(&io.read_full("t").await.unwrap()[..], b"2");
+        // And the monitor session still answers.
+        r.mon().wait_for_latest_osdmap().await.unwrap();
+        drop_pool(&pool);
+    });
+}
