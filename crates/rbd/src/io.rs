@@ -1,0 +1,411 @@
+//! Image I/O: requests split into per-object operations that go out concurrently,
+//! layering (reads through the parent chain inside the overlap, copy-up before the first
+//! write to a child object), discard and compare-and-write.
+//! ceph: src/librbd/io/{ImageRequest,ObjectRequest,CopyupRequest}.cc; kernel:
+//! drivers/block/rbd.c (rbd_obj_read_from_parent, rbd_obj_copyup_*).
+
+use crate::cls;
+use crate::error::{RbdError, Result};
+use crate::image::{Image, State};
+use crate::util::{run_all, BoxFut};
+use bytes::{Bytes, BytesMut};
+use ceph_rados::OsdOp;
+use std::sync::Arc;
+
+/// `-MAX_ERRNO`: CMPEXT reports a mismatch at offset `n` as `-(MAX_ERRNO + n)`.
+const MAX_ERRNO: i32 = 4095;
+
+/// What to do with a range of an object.
+#[derive(Debug, Clone)]
+pub(crate) enum ObjWrite {
+    /// Write these buffers back to back starting at the offset.
+    Data(Vec<Bytes>),
+    /// Make the range read as zeros (discard / write-zeroes).
+    Zero,
+}
+
+impl Image {
+    /// Clip an I/O request to the image size like librbd's `clip_io`.
+    fn clip(st: &State, off: u64, len: u64) -> Result<u64> {
+        if off > st.size {
+            return Err(RbdError::InvalidArgument(format!(
+                "offset {off} is beyond the image size {}",
+                st.size
+            )));
+        }
+        Ok(len.min(st.size - off))
+    }
+
+    /// Read `len` bytes at `off`. Holes and unwritten objects read as zeros; in a clone,
+    /// objects the child does not have are read from the parent inside the overlap.
+    /// The result is shorter than `len` only at the end of the image.
+    pub async fn read(&self, off: u64, len: u64) -> Result<Bytes> {
+        let st = self.state().await?;
+        let len = Self::clip(&st, off, len)?;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        read_extents(st, vec![(off, len)]).await
+    }
+
+    /// Write `data` at `off` (clipped at the end of the image, as librbd does).
+    pub async fn write(&self, off: u64, data: Bytes) -> Result<()> {
+        self.check_writable()?;
+        let _q = self.inner.quiesce.read().await;
+        let st = self.state().await?;
+        let len = Self::clip(&st, off, data.len() as u64)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let data = data.slice(..len as usize);
+        let mut futs: Vec<BoxFut<()>> = Vec::new();
+        for e in st.h.layout.file_to_extents(off, len) {
+            let bufs: Vec<Bytes> = e
+                .buffer_extents
+                .iter()
+                .map(|&(bo, bl)| data.slice(bo as usize..(bo + bl) as usize))
+                .collect();
+            futs.push(Box::pin(object_write(
+                st.clone(),
+                e.object_no,
+                e.offset,
+                e.length,
+                ObjWrite::Data(bufs),
+            )));
+        }
+        run_all(futs, usize::MAX).await.map(|_| ())
+    }
+
+    /// Discard a range: afterwards it reads as zeros; whole objects are removed (or, in a
+    /// clone inside the overlap, truncated so the parent stays hidden).
+    pub async fn discard(&self, off: u64, len: u64) -> Result<()> {
+        self.zero_range(off, len).await
+    }
+
+    /// Write zeros over a range (deallocating where possible, like librbd's
+    /// `write_zeroes` without thick provisioning).
+    pub async fn write_zeroes(&self, off: u64, len: u64) -> Result<()> {
+        self.zero_range(off, len).await
+    }
+
+    async fn zero_range(&self, off: u64, len: u64) -> Result<()> {
+        self.check_writable()?;
+        let _q = self.inner.quiesce.read().await;
+        let st = self.state().await?;
+        let len = Self::clip(&st, off, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let futs: Vec<BoxFut<()>> =
+            st.h.layout
+                .file_to_extents(off, len)
+                .into_iter()
+                .map(|e| {
+                    Box::pin(object_write(
+                        st.clone(),
+                        e.object_no,
+                        e.offset,
+                        e.length,
+                        ObjWrite::Zero,
+                    )) as BoxFut<()>
+                })
+                .collect();
+        run_all(futs, usize::MAX).await.map(|_| ())
+    }
+
+    /// Compare-and-write: if the image holds `cmp` at `off`, write `data` there, atomically
+    /// (one object op vector: CMPEXT + WRITE). The range must lie in one object; a
+    /// mismatch fails with [`RbdError::CompareMismatch`] (EILSEQ) and the offset of the
+    /// first differing byte.
+    pub async fn compare_and_write(&self, off: u64, cmp: Bytes, data: Bytes) -> Result<()> {
+        self.check_writable()?;
+        if cmp.len() != data.len() || cmp.is_empty() {
+            return Err(RbdError::InvalidArgument(
+                "compare and write buffers must be non-empty and of equal length".into(),
+            ));
+        }
+        let _q = self.inner.quiesce.read().await;
+        let st = self.state().await?;
+        let len = data.len() as u64;
+        if off + len > st.size {
+            return Err(RbdError::InvalidArgument(
+                "compare-and-write beyond the end of the image".into(),
+            ));
+        }
+        let ex = st.h.layout.file_to_extents(off, len);
+        if ex.len() != 1 || ex[0].buffer_extents.len() != 1 {
+            return Err(RbdError::InvalidArgument(
+                "compare-and-write must not cross an object boundary".into(),
+            ));
+        }
+        let e = &ex[0];
+        let oid = st.object_name(e.object_no);
+        let body = vec![OsdOp::cmpext(e.offset, cmp), OsdOp::write(e.offset, data)];
+        let map_err = |err: ceph_rados::Error| -> RbdError {
+            let n = err.errno().0;
+            if n >= MAX_ERRNO {
+                RbdError::CompareMismatch {
+                    offset: (n - MAX_ERRNO) as u64,
+                }
+            } else {
+                err.into()
+            }
+        };
+        if st.object_in_overlap(e.object_no) {
+            let mut ops = vec![OsdOp::stat()];
+            ops.extend(body.iter().cloned());
+            match st.data_io.operate_write(&oid, ops).await {
+                Ok(_) => Ok(()),
+                Err(err) if err.is_not_found() => {
+                    copyup(&st, e.object_no, body).await.map_err(|e| match e {
+                        RbdError::Rados(r) => map_err(r),
+                        o => o,
+                    })
+                }
+                Err(err) => Err(map_err(err)),
+            }
+        } else {
+            // CMPEXT compares against zeros past the end of an (empty) object
+            let mut ops = vec![OsdOp::create(false)];
+            ops.extend(body);
+            st.data_io
+                .operate_write(&oid, ops)
+                .await
+                .map(|_| ())
+                .map_err(map_err)
+        }
+    }
+
+    /// Wait until every write issued before returns. Writes are acknowledged only once
+    /// durable on the OSDs (there is no client cache), so this only checks the handle.
+    pub async fn flush(&self) -> Result<()> {
+        // taking the quiesce lock exclusively would wait for in-flight writes, but writes
+        // are awaited by their callers already; nothing is buffered here.
+        Ok(())
+    }
+}
+
+/// Read image extents (in the image's own layout, at its open snapshot) into one buffer.
+pub(crate) fn read_extents(st: Arc<State>, extents: Vec<(u64, u64)>) -> BoxFut<Bytes> {
+    Box::pin(async move {
+        let total: u64 = extents.iter().map(|e| e.1).sum();
+        // per object extent: (object no, offset, length, [(buffer offset, len)])
+        let mut parts = Vec::new();
+        let mut base = 0u64;
+        for &(off, len) in &extents {
+            for e in st.h.layout.file_to_extents(off, len) {
+                let be: Vec<(u64, u64)> = e
+                    .buffer_extents
+                    .iter()
+                    .map(|&(b, l)| (b + base, l))
+                    .collect();
+                parts.push((e.object_no, e.offset, e.length, be));
+            }
+            base += len;
+        }
+        if parts.len() == 1 && parts[0].3.len() == 1 {
+            let (ono, o, l, _) = parts.pop().expect("one part");
+            return object_read(st, ono, o, l).await;
+        }
+        let futs: Vec<BoxFut<Bytes>> = parts
+            .iter()
+            .map(|(ono, o, l, _)| object_read(st.clone(), *ono, *o, *l))
+            .collect();
+        let datas = run_all(futs, usize::MAX).await?;
+        let mut buf = BytesMut::zeroed(total as usize);
+        for ((_, _, _, be), data) in parts.iter().zip(datas) {
+            let mut pos = 0usize;
+            for &(bo, bl) in be {
+                let bl = bl as usize;
+                if pos < data.len() {
+                    let n = bl.min(data.len() - pos);
+                    buf[bo as usize..bo as usize + n].copy_from_slice(&data[pos..pos + n]);
+                }
+                pos += bl;
+            }
+        }
+        Ok(buf.freeze())
+    })
+}
+
+/// Read one object extent; always returns exactly `len` bytes.
+fn object_read(st: Arc<State>, object_no: u64, off: u64, len: u64) -> BoxFut<Bytes> {
+    Box::pin(async move {
+        let oid = st.object_name(object_no);
+        match st.data_io.read(&oid, off, len).await {
+            Ok(d) if d.len() as u64 == len => Ok(d),
+            Ok(d) => {
+                let mut b = BytesMut::zeroed(len as usize);
+                b[..d.len()].copy_from_slice(&d);
+                Ok(b.freeze())
+            }
+            Err(e) if e.is_not_found() => read_from_parent(&st, object_no, off, len).await,
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// The bytes of object extent (`off`, `len`) as the parent shows them (zeros outside
+/// the overlap or without a parent).
+async fn read_from_parent(st: &Arc<State>, object_no: u64, off: u64, len: u64) -> Result<Bytes> {
+    let Some(parent) = st.parent.as_ref().filter(|_| st.overlap > 0) else {
+        return Ok(Bytes::from(vec![0u8; len as usize]));
+    };
+    // object extent -> image extents, each clipped to the overlap
+    let img = st.h.layout.object_to_image(object_no, off, len);
+    let mut want = Vec::new(); // (position in result, image offset, len)
+    let mut pos = 0u64;
+    for (io, il) in img {
+        if io < st.overlap {
+            want.push((pos, io, il.min(st.overlap - io)));
+        }
+        pos += il;
+    }
+    if want.is_empty() {
+        return Ok(Bytes::from(vec![0u8; len as usize]));
+    }
+    let pst = parent.image.state().await?;
+    // the parent may be smaller than the overlap (it reads zeros there)
+    let mut ext = Vec::new();
+    for &(_, io, il) in &want {
+        let l = il.min(pst.size.saturating_sub(io));
+        ext.push((io, l));
+    }
+    let total: u64 = ext.iter().map(|e| e.1).sum();
+    let data = if total > 0 {
+        read_extents(pst, ext.iter().copied().filter(|e| e.1 > 0).collect()).await?
+    } else {
+        Bytes::new()
+    };
+    if want.len() == 1 && want[0].0 == 0 && data.len() as u64 == len {
+        return Ok(data);
+    }
+    let mut buf = BytesMut::zeroed(len as usize);
+    let mut dpos = 0usize;
+    for (&(p, _, _), &(_, l)) in want.iter().zip(ext.iter()) {
+        let l = l as usize;
+        buf[p as usize..p as usize + l].copy_from_slice(&data[dpos..dpos + l]);
+        dpos += l;
+    }
+    Ok(buf.freeze())
+}
+
+/// The whole content an object of a clone has in the parent (for copy-up): bytes from
+/// object offset 0 up to the last byte inside the overlap. Empty if all zeros.
+pub(crate) async fn parent_object_data(st: &Arc<State>, object_no: u64) -> Result<Bytes> {
+    let l = st.h.layout;
+    let valid = l.object_bytes_within(object_no, st.overlap);
+    if valid == 0 || st.parent.is_none() {
+        return Ok(Bytes::new());
+    }
+    let data = read_from_parent(st, object_no, 0, valid).await?;
+    if data.iter().all(|b| *b == 0) {
+        return Ok(Bytes::new());
+    }
+    Ok(data)
+}
+
+fn write_ops(off: u64, len: u64, w: &ObjWrite, object_size: u64) -> Vec<OsdOp> {
+    match w {
+        ObjWrite::Data(bufs) => {
+            let mut ops = Vec::with_capacity(bufs.len());
+            let mut o = off;
+            for b in bufs {
+                let n = b.len() as u64;
+                ops.push(OsdOp::write(o, b.clone()));
+                o += n;
+            }
+            ops
+        }
+        ObjWrite::Zero => {
+            if off + len >= object_size {
+                vec![OsdOp::truncate(off)]
+            } else {
+                vec![OsdOp::zero(off, len)]
+            }
+        }
+    }
+}
+
+/// Write (or zero) one object extent, with copy-up from the parent when needed.
+pub(crate) async fn object_write(
+    st: Arc<State>,
+    object_no: u64,
+    off: u64,
+    len: u64,
+    w: ObjWrite,
+) -> Result<()> {
+    let oid = st.object_name(object_no);
+    let os = st.h.layout.object_size;
+    let full = off == 0 && len == os;
+    let io = &st.data_io;
+    if st.object_in_overlap(object_no) {
+        // clone, parent data underneath
+        if full && st.h.snapc.snaps.is_empty() {
+            // nothing to preserve: overwrite without reading the parent
+            let ops = match &w {
+                ObjWrite::Data(_) => write_ops(off, len, &w, os),
+                // an empty object hides the parent
+                ObjWrite::Zero => vec![OsdOp::create(false), OsdOp::truncate(0)],
+            };
+            io.operate_write(&oid, ops).await?;
+            return Ok(());
+        }
+        let body = write_ops(off, len, &w, os);
+        let mut ops = vec![OsdOp::stat()];
+        ops.extend(body.iter().cloned());
+        match io.operate_write(&oid, ops).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => copyup(&st, object_no, body).await,
+            Err(e) => Err(e.into()),
+        }
+    } else {
+        match &w {
+            ObjWrite::Data(_) => {
+                io.operate_write(&oid, write_ops(off, len, &w, os)).await?;
+            }
+            ObjWrite::Zero if full => match io.remove(&oid).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            },
+            ObjWrite::Zero => {
+                // guard so a truncate does not create an empty object
+                let mut ops = vec![OsdOp::stat()];
+                ops.extend(write_ops(off, len, &w, os));
+                match io.operate_write(&oid, ops).await {
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Copy the parent's object into the child, then apply `body` (librbd
+/// `CopyupRequest::copyup`). Without snapshots (or with all-zero parent data) the
+/// copy-up and the write go in one atomic op vector; with snapshots and data, the
+/// copy-up is first sent alone with an empty snap context, so the clone's snapshots see
+/// the parent data too ("deep" copy-up), then the write with the image snap context.
+/// `copyup` is a no-op on an object that exists, so racing writers are safe.
+pub(crate) async fn copyup(st: &Arc<State>, object_no: u64, body: Vec<OsdOp>) -> Result<()> {
+    let oid = st.object_name(object_no);
+    let data = parent_object_data(st, object_no).await?;
+    let deep = !st.h.snapc.snaps.is_empty() && !data.is_empty();
+    if deep {
+        st.data_io_nosnapc
+            .operate_write(&oid, vec![cls::copyup_op(&data)])
+            .await?;
+        if !body.is_empty() {
+            st.data_io.operate_write(&oid, body).await?;
+        }
+        return Ok(());
+    }
+    let mut ops = Vec::with_capacity(body.len() + 1);
+    ops.push(cls::copyup_op(&data));
+    ops.extend(body);
+    st.data_io.operate_write(&oid, ops).await?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Resize (grow; shrink trims data objects past the new end) and object trimming
+//! (ceph: src/librbd/operation/{ResizeRequest,TrimRequest}.cc).
+
+use crate::cls;
+use crate::error::{RbdError, Result};
+use crate::image::{Image, State};
+use crate::util::{run_all, BoxFut};
+use ceph_rados::{Errno, OsdOp};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Objects removed or truncated at once (librbd `rbd_concurrent_management_ops` is 10).
+pub(crate) const MANAGEMENT_OPS: usize = 16;
+
+/// Remove the data objects `range` (missing ones are fine).
+pub(crate) async fn remove_objects(
+    st: &Arc<State>,
+    range: Range<u64>,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<()> {
+    let total = range.end.saturating_sub(range.start);
+    let done = Arc::new(AtomicU64::new(0));
+    let mut start = range.start;
+    // batches keep the number of futures built at once bounded for huge images
+    while start < range.end {
+        let end = (start + 4096).min(range.end);
+        let futs: Vec<BoxFut<()>> = (start..end)
+            .map(|ono| {
+                let st = st.clone();
+                let done = done.clone();
+                Box::pin(async move {
+                    let oid = st.object_name(ono);
+                    match st.data_io.remove(&oid).await {
+                        Ok(()) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }) as BoxFut<()>
+            })
+            .collect();
+        run_all(futs, MANAGEMENT_OPS).await?;
+        progress(done.load(Ordering::Relaxed), total);
+        start = end;
+    }
+    Ok(())
+}
+
+/// Trim the data past `new_size` (objects entirely past it are removed, the boundary
+/// objects truncated if they exist).
+pub(crate) async fn trim(st: &Arc<State>, new_size: u64, old_size: u64) -> Result<()> {
+    let l = st.h.layout;
+    let n_old = l.num_objects(old_size);
+    // the first object that loses data
+    let first = if l.is_simple() {
+        new_size / l.object_size
+    } else {
+        (new_size / l.period()) * l.stripe_count
+    };
+    let mut remove = Vec::new();
+    let mut truncate = Vec::new();
+    for ono in first..n_old {
+        let keep = l.object_bytes_within(ono, new_size);
+        if keep == 0 {
+            remove.push(ono);
+        } else if keep < l.object_bytes_within(ono, old_size) {
+            truncate.push((ono, keep));
+        }
+    }
+    let futs: Vec<BoxFut<()>> = truncate
+        .into_iter()
+        .map(|(ono, keep)| {
+            let st = st.clone();
+            Box::pin(async move {
+                let oid = st.object_name(ono);
+                match st
+                    .data_io
+                    .operate_write(&oid, vec![OsdOp::stat(), OsdOp::truncate(keep)])
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.is_not_found() => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }) as BoxFut<()>
+        })
+        .collect();
+    run_all(futs, MANAGEMENT_OPS).await?;
+    // remove from the end so an interrupted shrink leaves no holes below the boundary
+    let futs: Vec<BoxFut<()>> = remove
+        .into_iter()
+        .rev()
+        .map(|ono| {
+            let st = st.clone();
+            Box::pin(async move {
+                match st.data_io.remove(&st.object_name(ono)).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.is_not_found() => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }) as BoxFut<()>
+        })
+        .collect();
+    run_all(futs, MANAGEMENT_OPS).await?;
+    Ok(())
+}
+
+impl Image {
+    /// Resize to `size` bytes. Shrinking needs `allow_shrink` (as `rbd resize
+    /// --allow-shrink`) and removes/truncates the data past the new end first; the parent
+    /// overlap of a clone shrinks with it (cls `set_size`) and never grows back.
+    pub async fn resize(&self, size: u64, allow_shrink: bool) -> Result<()> {
+        self.check_writable()?;
+        crate::rbd::validate_create(size.max(1), 22, crate::features::LAYERING).map_err(|e| {
+            if e.errno() == Errno::EFBIG {
+                e
+            } else {
+                RbdError::InvalidArgument("bad size".into())
+            }
+        })?;
+        let _q = self.inner.quiesce.read().await;
+        let st = self.state().await?;
+        let old = st.h.size;
+        if size == old {
+            return Ok(());
+        }
+        if size < old {
+            if !allow_shrink {
+                return Err(RbdError::InvalidArgument(format!(
+                    "shrinking from {old} to {size} bytes needs allow_shrink"
+                )));
+            }
+            trim(&st, size, old).await?;
+        }
+        cls::set_size(size)
+            .exec(&self.inner.md_io, &self.inner.header_oid)
+            .await?;
+        self.notify_header_update().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,300 @@
+//! Snapshots: create, remove (to the snapshot trash while clone-v2 children exist),
+//! rename, rollback, protect/unprotect, limit (ceph: src/librbd/operation/Snapshot*.cc).
+
+use crate::cls::{self, protection, SnapshotNamespace};
+use crate::error::{RbdError, Result};
+use crate::features;
+use crate::image::{Image, SnapInfo, State};
+use crate::util::{self, run_all, BoxFut};
+use crate::watch_notify::{AsyncRequestId, NotifyMessage};
+use ceph_rados::{Errno, OsdOp};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tracing::debug;
+
+static REQUEST_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Image {
+    fn user_snap<'a>(st: &'a State, name: &str) -> Result<&'a SnapInfo> {
+        st.h.snap_by_name(name)
+            .ok_or_else(|| RbdError::not_found(format!("snapshot '{name}' does not exist")))
+    }
+
+    /// Create snapshot `name`: peers are asked to quiesce, a self-managed snap id is
+    /// allocated on the data pool, `snapshot_add` records it in the header, and the
+    /// watchers are told to refresh.
+    pub async fn snap_create(&self, name: &str) -> Result<u64> {
+        self.check_writable()?;
+        util::validate_name("snapshot", name)?;
+        let st = self.state().await?;
+        if st.h.snap_by_name(name).is_some() {
+            return Err(RbdError::exists(format!(
+                "snapshot '{name}' already exists"
+            )));
+        }
+        // quiesce other writers (librbd's QUIESCE/UNQUIESCE notifications)
+        let req = AsyncRequestId {
+            client: self.client_id(),
+            request_id: REQUEST_ID.fetch_add(1, Ordering::Relaxed),
+        };
+        let io = &self.inner.md_io;
+        let oid = &self.inner.header_oid;
+        let q = ceph_encoding::encode_to_vec(&NotifyMessage::quiesce(false, req));
+        if let Err(e) = io.notify(oid, &q, crate::image::NOTIFY_TIMEOUT).await {
+            debug!("quiesce notify on {oid}: {e}");
+        }
+        let r = self.snap_create_locked(&st, name).await;
+        let u = ceph_encoding::encode_to_vec(&NotifyMessage::quiesce(true, req));
+        if let Err(e) = io.notify(oid, &u, crate::image::NOTIFY_TIMEOUT).await {
+            debug!("unquiesce notify on {oid}: {e}");
+        }
+        let id = r?;
+        self.notify_header_update().await;
+        Ok(id)
+    }
+
+    async fn snap_create_locked(&self, st: &Arc<State>, name: &str) -> Result<u64> {
+        let io = &self.inner.md_io;
+        for _ in 0..10 {
+            let snap_id = st.data_io.selfmanaged_snap_create().await?;
+            match cls::snapshot_add(snap_id, name, &SnapshotNamespace::User)
+                .exec(io, &self.inner.header_oid)
+                .await
+            {
+                Ok(_) => {
+                    self.invalidate();
+                    return Ok(snap_id);
+                }
+                Err(e) => {
+                    let _ = st.data_io.selfmanaged_snap_remove(snap_id).await;
+                    if e.errno() == Errno::ESTALE {
+                        continue;
+                    }
+                    if e.errno() == Errno::EDQUOT {
+                        return Err(RbdError::refused("snapshot limit reached", Errno::EDQUOT));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(RbdError::busy(
+            "could not allocate a snapshot id newer than the image's snap_seq",
+        ))
+    }
+
+    /// Remove user snapshot `name`. Protected snapshots are refused (EBUSY); a snapshot
+    /// with clone-v2 children moves to the trash namespace instead, like librbd.
+    pub async fn snap_remove(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
+        let st = self.state().await?;
+        let s = Self::user_snap(&st, name)?.clone();
+        if s.protection_status != protection::UNPROTECTED {
+            return Err(RbdError::busy(format!(
+                "snapshot '{name}' is protected from removal"
+            )));
+        }
+        remove_snapshot_by_id(self, &st, s.id).await?;
+        self.notify_header_update().await;
+        Ok(())
+    }
+
+    /// Rename snapshot `old` to `new`.
+    pub async fn snap_rename(&self, old: &str, new: &str) -> Result<()> {
+        self.check_writable()?;
+        util::validate_name("snapshot", new)?;
+        let st = self.state().await?;
+        let s = Self::user_snap(&st, old)?;
+        if st.h.snap_by_name(new).is_some() {
+            return Err(RbdError::exists(format!("snapshot '{new}' already exists")));
+        }
+        cls::snapshot_rename(s.id, new)
+            .exec(&self.inner.md_io, &self.inner.header_oid)
+            .await?;
+        self.notify_header_update().await;
+        Ok(())
+    }
+
+    /// Protect snapshot `name` (needed for clone v1). EBUSY if already protected.
+    pub async fn snap_protect(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
+        let st = self.state().await?;
+        if st.h.features & features::LAYERING == 0 {
+            return Err(RbdError::refused(
+                "image must support layering",
+                Errno::ENOSYS,
+            ));
+        }
+        let s = Self::user_snap(&st, name)?;
+        if s.is_protected() {
+            return Err(RbdError::busy(format!(
+                "snapshot '{name}' is already protected"
+            )));
+        }
+        cls::set_protection_status(s.id, protection::PROTECTED)
+            .exec(&self.inner.md_io, &self.inner.header_oid)
+            .await?;
+        self.notify_header_update().await;
+        Ok(())
+    }
+
+    /// Unprotect snapshot `name`; refused with EBUSY while clones (v1 in any pool's
+    /// `rbd_children`, or v2 attached children) exist.
+    pub async fn snap_unprotect(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
+        let st = self.state().await?;
+        let s = Self::user_snap(&st, name)?.clone();
+        if s.protection_status == protection::UNPROTECTED {
+            return Err(RbdError::InvalidArgument(format!(
+                "snapshot '{name}' is already unprotected"
+            )));
+        }
+        let io = &self.inner.md_io;
+        let oid = &self.inner.header_oid;
+        cls::set_protection_status(s.id, protection::UNPROTECTING)
+            .exec(io, oid)
+            .await?;
+        let children = crate::clone::list_children_of(self, s.id).await;
+        let busy = match &children {
+            Ok(c) => !c.is_empty(),
+            Err(_) => true,
+        };
+        if busy {
+            cls::set_protection_status(s.id, protection::PROTECTED)
+                .exec(io, oid)
+                .await?;
+            self.notify_header_update().await;
+            children?;
+            return Err(RbdError::busy(format!("snapshot '{name}' has clones")));
+        }
+        cls::set_protection_status(s.id, protection::UNPROTECTED)
+            .exec(io, oid)
+            .await?;
+        self.notify_header_update().await;
+        Ok(())
+    }
+
+    /// Is snapshot `name` protected?
+    pub async fn snap_is_protected(&self, name: &str) -> Result<bool> {
+        let st = self.state().await?;
+        Ok(Self::user_snap(&st, name)?.is_protected())
+    }
+
+    /// User snapshots, by id (`rbd snap ls`); [`Image::snapshots`] lists every namespace.
+    pub async fn snap_list(&self) -> Result<Vec<SnapInfo>> {
+        let st = self.state().await?;
+        Ok(st
+            .h
+            .snaps
+            .iter()
+            .filter(|s| s.namespace == SnapshotNamespace::User)
+            .cloned()
+            .collect())
+    }
+
+    /// The snapshot limit (`None` = unlimited).
+    pub async fn snap_get_limit(&self) -> Result<Option<u64>> {
+        let b = cls::snapshot_get_limit()
+            .exec(&self.inner.md_io, &self.inner.header_oid)
+            .await?;
+        let l = cls::decode_u64(&b)?;
+        Ok((l != u64::MAX).then_some(l))
+    }
+
+    /// Set the snapshot limit (`None` = unlimited; `rbd snap limit set/clear`).
+    pub async fn snap_set_limit(&self, limit: Option<u64>) -> Result<()> {
+        self.check_writable()?;
+        cls::snapshot_set_limit(limit.unwrap_or(u64::MAX))
+            .exec(&self.inner.md_io, &self.inner.header_oid)
+            .await?;
+        self.notify_header_update().await;
+        Ok(())
+    }
+
+    /// Roll the image back to snapshot `name`: resize to the snapshot size, then ROLLBACK
+    /// every object (objects that did not exist at the snapshot are deleted by the OSD).
+    pub async fn snap_rollback(
+        &self,
+        name: &str,
+        progress: impl Fn(u64, u64) + Send + Sync,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let st = self.state().await?;
+        let s = Self::user_snap(&st, name)?.clone();
+        if st.h.size != s.size {
+            self.resize(s.size, true).await?;
+        }
+        let _q = self.inner.quiesce.read().await;
+        let st = self.state().await?;
+        let n = st.h.layout.num_objects(s.size);
+        let done = Arc::new(AtomicU64::new(0));
+        let mut start = 0;
+        while start < n {
+            let end = (start + 4096).min(n);
+            let futs: Vec<BoxFut<()>> = (start..end)
+                .map(|ono| {
+                    let st = st.clone();
+                    let done = done.clone();
+                    let snap = s.id;
+                    Box::pin(async move {
+                        let oid = st.object_name(ono);
+                        match st
+                            .data_io
+                            .operate_write(&oid, vec![OsdOp::rollback(snap)])
+                            .await
+                        {
+                            Ok(_) => {}
+                            Err(e) if e.is_not_found() => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                        done.fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    }) as BoxFut<()>
+                })
+                .collect();
+            run_all(futs, crate::resize::MANAGEMENT_OPS).await?;
+            progress(done.load(Ordering::Relaxed), n);
+            start = end;
+        }
+        self.notify_header_update().await;
+        Ok(())
+    }
+}
+
+/// librbd `SnapshotRemoveRequest`: move to the snapshot trash first; if clone-v2
+/// children remain it stays there, else `snapshot_remove` and release the snap id.
+pub(crate) async fn remove_snapshot_by_id(
+    img: &Image,
+    st: &Arc<State>,
+    snap_id: u64,
+) -> Result<()> {
+    let io = &img.inner.md_io;
+    let oid = &img.inner.header_oid;
+    let s = st.h.snap(snap_id).cloned();
+    let in_trash = matches!(
+        s.as_ref().map(|s| &s.namespace),
+        Some(SnapshotNamespace::Trash { .. })
+    );
+    if !in_trash && st.h.features & features::LAYERING != 0 {
+        match cls::snapshot_trash_add(snap_id).exec(io, oid).await {
+            Ok(_) => {}
+            Err(e) if e.errno() == Errno::EOPNOTSUPP => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let info: Option<cls::SnapshotInfo> = match cls::snapshot_get(snap_id).exec(io, oid).await {
+        Ok(b) => Some(cls::decode(&b)?),
+        Err(e) if e.errno() == Errno::EOPNOTSUPP => None,
+        Err(e) => return Err(e),
+    };
+    if info.as_ref().map(|i| i.child_count > 0).unwrap_or(false) {
+        // clones still read from it: it stays in the trash namespace
+        img.invalidate();
+        return Ok(());
+    }
+    cls::snapshot_remove(snap_id).exec(io, oid).await?;
+    if let Err(e) = st.data_io.selfmanaged_snap_remove(snap_id).await {
+        debug!("release snap id {snap_id}: {e}");
+    }
+    img.invalidate();
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! Object names, id generation, time formatting and a small concurrent-join helper.
+
+use crate::error::{RbdError, Result};
+use ceph_encoding::UTime;
+use std::future::Future;
+use std::pin::Pin;
+
+/// `rbd_directory`: name ↔ id map of a pool/namespace.
+pub const RBD_DIRECTORY: &str = "rbd_directory";
+/// `rbd_children`: clone-v1 children registry (in the child's pool).
+pub const RBD_CHILDREN: &str = "rbd_children";
+/// `rbd_trash`: trash entries.
+pub const RBD_TRASH: &str = "rbd_trash";
+/// `rbd_info`: pool validation marker.
+pub const RBD_INFO: &str = "rbd_info";
+/// Longest image id librbd generates.
+pub const MAX_IMAGE_ID_LENGTH: usize = 14;
+/// Longest object prefix librbd accepts (`RBD_MAX_BLOCK_NAME_PREFIX_LENGTH`... minus NUL).
+pub const MAX_BLOCK_NAME_PREFIX_LENGTH: usize = 31;
+
+/// `rbd_id.<name>`.
+pub fn id_obj_name(name: &str) -> String {
+    format!("rbd_id.{name}")
+}
+
+/// `rbd_header.<id>`.
+pub fn header_name(id: &str) -> String {
+    format!("rbd_header.{id}")
+}
+
+/// `<prefix>.<object number as 16 hex digits>`.
+pub fn data_object_name(prefix: &str, object_no: u64) -> String {
+    format!("{prefix}.{object_no:016x}")
+}
+
+/// librbd's `generate_image_id`: hex(instance id) ++ hex(random u32), last 14 chars.
+pub fn generate_image_id(instance_id: u64) -> String {
+    let mut r = [0u8; 4];
+    let _ = getrandom::getrandom(&mut r);
+    let id = format!("{:x}{:x}", instance_id, u32::from_le_bytes(r));
+    if id.len() > MAX_IMAGE_ID_LENGTH {
+        id[id.len() - MAX_IMAGE_ID_LENGTH..].to_string()
+    } else {
+        id
+    }
+}
+
+/// Validate an image or snapshot name the way `rbd` does: non-empty, no `/` or `@`,
+/// no NUL, and short enough for an object name.
+pub fn validate_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(RbdError::InvalidArgument(format!("{what} name is empty")));
+    }
+    if name.contains('/') || name.contains('@') || name.contains('\0') {
+        return Err(RbdError::InvalidArgument(format!(
+            "{what} name '{name}' contains '/', '@' or NUL"
+        )));
+    }
+    if name.len() > 1024 {
+        return Err(RbdError::refused(
+            format!("{what} name is longer than 1024 bytes"),
+            ceph_rados::Errno::ENAMETOOLONG,
+        ));
+    }
+    Ok(())
+}
+
+/// Now as a `utime_t`.
+pub fn now() -> UTime {
+    UTime::from_system(std::time::SystemTime::now())
+}
+
+/// Format a time the way `rbd info` does (`ctime(3)`, e.g. `Wed Nov 25 01:23:25 2026`),
+/// in UTC.
+pub fn format_ctime(t: UTime) -> String {
+    let secs = t.sec as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // civil from days (Howard Hinnant's algorithm)
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z.rem_euclid(146097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mon = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if mon <= 2 { 1 } else { 0 };
+    let wday = (days + 4).rem_euclid(7); // 1970-01-01 was a Thursday
+    const WD: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MN: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        WD[wday as usize],
+        MN[(mon - 1) as usize],
+        d,
+        h,
+        m,
+        s,
+        y
+    )
+}
+
+/// A boxed, sendable future.
+pub(crate) type BoxFut<T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
+
+/// Run futures as tasks, at most `limit` at once; results in input order. The first
+/// error is returned (tasks still running are aborted; ops already sent stay in flight).
+pub(crate) async fn run_all<T: Send + 'static>(
+    futs: Vec<BoxFut<T>>,
+    limit: usize,
+) -> Result<Vec<T>> {
+    let n = futs.len();
+    if n == 1 {
+        // no task needed for the common single-object case
+        let f = futs.into_iter().next().expect("one future");
+        return Ok(vec![f.await?]);
+    }
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let mut set = tokio::task::JoinSet::new();
+    let mut it = futs.into_iter().enumerate();
+    let limit = limit.max(1);
+    for (i, f) in it.by_ref().take(limit) {
+        set.spawn(async move { (i, f.await) });
+    }
+    while let Some(j) = set.join_next().await {
+        let (i, r) = j.map_err(|e| RbdError::Stream(format!("I/O task failed: {e}")))?;
+        out[i] = Some(r?);
+        if let Some((i, f)) = it.next() {
+            set.spawn(async move { (i, f.await) });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|v| v.expect("every task finished"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            data_object_name("rbd_data.abc", 0x1f),
+            "rbd_data.abc.000000000000001f"
+        );
+        assert_eq!(header_name("x"), "rbd_header.x");
+        let id = generate_image_id(0x1234_5678_9abc);
+        assert!(id.len() <= MAX_IMAGE_ID_LENGTH && !id.contains('.'));
+        assert!(validate_name("image", "a/b").is_err());
+        assert!(validate_name("image", "").is_err());
+        assert!(validate_name("image", "ok-name_1").is_ok());
+    }
+
+    #[test]
+    fn ctime() {
+        // 0x6b06388d = the create_timestamp seen on the test cluster, "Wed Nov 25 01:23:25 2026"
+        assert_eq!(
+            format_ctime(UTime {
+                sec: 0x6b06388d,
+                nsec: 0
+            }),
+            "Wed Nov 25 01:23:25 2026"
+        );
+        assert_eq!(
+            format_ctime(UTime { sec: 0, nsec: 0 }),
+            "Thu Jan  1 00:00:00 1970"
+        );
+    }
+
+    #[tokio::test]
+    async fn run_all_keeps_order() {
+        let futs: Vec<BoxFut<usize>> = (0..10usize)
+            .map(|i| {
+                Box::pin(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis((10 - i) as u64)).await;
+                    Ok(i)
+                }) as BoxFut<usize>
+            })
+            .collect();
+        assert_eq!(run_all(futs, 3).await.unwrap(), (0..10).collect::<Vec<_>>());
+    }
+}
