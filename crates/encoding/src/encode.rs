@@ -42,7 +42,7 @@ pub struct VersionedGuard {
 
 impl VersionedGuard {
     /// Write the body length into the envelope header.
-    pub fn finish(self, out: &mut Vec<u8>) {
+    pub fn finish(self, out: &mut [u8]) {
         let len = (out.len() - self.len_at - 4) as u32;
         out[self.len_at..self.len_at + 4].copy_from_slice(&len.to_le_bytes());
     }

@@ -553,3 +553,223 @@ impl Connection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{FrameReader, FrameWriter, Mode, SecureKeys};
+    use ceph_encoding::Encode;
+
+    struct FixedAuth {
+        secret: Vec<u8>,
+    }
+    impl AuthClient for FixedAuth {
+        fn auth_request(&mut self) -> Result<(u32, Vec<u8>), Error> {
+            Ok((auth_method::CEPHX, b"hi".to_vec()))
+        }
+        fn handle_reply_more(&mut self, payload: &[u8]) -> Result<Vec<u8>, Error> {
+            let mut v = payload.to_vec();
+            v.reverse();
+            Ok(v)
+        }
+        fn handle_done(&mut self, _gid: u64, _mode: u32, _payload: &[u8]) -> Result<AuthKeys, Error> {
+            Ok(AuthKeys { session_key: vec![7u8; 16], connection_secret: self.secret.clone() })
+        }
+    }
+
+    fn cfg(modes: Vec<ConMode>) -> ConnectionConfig {
+        ConnectionConfig {
+            entity_type: EntityType::CLIENT,
+            peer_addr: EntityAddr::msgr2("127.0.0.1:3300".parse().unwrap()),
+            nonce: 99,
+            global_id: 0,
+            global_seq: 1,
+            client_cookie: 1234,
+            features_supported: u64::MAX >> 2,
+            features_required: 0,
+            modes,
+            lossy: true,
+            limits: FrameLimits::default(),
+        }
+    }
+
+    fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    }
+
+    /// A scripted server: drives the whole handshake against our client, in crc and
+    /// secure mode, checking signatures both ways, then exchanges a message and a
+    /// keepalive.
+    fn handshake(mode: ConMode) {
+        let secret: Vec<u8> = (100..164u8).collect();
+        let mut c = Connection::new(cfg(vec![ConMode::Secure, ConMode::Crc]), Box::new(FixedAuth { secret: secret.clone() }));
+        let mut sw = FrameWriter::default();
+        let mut sr = FrameReader::default();
+        let mut server_rx: Vec<u8> = Vec::new(); // everything the server received pre-auth
+        let mut server_tx: Vec<u8> = Vec::new();
+        let pump = |c: &mut Connection, rx: &mut Vec<u8>, log: bool, sr: &mut FrameReader| {
+            for b in c.poll_transmit() {
+                if log {
+                    rx.extend_from_slice(&b);
+                }
+                sr.feed(&b);
+            }
+        };
+        // Banner exchange.
+        let mut banner = b"ceph v2\n".to_vec();
+        banner.extend_from_slice(&16u16.to_le_bytes());
+        banner.extend_from_slice(&1u64.to_le_bytes());
+        banner.extend_from_slice(&0u64.to_le_bytes());
+        server_tx.extend_from_slice(&banner);
+        // Feed the banner in two pieces to exercise partial reads.
+        c.receive(&banner[..5]).unwrap();
+        c.receive(&banner[5..]).unwrap();
+        pump(&mut c, &mut server_rx, true, &mut sr);
+        assert_eq!(sr.take_raw(26).unwrap()[..8], b"ceph v2\n"[..]);
+        let (hello, _) = sr.next().unwrap().unwrap();
+        assert_eq!(hello.tag, Tag::HELLO);
+        let send = |sw: &mut FrameWriter, tag: Tag, p: &[u8], c: &mut Connection, log: Option<&mut Vec<u8>>| {
+            let mut out = vec![];
+            sw.control(tag, p, &mut out);
+            for b in out {
+                if let Some(l) = log.as_deref() {
+                    let _ = l;
+                }
+                c.receive(&b).unwrap();
+            }
+        };
+        let mut out = vec![];
+        let mut p = vec![1u8];
+        EntityAddr::msgr2("127.0.0.1:5555".parse().unwrap()).encode(&mut p);
+        sw.control(Tag::HELLO, &p, &mut out);
+        for b in &out {
+            server_tx.extend_from_slice(b);
+            c.receive(b).unwrap();
+        }
+        pump(&mut c, &mut server_rx, true, &mut sr);
+        let (areq, _) = sr.next().unwrap().unwrap();
+        assert_eq!(areq.tag, Tag::AUTH_REQUEST);
+        // One AUTH_REPLY_MORE round.
+        let mut out = vec![];
+        let mut p = Vec::new();
+        p.put_blob(b"abc");
+        sw.control(Tag::AUTH_REPLY_MORE, &p, &mut out);
+        for b in &out {
+            server_tx.extend_from_slice(b);
+            c.receive(b).unwrap();
+        }
+        pump(&mut c, &mut server_rx, true, &mut sr);
+        let (more, _) = sr.next().unwrap().unwrap();
+        assert_eq!(more.tag, Tag::AUTH_REQUEST_MORE);
+        assert_eq!(&more.segments[0][4..], b"cba");
+        // AUTH_DONE, then the server switches mode and signs what it received.
+        let mut out = vec![];
+        let mut p = Vec::new();
+        p.put_u64(4242);
+        p.put_u32(mode as u32);
+        p.put_blob(b"");
+        sw.control(Tag::AUTH_DONE, &p, &mut out);
+        for b in &out {
+            server_tx.extend_from_slice(b);
+        }
+        if mode == ConMode::Secure {
+            sw.set_mode(Mode::Secure(Box::new(SecureKeys::server_side(&secret).unwrap())));
+            sr.set_mode(Mode::Secure(Box::new(SecureKeys::server_side(&secret).unwrap())));
+        }
+        let sig = hmac(&[7u8; 16], &server_rx);
+        sw.control(Tag::AUTH_SIGNATURE, &sig, &mut out);
+        for b in &out {
+            c.receive(b).unwrap();
+        }
+        pump(&mut c, &mut server_rx, false, &mut sr);
+        let (csig, _) = sr.next().unwrap().unwrap();
+        assert_eq!(csig.tag, Tag::AUTH_SIGNATURE);
+        assert_eq!(&csig.segments[0][..], &hmac(&[7u8; 16], &server_tx)[..], "client signed what it received");
+        let (ident, _) = sr.next().unwrap().unwrap();
+        assert_eq!(ident.tag, Tag::CLIENT_IDENT);
+        let mut d = Decoder::new(&ident.segments[0]);
+        let addrs = EntityAddrVec::decode(&mut d).unwrap();
+        assert_eq!(addrs.0[0].nonce, 99);
+        assert_eq!(addrs.0[0].addr.unwrap().ip().to_string(), "127.0.0.1");
+        let target = EntityAddr::decode(&mut d).unwrap();
+        assert_eq!(target.addr.unwrap().port(), 3300);
+        assert_eq!(d.i64().unwrap(), 4242);
+        // A message queued before the session is ready goes out after SERVER_IDENT.
+        c.send_message(Message::new(MsgHeader::new(crate::MsgType(99), 1, 1), b"early".to_vec()));
+        let mut p = Vec::new();
+        EntityAddrVec(vec![target]).encode(&mut p);
+        p.put_i64(0);
+        p.put_u64(1);
+        p.put_u64(u64::MAX);
+        p.put_u64(0);
+        p.put_u64(0);
+        p.put_u64(77);
+        send(&mut sw, Tag::SERVER_IDENT, &p, &mut c, None);
+        match c.poll_event() {
+            Some(Event::Ready { global_id, mode: m, .. }) => {
+                assert_eq!(global_id, 4242);
+                assert_eq!(m, mode);
+            }
+            other => panic!("{other:?}"),
+        }
+        pump(&mut c, &mut server_rx, false, &mut sr);
+        let (msg, _) = sr.next().unwrap().unwrap();
+        assert_eq!(msg.tag, Tag::MESSAGE);
+        assert_eq!(&msg.segments[1][..], b"early");
+        // Server → client message and keepalive.
+        let mut h = MsgHeader::new(crate::MsgType(98), 1, 1);
+        h.seq = 1;
+        let mut out = vec![];
+        sw.message(&h.encode(), &bytes::Bytes::from_static(b"front"), &bytes::Bytes::new(), &bytes::Bytes::from(vec![3u8; 10000]), &mut out);
+        let mut p = Vec::new();
+        UTime { sec: 5, nsec: 6 }.encode(&mut p);
+        sw.control(Tag::KEEPALIVE2, &p, &mut out);
+        for b in &out {
+            c.receive(b).unwrap();
+        }
+        match c.poll_event() {
+            Some(Event::Message(m)) => {
+                assert_eq!(&m.front[..], b"front");
+                assert_eq!(m.data.len(), 10000);
+            }
+            other => panic!("{other:?}"),
+        }
+        pump(&mut c, &mut server_rx, false, &mut sr);
+        let (ka, _) = sr.next().unwrap().unwrap();
+        assert_eq!(ka.tag, Tag::KEEPALIVE2_ACK);
+        // A duplicate (seq 1 again) is dropped silently.
+        let mut out = vec![];
+        sw.message(&h.encode(), &bytes::Bytes::from_static(b"dup"), &bytes::Bytes::new(), &bytes::Bytes::new(), &mut out);
+        for b in &out {
+            c.receive(b).unwrap();
+        }
+        assert!(c.poll_event().is_none());
+    }
+
+    #[test]
+    fn handshake_crc() {
+        handshake(ConMode::Crc);
+    }
+
+    #[test]
+    fn handshake_secure() {
+        handshake(ConMode::Secure);
+    }
+
+    #[test]
+    fn bad_banner_and_bad_signature() {
+        let mut c = Connection::new(cfg(vec![ConMode::Crc]), Box::new(FixedAuth { secret: vec![] }));
+        assert!(matches!(c.receive(b"HTTP/1.1 400 Bad Request\r\n"), Err(Error::BadBanner(_))));
+        assert!(matches!(c.receive(b"x"), Err(Error::Closed)));
+    }
+
+    #[test]
+    fn mode_lists() {
+        assert_eq!(ConMode::parse_list("secure crc").unwrap(), vec![ConMode::Secure, ConMode::Crc]);
+        assert_eq!(ConMode::parse_list("prefer-crc").unwrap(), vec![ConMode::Crc, ConMode::Secure]);
+        assert_eq!(ConMode::parse_list("crc").unwrap(), vec![ConMode::Crc]);
+        assert!(ConMode::parse_list("bogus").is_none());
+    }
+}

@@ -3,6 +3,10 @@
 //! ceph: doc/dev/msgr2.rst, src/msg/async/frames_v2.{h,cc}; kernel: net/ceph/messenger_v2.c.
 //! Only revision 1 of the frame format is spoken; Pacific always offers it.
 
+// Segment lengths, crcs and payloads are parallel arrays indexed by segment number;
+// index loops say that more plainly than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 use crate::error::Error;
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes128Gcm, KeyInit, Nonce, Tag as GcmTag};
@@ -476,6 +480,7 @@ impl FrameReader {
 
     /// The next complete frame, `Ok(None)` if more bytes are needed.
     /// The returned raw length is the number of wire bytes the frame occupied.
+    #[allow(clippy::should_implement_trait)] // fallible and bytes-driven: not an Iterator
     pub fn next(&mut self) -> Result<Option<(Frame, Bytes)>, Error> {
         match &mut self.mode {
             Mode::Crc => self.next_crc(),

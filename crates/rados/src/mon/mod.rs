@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 /// CEPH_AUTH ticket service bits.
+const SERVICE_AUTH: u32 = 0x20;
 const SERVICE_MON: u32 = 0x01;
 const SERVICE_OSD: u32 = 0x04;
 const SERVICE_MGR: u32 = 0x10;
@@ -125,6 +126,7 @@ impl MonClient {
             renewing: None,
             next_hunt: Instant::now(),
             hunt_index: 0,
+            asked_full: false,
         };
         tokio::spawn(task.run());
         let client = MonClient { shared, tx };
@@ -318,6 +320,8 @@ struct MonTask {
     renewing: Option<Instant>,
     next_hunt: Instant,
     hunt_index: usize,
+    /// We asked for a full OSDMap after an incremental failed to apply.
+    asked_full: bool,
 }
 
 impl MonTask {
@@ -498,12 +502,20 @@ impl MonTask {
         let req = {
             let a = self.shared.auth.lock().expect("auth");
             let Some(c) = a.cephx.as_ref() else { return };
-            let need = c.needs_renewal(now) & (SERVICE_MON | SERVICE_OSD | SERVICE_MGR);
+            let need = c.needs_renewal(now) & (SERVICE_AUTH | SERVICE_MON | SERVICE_OSD | SERVICE_MGR);
             if need == 0 {
                 return;
             }
-            debug!(need, "renewing cephx service tickets");
-            match c.build_service_ticket_request(need, random_u64(), a.global_id) {
+            debug!(need, "renewing cephx tickets");
+            // The AUTH ticket itself is renewed with another GET_AUTH_SESSION_KEY that
+            // presents the current one (and brings fresh service tickets along); service
+            // tickets alone with GET_PRINCIPAL_SESSION_KEY.
+            let r = if need & SERVICE_AUTH != 0 {
+                c.build_auth_renewal_request(random_u64(), SERVICE_MON | SERVICE_OSD | SERVICE_MGR)
+            } else {
+                c.build_service_ticket_request(need, random_u64(), a.global_id)
+            };
+            match r {
                 Ok(r) => r,
                 Err(e) => {
                     warn!(error = %e, "cannot build ticket renewal request");
@@ -714,6 +726,7 @@ impl MonTask {
             return;
         };
         let last = msg.incrementals.keys().chain(msg.fulls.keys()).copied().max().unwrap_or(0);
+        let mut failed = false;
         let mut e = map.epoch + 1;
         while e <= last {
             if let Some(b) = msg.incrementals.get(&e) {
@@ -723,6 +736,7 @@ impl MonTask {
                     Ok(()) => changed = true,
                     Err(err) => {
                         warn!(epoch = e, error = %err, "cannot apply incremental OSDMap");
+                        failed = true;
                         break;
                     }
                 }
@@ -734,6 +748,7 @@ impl MonTask {
                     }
                     Err(err) => {
                         warn!(epoch = e, error = %err, "undecodable full OSDMap");
+                        failed = true;
                         break;
                     }
                 }
@@ -742,6 +757,20 @@ impl MonTask {
             }
             e += 1;
         }
+        // A newer full map than the incremental chain reached (e.g. after asking for a
+        // full map following a failure, or after falling behind the monitor's history).
+        if let Some((&fe, b)) = msg.fulls.iter().next_back() {
+            if fe > map.epoch {
+                match OsdMap::decode(b) {
+                    Ok(full) => {
+                        map = full;
+                        changed = true;
+                        failed = false;
+                    }
+                    Err(err) => warn!(epoch = fe, error = %err, "undecodable full OSDMap"),
+                }
+            }
+        }
         if changed {
             debug!(epoch = map.epoch, "osdmap updated");
             let arc = Arc::new(map);
@@ -749,6 +778,16 @@ impl MonTask {
             self.osdmap = Some(arc.clone());
             self.osdmap_tx.send_replace(Some(arc));
         }
+        if failed {
+            // Ask once for a full map instead; never loop asking for the same bad bytes.
+            if !self.asked_full {
+                self.asked_full = true;
+                self.subs.insert("osdmap".into(), SubItem { start: 0, flags: 0 });
+                self.send(messages::mon_subscribe(&self.subs));
+            }
+            return;
+        }
+        self.asked_full = false;
         if self.osdmap.as_ref().map(|m| m.epoch).unwrap_or(0) < msg.newest {
             // A gap: ask again from what we have.
             self.subscribe();
