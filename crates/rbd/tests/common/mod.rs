@@ -1,0 +1,213 @@
+//! Shared helpers for the cluster-backed tests: connect, a throwaway pool per test,
+//! and librbd oracles (`rbd` CLI, Debian's python3 with `import rbd`).
+//!
+//! The cluster comes from `scripts/test-cluster start` (its `env` file) or the
+//! CEPH_CONF / CEPH_KEYRING variables. Without a cluster the tests fail, never skip.
+
+#![allow(dead_code)]
+
+use ceph_rados::{CommonArgs, Rados};
+use ceph_rbd::Rbd;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub struct Env {
+    pub conf: String,
+    pub keyring: String,
+}
+
+pub fn env() -> Env {
+    let from_vars = || {
+        Some(Env {
+            conf: std::env::var("CEPH_CONF").ok()?,
+            keyring: std::env::var("CEPH_KEYRING").ok()?,
+        })
+    };
+    if let Some(e) = from_vars() {
+        return e;
+    }
+    let dir = std::env::var("CEPH_TEST_CLUSTER").unwrap_or_else(|_| "/tmp/ceph-rs-cluster".into());
+    let f = PathBuf::from(&dir).join("env");
+    let text = std::fs::read_to_string(&f).unwrap_or_else(|_| {
+        panic!(
+            "no test cluster: set CEPH_CONF and CEPH_KEYRING, or run `scripts/test-cluster start` (looked for {})",
+            f.display()
+        )
+    });
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("export {k}="))
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+            .unwrap_or_else(|| panic!("{} has no {k}", f.display()))
+    };
+    Env {
+        conf: get("CEPH_CONF"),
+        keyring: get("CEPH_KEYRING"),
+    }
+}
+
+pub async fn connect() -> Rados {
+    let e = env();
+    let cfg = CommonArgs {
+        conf: Some(e.conf.into()),
+        keyring: Some(e.keyring.into()),
+        ..Default::default()
+    }
+    .to_config()
+    .expect("client config");
+    tokio::time::timeout(std::time::Duration::from_secs(60), Rados::connect(cfg))
+        .await
+        .expect(
+            "connecting to the test cluster timed out (is it running? scripts/test-cluster start)",
+        )
+        .expect("cannot connect to the test cluster (is it running? scripts/test-cluster start)")
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+pub fn unique(prefix: &str) -> String {
+    let mut r = [0u8; 4];
+    getrandom::getrandom(&mut r).unwrap();
+    format!(
+        "{prefix}-{}-{}-{:08x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        u32::from_le_bytes(r)
+    )
+}
+
+/// A pool for one test, initialised for RBD; removed by [`TestPool::cleanup`].
+pub struct TestPool {
+    pub name: String,
+    pub rados: Rados,
+    pub rbd: Rbd,
+}
+
+impl TestPool {
+    pub async fn new(rados: &Rados, tag: &str) -> TestPool {
+        let name = unique(&format!("rbdt-{tag}"));
+        rados
+            .pool_create(&name, Some(8))
+            .await
+            .expect("pool create");
+        let rbd = Rbd::open_pool(rados, &name).await.expect("ioctx");
+        rbd.pool_init(false).await.expect("pool init");
+        TestPool {
+            name,
+            rados: rados.clone(),
+            rbd,
+        }
+    }
+
+    pub async fn cleanup(self) {
+        let _ = self.rados.pool_delete(&self.name).await;
+    }
+}
+
+/// Run `rbd` against the test cluster; returns (success, stdout, stderr).
+pub fn rbd_cli(args: &[&str]) -> (bool, String, String) {
+    let e = env();
+    let out = Command::new("rbd")
+        .arg("--conf")
+        .arg(&e.conf)
+        .arg("--keyring")
+        .arg(&e.keyring)
+        .args(args)
+        .output()
+        .expect("rbd CLI (ceph-common) is needed for interop tests");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `rbd` that must succeed; stdout.
+pub fn rbd_ok(args: &[&str]) -> String {
+    let (ok, out, err) = rbd_cli(args);
+    assert!(ok, "rbd {args:?} failed: {err}");
+    out
+}
+
+/// Run a python3 snippet (Debian's python with the rados/rbd bindings) with `cluster`
+/// (a connected rados.Rados) and `pool` (the pool name) defined; returns stdout.
+pub fn python(pool: &str, body: &str) -> String {
+    let e = env();
+    let script = format!(
+        "import rados, rbd, sys, hashlib\ncluster = rados.Rados(conffile={conf:?}, conf={{'keyring': {key:?}}})\ncluster.connect()\nioctx = cluster.open_ioctx({pool:?})\n{body}\nioctx.close()\ncluster.shutdown()\n",
+        conf = e.conf,
+        key = e.keyring,
+        pool = pool,
+        body = body
+    );
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("/usr/bin/python3");
+    assert!(
+        out.status.success(),
+        "python failed: {}\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn sha256(b: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(b);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `rbd export POOL/SPEC -` bytes.
+pub fn rbd_export(pool: &str, spec: &str) -> Vec<u8> {
+    let path = std::env::temp_dir().join(unique("export"));
+    rbd_ok(&[
+        "export",
+        "--no-progress",
+        &format!("{pool}/{spec}"),
+        path.to_str().unwrap(),
+    ]);
+    let b = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    b
+}
+
+/// Deterministic pseudo-random bytes (xorshift), for reproducible data.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(n + 8);
+        while v.len() < n {
+            v.extend_from_slice(&self.next().to_le_bytes());
+        }
+        v.truncate(n);
+        v
+    }
+}
+
+pub fn seed() -> u64 {
+    let mut r = [0u8; 8];
+    getrandom::getrandom(&mut r).unwrap();
+    u64::from_le_bytes(r) | 1
+}

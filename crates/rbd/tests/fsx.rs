@@ -1,0 +1,216 @@
+//! Model-based randomized test (the idea of Ceph's fsx): random writes, discards,
+//! write-zeroes, resizes, snapshots, clones, flattens, rollbacks and snapshot removals
+//! against an in-memory model, every image checked after every step.
+//!
+//! RBD_FSX_SECS (default 45) bounds the run; RBD_FSX_SEED replays a run (the seed is
+//! printed at the start and in the failure message).
+
+mod common;
+
+use bytes::Bytes;
+use ceph_rbd::{CloneFormat, CloneOptions, CreateOptions, Image};
+use common::*;
+use std::time::{Duration, Instant};
+
+const OBJ: u64 = 1 << 20; // order 20
+const MAX_SIZE: u64 = 6 * OBJ;
+
+struct MImage {
+    name: String,
+    img: Image,
+    data: Vec<u8>,
+    snaps: Vec<(String, Vec<u8>)>,
+    is_clone: bool,
+}
+
+async fn check(m: &MImage, step: usize, seed: u64, what: &str) {
+    let got = m.img.read(0, m.data.len() as u64).await.unwrap();
+    if got[..] != m.data[..] {
+        let first = got.iter().zip(m.data.iter()).position(|(a, b)| a != b);
+        panic!(
+            "seed {seed:#x} step {step} ({what}): image {} differs from the model (len {} vs {}), first difference at {first:?}",
+            m.name,
+            got.len(),
+            m.data.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsx() {
+    let seed = std::env::var("RBD_FSX_SEED")
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(seed);
+    let secs: u64 = std::env::var("RBD_FSX_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(45);
+    println!("fsx seed {seed:#x} (RBD_FSX_SEED={seed:x} to replay), {secs}s");
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "fsx").await;
+    let mut rng = Rng(seed);
+    let copts = CreateOptions {
+        order: Some(20),
+        ..Default::default()
+    };
+    let size0 = 1 + rng.below(MAX_SIZE);
+    pool.rbd.create("f0", size0, &copts).await.unwrap();
+    let mut images = vec![MImage {
+        name: "f0".into(),
+        img: pool.rbd.open("f0").await.unwrap(),
+        data: vec![0u8; size0 as usize],
+        snaps: vec![],
+        is_clone: false,
+    }];
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut step = 0usize;
+    let mut nsnap = 0;
+    let mut nimg = 1;
+    while Instant::now() < deadline {
+        step += 1;
+        let i = rng.below(images.len() as u64) as usize;
+        let op = rng.below(100);
+        let what;
+        {
+            let m = &mut images[i];
+            let size = m.data.len() as u64;
+            let rand_range = |rng: &mut Rng| {
+                if size == 0 {
+                    return (0, 0);
+                }
+                let off = if rng.below(3) == 0 {
+                    (rng.below(size / OBJ + 1) * OBJ)
+                        .saturating_sub(rng.below(300))
+                        .min(size - 1)
+                } else {
+                    rng.below(size)
+                };
+                let len = (1 + rng.below(2 * OBJ)).min(size - off);
+                (off, len)
+            };
+            match op {
+                0..=39 => {
+                    let (off, len) = rand_range(&mut rng);
+                    let d = rng.bytes(len as usize);
+                    m.img.write(off, Bytes::from(d.clone())).await.unwrap();
+                    m.data[off as usize..(off + len) as usize].copy_from_slice(&d);
+                    what = format!("write {off}+{len}");
+                }
+                40..=49 => {
+                    let (off, len) = rand_range(&mut rng);
+                    m.img.discard(off, len).await.unwrap();
+                    m.data[off as usize..(off + len) as usize].fill(0);
+                    what = format!("discard {off}+{len}");
+                }
+                50..=54 => {
+                    let (off, len) = rand_range(&mut rng);
+                    m.img.write_zeroes(off, len).await.unwrap();
+                    m.data[off as usize..(off + len) as usize].fill(0);
+                    what = format!("write_zeroes {off}+{len}");
+                }
+                55..=64 => {
+                    let new = rng.below(MAX_SIZE) + 1;
+                    m.img.resize(new, true).await.unwrap();
+                    m.data.resize(new as usize, 0);
+                    what = format!("resize {size} -> {new}");
+                }
+                65..=74 if m.snaps.len() < 3 => {
+                    nsnap += 1;
+                    let n = format!("s{nsnap}");
+                    m.img.snap_create(&n).await.unwrap();
+                    m.snaps.push((n.clone(), m.data.clone()));
+                    what = format!("snap create {n}");
+                }
+                75..=79 if !m.snaps.is_empty() => {
+                    let k = rng.below(m.snaps.len() as u64) as usize;
+                    let n = m.snaps[k].0.clone();
+                    if m.img.snap_is_protected(&n).await.unwrap() {
+                        // protected for a v1 clone: removal must be refused
+                        assert!(m.img.snap_remove(&n).await.is_err());
+                        what = format!("snap remove {n} (protected, refused)");
+                    } else {
+                        m.snaps.remove(k);
+                        m.img.snap_remove(&n).await.unwrap();
+                        what = format!("snap remove {n}");
+                    }
+                }
+                80..=84 if !m.snaps.is_empty() => {
+                    let k = rng.below(m.snaps.len() as u64) as usize;
+                    let (n, d) = m.snaps[k].clone();
+                    m.img.snap_rollback(&n, |_, _| {}).await.unwrap();
+                    m.data = d;
+                    what = format!("rollback to {n}");
+                }
+                85..=91 if !m.snaps.is_empty() && nimg < 6 => {
+                    let k = rng.below(m.snaps.len() as u64) as usize;
+                    let (sn, d) = m.snaps[k].clone();
+                    let name = format!("f{nimg}");
+                    nimg += 1;
+                    let format = if rng.below(2) == 0 {
+                        CloneFormat::V2
+                    } else {
+                        CloneFormat::V1
+                    };
+                    if format == CloneFormat::V1 && !m.img.snap_is_protected(&sn).await.unwrap() {
+                        m.img.snap_protect(&sn).await.unwrap();
+                    }
+                    let parent = m.name.clone();
+                    let opts = CloneOptions {
+                        format,
+                        ..Default::default()
+                    };
+                    pool.rbd
+                        .clone_image(&parent, &sn, &pool.rbd, &name, &opts)
+                        .await
+                        .unwrap();
+                    let img = pool.rbd.open(&name).await.unwrap();
+                    images.push(MImage {
+                        name: name.clone(),
+                        img,
+                        data: d,
+                        snaps: vec![],
+                        is_clone: true,
+                    });
+                    what = format!("clone {parent}@{sn} -> {name} ({format:?})");
+                }
+                92..=95 if m.is_clone => {
+                    m.img.flatten(|_, _| {}).await.unwrap();
+                    m.is_clone = false;
+                    what = "flatten".to_string();
+                }
+                _ => {
+                    // read a random range and every snapshot
+                    let (off, len) = rand_range(&mut rng);
+                    let got = m.img.read(off, len).await.unwrap();
+                    assert_eq!(
+                        &got[..],
+                        &m.data[off as usize..(off + len) as usize],
+                        "seed {seed:#x} step {step}: read {off}+{len} of {}",
+                        m.name
+                    );
+                    for (sn, d) in &m.snaps {
+                        let s = pool.rbd.open_snapshot(&m.name, sn).await.unwrap();
+                        let got = s.read(0, d.len() as u64).await.unwrap();
+                        assert!(
+                            got[..] == d[..],
+                            "seed {seed:#x} step {step}: snapshot {}@{sn} differs",
+                            m.name
+                        );
+                        s.close().await.unwrap();
+                    }
+                    what = "read + snapshots".to_string();
+                }
+            }
+        }
+        // protected snapshots that are gone from the model must stay consistent: check all images
+        for m in &images {
+            check(m, step, seed, &what).await;
+        }
+    }
+    println!("fsx: {step} steps, {} images", images.len());
+    for m in images {
+        m.img.close().await.unwrap();
+    }
+    pool.cleanup().await;
+}
