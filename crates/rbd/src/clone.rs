@@ -105,9 +105,10 @@ async fn clone_from(
             "parent snapshot must be protected".into(),
         ));
     }
+    // the parent's features, limited to what this client creates (librbd copies all)
     let feats = opts
         .features
-        .unwrap_or(pst.h.features & !features::IMPLICIT_ENABLE)
+        .unwrap_or(pst.h.features & features::CREATABLE)
         | features::LAYERING;
     let order = opts.order.unwrap_or(pst.h.order);
     let (su, sc) = match (opts.stripe_unit, opts.stripe_count) {
@@ -313,7 +314,9 @@ pub(crate) async fn list_children_of(img: &Image, snap_id: u64) -> Result<Vec<Ch
         let ids = match r.v1_children(&spec).await {
             Ok(ids) => ids,
             // pools we may not read (other applications, no caps) are skipped like librbd
-            Err(e) if e.errno() == Errno::EPERM || e.errno() == Errno::EACCES => continue,
+            Err(e) if [Errno::EPERM, Errno::EACCES, Errno::EOPNOTSUPP].contains(&e.errno()) => {
+                continue
+            }
             Err(e) => return Err(e),
         };
         for id in ids {
@@ -370,7 +373,7 @@ impl Image {
         if !st.h.parent.exists() || st.h.head_overlap.is_none() {
             return Err(RbdError::InvalidArgument("image has no parent".into()));
         }
-        let _q = self.inner.quiesce.read().await;
+        let q = self.inner.quiesce.read().await;
         let overlap = st.overlap;
         let n = st.h.layout.num_objects(overlap);
         let done = Arc::new(AtomicU64::new(0));
@@ -415,6 +418,7 @@ impl Image {
                 .exec(&self.inner.md_io, &self.inner.header_oid)
                 .await;
         }
+        drop(q);
         self.notify_header_update().await;
         Ok(())
     }

@@ -731,7 +731,6 @@ pub(crate) async fn fetch_header(io: &IoCtx, oid: &str, read_only: bool) -> Resu
             cls::get_snapcontext(),
             cls::parent_get(),
             cls::parent_overlap_get(NOSNAP),
-            cls::get_stripe_unit_count(),
             cls::get_data_pool(),
             cls::get_create_timestamp(),
             cls::op_features_get(),
@@ -747,10 +746,15 @@ pub(crate) async fn fetch_header(io: &IoCtx, oid: &str, read_only: bool) -> Resu
         let snapc = cls::decode_snapcontext_reply(out(4))?;
         let parent: ParentImageSpec = cls::decode(out(5))?;
         let head_overlap = cls::decode_opt_u64(out(6))?;
-        let (su, sc) = cls::decode_u64_pair(out(7))?;
-        let data_pool_id = cls::decode_i64(out(8))?;
-        let create_timestamp = cls::decode_utime(out(9)).unwrap_or_default();
-        let op_features = cls::decode_u64(out(10)).unwrap_or(0);
+        let data_pool_id = cls::decode_i64(out(7))?;
+        let create_timestamp = cls::decode_utime(out(8)).unwrap_or_default();
+        let op_features = cls::decode_u64(out(9)).unwrap_or(0);
+        // get_stripe_unit_count fails with ENOEXEC without the striping feature
+        let (su, sc) = if features & crate::features::STRIPINGV2 != 0 {
+            cls::decode_u64_pair(&cls::get_stripe_unit_count().exec(io, oid).await?)?
+        } else {
+            (0, 0)
+        };
         if !(12..=25).contains(&order) {
             return Err(RbdError::InvalidArgument(format!(
                 "{oid}: order {order} out of range"

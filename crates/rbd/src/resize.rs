@@ -113,30 +113,33 @@ impl Image {
     /// overlap of a clone shrinks with it (cls `set_size`) and never grows back.
     pub async fn resize(&self, size: u64, allow_shrink: bool) -> Result<()> {
         self.check_writable()?;
-        crate::rbd::validate_create(size.max(1), 22, crate::features::LAYERING).map_err(|e| {
-            if e.errno() == Errno::EFBIG {
-                e
-            } else {
-                RbdError::InvalidArgument("bad size".into())
-            }
-        })?;
-        let _q = self.inner.quiesce.read().await;
-        let st = self.state().await?;
-        let old = st.h.size;
-        if size == old {
-            return Ok(());
+        if size > i64::MAX as u64 {
+            return Err(RbdError::refused(
+                format!("image size {size} is too large"),
+                Errno::EFBIG,
+            ));
         }
-        if size < old {
-            if !allow_shrink {
-                return Err(RbdError::InvalidArgument(format!(
-                    "shrinking from {old} to {size} bytes needs allow_shrink"
-                )));
+        {
+            let _q = self.inner.quiesce.read().await;
+            let st = self.state().await?;
+            let old = st.h.size;
+            if size == old {
+                return Ok(());
             }
-            trim(&st, size, old).await?;
+            if size < old {
+                if !allow_shrink {
+                    return Err(RbdError::InvalidArgument(format!(
+                        "shrinking from {old} to {size} bytes needs allow_shrink"
+                    )));
+                }
+                trim(&st, size, old).await?;
+            }
+            cls::set_size(size)
+                .exec(&self.inner.md_io, &self.inner.header_oid)
+                .await?;
+            self.invalidate();
         }
-        cls::set_size(size)
-            .exec(&self.inner.md_io, &self.inner.header_oid)
-            .await?;
+        // the quiesce guard is released first: our own watch must be free to ack
         self.notify_header_update().await;
         Ok(())
     }

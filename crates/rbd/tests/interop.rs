@@ -185,10 +185,22 @@ async fn create_write_info_export() {
     let (ok, _, err) = rbd_cli(&["rm", "--no-progress", &format!("{}/img2", pool.name)]);
     assert!(!ok, "rbd rm succeeded while the image was open");
     assert!(err.contains("watchers") || err.contains("busy"), "{err}");
-    img.snap_create("s").await.unwrap();
     assert_eq!(
         pool.rbd.remove("img2").await.unwrap_err().errno(),
         Errno::EBUSY
+    );
+    assert!(pool
+        .rbd
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .any(|i| i.name == "img2"));
+    img.snap_create("s").await.unwrap();
+    // librbd checks snapshots before watchers
+    assert_eq!(
+        pool.rbd.remove("img2").await.unwrap_err().errno(),
+        Errno::ENOTEMPTY
     );
     img.close().await.unwrap();
     assert_eq!(
