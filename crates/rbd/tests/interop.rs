@@ -547,12 +547,17 @@ async fn clone_v2_snapshot_trash_and_chain() {
     let mut rng = Rng(seed());
     scribble(&l0, &mut model, &mut rng, 15, 2 * MIB).await;
     l0.snap_create("a").await.unwrap();
+    let v2df = CloneOptions {
+        format: CloneFormat::V2,
+        features: Some(ceph_rbd::features::LAYERING | ceph_rbd::features::DEEP_FLATTEN),
+        ..Default::default()
+    };
     let v2 = CloneOptions {
         format: CloneFormat::V2,
         ..Default::default()
     };
     pool.rbd
-        .clone_image("l0", "a", &pool.rbd, "l1", &v2)
+        .clone_image("l0", "a", &pool.rbd, "l1", &v2df)
         .await
         .unwrap();
     let l1 = pool.rbd.open("l1").await.unwrap();
@@ -689,7 +694,9 @@ async fn export_import_diff_both_ways() {
         &format!("{p}/dst"),
     ]);
     assert_eq!(sha256(&rbd_export(p, "dst@two")), sha256(&m2));
-    // rbd export-diff -> ours
+    // rbd export-diff -> ours (it refuses to overwrite a file)
+    let _ = std::fs::remove_file(&f1);
+    let _ = std::fs::remove_file(&f2);
     rbd_ok(&[
         "export-diff",
         "--no-progress",
