@@ -16,7 +16,7 @@ use crate::util::{self, header_name};
 use crate::watch_notify::{ClientId, NotifyMessage, NotifyPayload, ResponseMessage};
 use ceph_encoding::UTime;
 use ceph_rados::{Errno, IoCtx, OsdOp, Rados, SnapContext, WatchEvent, NOSNAP};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -143,6 +143,10 @@ pub(crate) struct ImageInner {
     refresh_lock: tokio::sync::Mutex<()>,
     pub quiesce: Arc<tokio::sync::RwLock<()>>,
     watch: Mutex<Option<WatchHandle>>,
+    /// Last modify / access time written to the header (seconds), for librbd's
+    /// `rbd_mtime_update_interval` / `rbd_atime_update_interval` (60 s) updates.
+    mtime: AtomicU64,
+    atime: AtomicU64,
 }
 
 impl Drop for ImageInner {
@@ -240,9 +244,29 @@ impl Image {
             refresh_lock: tokio::sync::Mutex::new(()),
             quiesce: Arc::new(tokio::sync::RwLock::new(())),
             watch: Mutex::new(None),
+            mtime: AtomicU64::new(0),
+            atime: AtomicU64::new(0),
         });
         let img = Image { inner };
         img.install(header).await?;
+        if !read_only {
+            let io = &img.inner.md_io;
+            let oid = &img.inner.header_oid;
+            let get = |c: cls::ClsCall| async move {
+                c.exec(io, oid)
+                    .await
+                    .ok()
+                    .and_then(|b| cls::decode_utime(&b).ok())
+                    .map(|t| t.sec as u64)
+                    .unwrap_or(0)
+            };
+            img.inner
+                .mtime
+                .store(get(cls::get_modify_timestamp()).await, Ordering::Relaxed);
+            img.inner
+                .atime
+                .store(get(cls::get_access_timestamp()).await, Ordering::Relaxed);
+        }
         if !opts.no_watch {
             img.register_watch().await?;
         }
@@ -277,6 +301,8 @@ impl Image {
                 refresh_lock: tokio::sync::Mutex::new(()),
                 quiesce: Arc::new(tokio::sync::RwLock::new(())),
                 watch: Mutex::new(None),
+                mtime: AtomicU64::new(u64::MAX),
+                atime: AtomicU64::new(u64::MAX),
             });
             let img = Image { inner };
             img.install(header).await?;
@@ -615,6 +641,46 @@ impl Image {
             access_time: access,
             modify_time: modify,
         })
+    }
+
+    /// librbd `ImageRequest::update_timestamp`: at most once a minute, record the
+    /// modification (`write = true`) or access time in the header, in the background.
+    pub(crate) fn touch(&self, write: bool) {
+        const INTERVAL: u64 = 60;
+        if self.inner.read_only {
+            return;
+        }
+        let cell = if write {
+            &self.inner.mtime
+        } else {
+            &self.inner.atime
+        };
+        let now = util::now().sec as u64;
+        let last = cell.load(Ordering::Relaxed);
+        if last == u64::MAX || now < last.saturating_add(INTERVAL) {
+            return;
+        }
+        if cell
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let io = self.inner.md_io.clone();
+        let oid = self.inner.header_oid.clone();
+        tokio::spawn(async move {
+            let c = if write {
+                cls::set_modify_timestamp()
+            } else {
+                cls::set_access_timestamp()
+            };
+            if let Err(e) = c.exec(&io, &oid).await {
+                debug!(
+                    "updating the {} timestamp of {oid}: {e}",
+                    if write { "modify" } else { "access" }
+                );
+            }
+        });
     }
 
     pub(crate) fn check_writable(&self) -> Result<()> {

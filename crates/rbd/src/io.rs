@@ -45,6 +45,7 @@ impl Image {
         if len == 0 {
             return Ok(Bytes::new());
         }
+        self.touch(false);
         read_extents(st, vec![(off, len)]).await
     }
 
@@ -58,6 +59,7 @@ impl Image {
             return Ok(());
         }
         let data = data.slice(..len as usize);
+        self.touch(true);
         let mut futs: Vec<BoxFut<()>> = Vec::new();
         for e in st.h.layout.file_to_extents(off, len) {
             let bufs: Vec<Bytes> = e
@@ -96,6 +98,7 @@ impl Image {
         if len == 0 {
             return Ok(());
         }
+        self.touch(true);
         let futs: Vec<BoxFut<()>> =
             st.h.layout
                 .file_to_extents(off, len)

@@ -748,3 +748,134 @@ async fn export_import_diff_both_ways() {
     let _ = OpenOptions::default();
     pool.cleanup().await;
 }
+
+/// The Kubernetes flow as a user with exactly `mon 'profile rbd' osd 'profile rbd
+/// pool=P'`: create, list, info, write, read in P; a clear permission error elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_user_caps() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "k8s").await;
+    let other = TestPool::new(&rados, "k8s-other").await;
+    let e = env();
+    let user = unique("k8s");
+    let ceph = |args: &[&str]| {
+        let out = std::process::Command::new("ceph")
+            .arg("--conf")
+            .arg(&e.conf)
+            .arg("--keyring")
+            .arg(&e.keyring)
+            .args(args)
+            .output()
+            .expect("ceph CLI");
+        assert!(
+            out.status.success(),
+            "ceph {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let osd_cap = format!("profile rbd pool={}", pool.name);
+    ceph(&[
+        "auth",
+        "get-or-create",
+        &format!("client.{user}"),
+        "mon",
+        "profile rbd",
+        "osd",
+        &osd_cap,
+    ]);
+    let key = ceph(&["auth", "print-key", &format!("client.{user}")]);
+    // the key as a Kubernetes Secret holds it: the bare base64 secret, no keyring file
+    let cfg = ceph_rados::CommonArgs {
+        conf: Some(e.conf.clone().into()),
+        name: Some(ceph_encoding::EntityName::client(user.clone())),
+        key: Some(key),
+        ..Default::default()
+    }
+    .to_config()
+    .unwrap();
+    let k8s = ceph_rados::Rados::connect(cfg).await.unwrap();
+    let rbd = ceph_rbd::Rbd::open_pool(&k8s, &pool.name).await.unwrap();
+    rbd.create("rbd_volume_data.img", 10 << 30, &CreateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(rbd.list().await.unwrap()[0].name, "rbd_volume_data.img");
+    let img = rbd.open("rbd_volume_data.img").await.unwrap();
+    let info = img.info().await.unwrap();
+    assert_eq!((info.size, info.objects, info.order), (10 << 30, 2560, 22));
+    assert_eq!(info.features, ["layering"]);
+    img.write(7 << 30, Bytes::from_static(b"survives pod restarts"))
+        .await
+        .unwrap();
+    img.close().await.unwrap();
+    let img = rbd.open_read_only("rbd_volume_data.img").await.unwrap();
+    assert_eq!(
+        &img.read(7 << 30, 21).await.unwrap()[..],
+        b"survives pod restarts"
+    );
+    img.close().await.unwrap();
+    // no caps on the other pool
+    let r2 = ceph_rbd::Rbd::open_pool(&k8s, &other.name).await.unwrap();
+    let err = r2
+        .create("nope", 1 << 20, &CreateOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.errno() == Errno::EPERM || err.errno() == Errno::EACCES,
+        "{err}"
+    );
+    assert!(r2.list().await.is_err());
+    rbd.remove("rbd_volume_data.img").await.unwrap();
+    ceph(&["auth", "del", &format!("client.{user}")]);
+    other.cleanup().await;
+    pool.cleanup().await;
+}
+
+/// Header updates propagate both ways between open handles (watch/notify).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_update_notifications() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "notify").await;
+    let p = pool.name.clone();
+    pool.rbd
+        .create("n", 8 * MIB, &CreateOptions::default())
+        .await
+        .unwrap();
+    let img = pool.rbd.open("n").await.unwrap();
+    assert_eq!(img.size().await.unwrap(), 8 * MIB);
+    // librbd resizes and snapshots; our open handle sees it without reopening
+    python(
+        &p,
+        "img = rbd.Image(ioctx, 'n')\nimg.resize(12 << 20)\nimg.create_snap('theirs')\nimg.close()",
+    );
+    assert_eq!(img.size().await.unwrap(), 12 * MIB);
+    assert_eq!(img.snap_list().await.unwrap()[0].name, "theirs");
+    // librbd holds the image open while we resize; it sees the new size
+    let e = env();
+    let script = format!(
+        "import rados, rbd, time\nc = rados.Rados(conffile={:?}, conf={{'keyring': {:?}}})\nc.connect()\nio = c.open_ioctx({:?})\nimg = rbd.Image(io, 'n')\nprint(img.size(), flush=True)\ntime.sleep(4)\nprint(img.size(), flush=True)\nimg.close()\nio.close()\nc.shutdown()\n",
+        e.conf, e.keyring, p
+    );
+    let child = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    // librbd's watch is visible to us
+    assert!(img.watchers().await.unwrap().len() >= 2);
+    img.resize(16 * MIB, false).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sizes: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        sizes,
+        [&(12 * MIB).to_string(), &(16 * MIB).to_string()],
+        "{text}"
+    );
+    img.close().await.unwrap();
+    pool.cleanup().await;
+}
