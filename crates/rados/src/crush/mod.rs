@@ -888,7 +888,8 @@ impl CrushMap {
 ///
 /// `weights` is the device weight vector (see [`CrushMap::crushtool_weights`]). Like
 /// crushtool, nothing is printed for a rule that does not exist or when every weight is
-/// zero; mappings use no pool hashing and the default choose_args set.
+/// zero; x is used as is, and the choose_args set of index 0 applies (CrushTester passes
+/// index 0, which falls back to the default set -1).
 pub fn crushtool_test_lines(
     map: &CrushMap,
     rule: i32,
@@ -896,6 +897,34 @@ pub fn crushtool_test_lines(
     min_x: u32,
     max_x: u32,
     weights: &[u32],
+) -> Vec<String> {
+    test_lines(map, rule, num_rep, min_x, max_x, weights, None)
+}
+
+/// Like [`crushtool_test_lines`] for `crushtool --test --pool-id P`: each x is first
+/// hashed with the pool id (`crush_hash32_2(x, P)`, as a PG's pps is). The choose_args
+/// set is still that of index 0 (crushtool does not select the pool's set), and the lines
+/// show the unhashed x, as crushtool does.
+pub fn crushtool_test_lines_for_pool(
+    map: &CrushMap,
+    rule: i32,
+    num_rep: usize,
+    min_x: u32,
+    max_x: u32,
+    weights: &[u32],
+    pool_id: i64,
+) -> Vec<String> {
+    test_lines(map, rule, num_rep, min_x, max_x, weights, Some(pool_id))
+}
+
+fn test_lines(
+    map: &CrushMap,
+    rule: i32,
+    num_rep: usize,
+    min_x: u32,
+    max_x: u32,
+    weights: &[u32],
+    pool_id: Option<i64>,
 ) -> Vec<String> {
     let mut lines = Vec::new();
     if map.rule(rule).is_none() || min_x > max_x {
@@ -911,7 +940,11 @@ pub fn crushtool_test_lines(
         return lines;
     }
     for x in min_x..=max_x {
-        let out = map.do_rule(rule, x, num_rep, weights, Some(DEFAULT_CHOOSE_ARGS));
+        let real_x = match pool_id {
+            Some(p) => crush_hash32_2(x, p as u32),
+            None => x,
+        };
+        let out = map.do_rule(rule, real_x, num_rep, weights, Some(0));
         let items: Vec<String> = out.iter().map(|i| i.to_string()).collect();
         lines.push(format!("CRUSH rule {rule} x {x} [{}]", items.join(",")));
     }
