@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn linux_hash_matches_definition() {
         // hash = (hash + (c << 4) + (c >> 4)) * 11, by hand for "ab".
-        let a = ((0u64 + (97 << 4) + (97 >> 4)) * 11) as u32;
+        let a = (((97u64 << 4) + (97 >> 4)) * 11) as u32;
         let ab = ((a as u64 + (98 << 4) + (98 >> 4)) * 11) as u32;
         assert_eq!(ceph_str_hash_linux(b"ab"), ab);
         assert_eq!(ceph_str_hash_linux(b""), 0);

@@ -694,35 +694,23 @@ pub(super) fn do_rule(
                     }
                 }
             }
-            RuleOp::SET_CHOOSE_TRIES => {
-                if step.arg1 > 0 {
-                    choose_tries = step.arg1 as u32;
-                }
+            RuleOp::SET_CHOOSE_TRIES if step.arg1 > 0 => {
+                choose_tries = step.arg1 as u32;
             }
-            RuleOp::SET_CHOOSELEAF_TRIES => {
-                if step.arg1 > 0 {
-                    choose_leaf_tries = step.arg1 as u32;
-                }
+            RuleOp::SET_CHOOSELEAF_TRIES if step.arg1 > 0 => {
+                choose_leaf_tries = step.arg1 as u32;
             }
-            RuleOp::SET_CHOOSE_LOCAL_TRIES => {
-                if step.arg1 >= 0 {
-                    choose_local_retries = step.arg1 as u32;
-                }
+            RuleOp::SET_CHOOSE_LOCAL_TRIES if step.arg1 >= 0 => {
+                choose_local_retries = step.arg1 as u32;
             }
-            RuleOp::SET_CHOOSE_LOCAL_FALLBACK_TRIES => {
-                if step.arg1 >= 0 {
-                    choose_local_fallback_retries = step.arg1 as u32;
-                }
+            RuleOp::SET_CHOOSE_LOCAL_FALLBACK_TRIES if step.arg1 >= 0 => {
+                choose_local_fallback_retries = step.arg1 as u32;
             }
-            RuleOp::SET_CHOOSELEAF_VARY_R => {
-                if step.arg1 >= 0 {
-                    vary_r = step.arg1 as u32;
-                }
+            RuleOp::SET_CHOOSELEAF_VARY_R if step.arg1 >= 0 => {
+                vary_r = step.arg1 as u32;
             }
-            RuleOp::SET_CHOOSELEAF_STABLE => {
-                if step.arg1 >= 0 {
-                    stable = step.arg1 as u32;
-                }
+            RuleOp::SET_CHOOSELEAF_STABLE if step.arg1 >= 0 => {
+                stable = step.arg1 as u32;
             }
             RuleOp::CHOOSELEAF_FIRSTN
             | RuleOp::CHOOSE_FIRSTN
@@ -740,7 +728,7 @@ pub(super) fn do_rule(
                 );
                 // reset output
                 let mut osize: usize = 0;
-                for i in 0..wsize {
+                for &wi in &w[..wsize] {
                     let mut numrep = step.arg1;
                     if numrep <= 0 {
                         numrep = numrep.wrapping_add(result_max_i);
@@ -749,7 +737,6 @@ pub(super) fn do_rule(
                         }
                     }
                     // make sure bucket id is valid (w[i] is probably CRUSH_ITEM_NONE)
-                    let wi = w[i];
                     if wi >= 0 {
                         continue;
                     }

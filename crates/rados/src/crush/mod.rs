@@ -952,4 +952,4 @@ fn test_lines(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

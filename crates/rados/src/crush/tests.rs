@@ -32,7 +32,7 @@ fn rule(rule_type: u8, steps: Vec<RuleStep>) -> Option<CrushRule> {
 
 /// The map of the protocol map §6.9: `crushtool --build --num_osds 6 host straw2 2 root
 /// straw2 0` (3 hosts x 2 OSDs, jewel tunables) plus its rules 1 and 2.
-fn cm6() -> CrushMap {
+pub(crate) fn cm6() -> CrushMap {
     let buckets = vec![
         Some(straw2(-1, 1, &[0, 1], &[W1, W1])),
         Some(straw2(-2, 1, &[2, 3], &[W1, W1])),

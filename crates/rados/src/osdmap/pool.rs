@@ -156,6 +156,51 @@ pub(crate) fn decode_intervals(d: &mut Decoder<'_>) -> Result<SnapIntervals, Dec
 }
 
 impl PgPool {
+    /// A pool as `osd pool create` makes it (HASHPSPOOL, rjenkins, pg_num = pgp_num), for
+    /// tools and tests.
+    pub fn new(pool_type: u8, size: u8, crush_rule: u8, pg_num: u32) -> PgPool {
+        PgPool {
+            struct_v: 29,
+            pool_type,
+            size,
+            crush_rule,
+            object_hash: crate::crush::hash::CEPH_STR_HASH_RJENKINS,
+            pg_num,
+            pgp_num: pg_num,
+            last_change: 0,
+            snap_seq: 0,
+            snap_epoch: 0,
+            snaps: BTreeMap::new(),
+            removed_snaps: SnapIntervals::new(),
+            auid: 0,
+            flags: pool_flags::HASHPSPOOL,
+            min_size: size - size / 2,
+            quota_max_bytes: 0,
+            quota_max_objects: 0,
+            tiers: BTreeSet::new(),
+            tier_of: -1,
+            cache_mode: 0,
+            read_tier: -1,
+            write_tier: -1,
+            properties: BTreeMap::new(),
+            stripe_width: 0,
+            target_max_bytes: 0,
+            target_max_objects: 0,
+            erasure_code_profile: String::new(),
+            last_force_op_resend_preluminous: 0,
+            expected_num_objects: 0,
+            fast_read: false,
+            last_force_op_resend_prenautilus: 0,
+            application_metadata: BTreeMap::new(),
+            create_time: UTime::default(),
+            pg_num_target: pg_num,
+            pgp_num_target: pg_num,
+            pg_num_pending: pg_num,
+            last_force_op_resend: 0,
+            pg_autoscale_mode: 0,
+        }
+    }
+
     /// Decode one `pg_pool_t` (versioned; unknown newer fields are skipped).
     pub fn decode(d: &mut Decoder<'_>) -> Result<PgPool, DecodeError> {
         // DECODE_START_LEGACY_COMPAT_LEN(29, 5, 5): every encoding since Bobtail has the
