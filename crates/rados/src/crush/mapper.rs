@@ -532,7 +532,7 @@ fn choose_indep(
                 let mut r = (rep as i32).wrapping_add(parent_r);
                 // be careful
                 let size = in_b.items.len() as u32;
-                if in_b.alg == BucketAlg::UNIFORM && numrep != 0 && size % (numrep as u32) == 0 {
+                if in_b.alg == BucketAlg::UNIFORM && size.checked_rem(numrep as u32) == Some(0) {
                     // r' = r + (n+1) * f_total
                     r = r.wrapping_add((numrep.wrapping_add(1) as u32).wrapping_mul(ftotal) as i32);
                 } else {

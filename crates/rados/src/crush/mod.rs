@@ -786,10 +786,10 @@ impl CrushMap {
 
     /// True when every rule's legacy ruleset equals its id (`!has_legacy_rule_ids()`).
     pub fn has_uniform_rules(&self) -> bool {
-        self.rules
-            .iter()
-            .enumerate()
-            .all(|(i, r)| r.as_ref().map_or(true, |r| r.ruleset as usize == i))
+        self.rules.iter().enumerate().all(|(i, r)| match r {
+            Some(r) => r.ruleset as usize == i,
+            None => true,
+        })
     }
 
     /// `CrushWrapper::find_rule(ruleset, type, size)` as Pacific does it: on a map whose
