@@ -110,6 +110,10 @@ fn corpus_crush_wrapper_decodes() {
     for (v, f) in &objs {
         let bytes = std::fs::read(f).unwrap();
         let m = CrushMap::decode(&bytes).unwrap_or_else(|e| panic!("{v} {}: {e}", f.display()));
+        // The encoder writes back the same bytes (everything was understood).
+        let mut again = Vec::new();
+        m.encode(&mut again);
+        assert!(again == bytes, "{v} {}: re-encoding differs", f.display());
         // Everything we decode we can run: every rule, a few inputs.
         let w = m.crushtool_weights(&[]);
         for r in 0..m.max_rules() as i32 {
@@ -1143,6 +1147,9 @@ fn osdmaptool_oracle_legacy_rulesets() {
         ([0, 0, 0], [(1, 2), (3, 10), (1, 10)], 2),
         ([5, 5, 0], [(1, 10), (1, 10), (4, 10)], 3),
         ([5, 5, 0], [(1, 10), (1, 10), (4, 10)], 4),
+        // uniform rule ids: the rule is taken by id, but its mask must still match
+        ([0, 1, 2], [(4, 5), (1, 10), (1, 10)], 3),
+        ([0, 1, 2], [(1, 10), (1, 10), (1, 10)], 3),
     ];
     for (ci, (rulesets, sizes, pool_size)) in cases.iter().enumerate() {
         let mut m = m0.clone();
@@ -1151,7 +1158,7 @@ fn osdmaptool_oracle_legacy_rulesets() {
             r.ruleset = rulesets[i];
             (r.min_size, r.max_size) = sizes[i];
         }
-        assert!(!m.has_uniform_rules());
+        assert_eq!(m.has_uniform_rules(), rulesets == &[0, 1, 2]);
         let mut bytes = Vec::new();
         m.encode(&mut bytes);
         let crush = dir.path(&format!("legacy{ci}"));

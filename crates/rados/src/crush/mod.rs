@@ -422,15 +422,14 @@ impl CrushMap {
     /// output of `ceph osd getcrushmap` / `crushtool -c`).
     ///
     /// Trailing groups (tunables, device classes, choose_args, MSR tunables) are optional
-    /// as in `CrushWrapper::decode`; bytes after the last known group are an error.
+    /// as in `CrushWrapper::decode`; like it, bytes after the last group this decoder
+    /// knows are ignored (a newer encoder may append more).
     pub fn decode(bytes: &[u8]) -> Result<CrushMap, DecodeError> {
-        let mut d = Decoder::new(bytes);
-        let map = Self::decode_from(&mut d)?;
-        d.finish("CrushWrapper")?;
-        Ok(map)
+        Self::decode_from(&mut Decoder::new(bytes))
     }
 
-    /// Decode from a cursor, consuming exactly the map (the caller bounds the cursor).
+    /// Decode from a cursor bounded to the map's bytes (trailing groups are detected by
+    /// the bytes that remain).
     pub fn decode_from(d: &mut Decoder<'_>) -> Result<CrushMap, DecodeError> {
         let magic = d.u32()?;
         if magic != CRUSH_MAGIC {
@@ -793,23 +792,31 @@ impl CrushMap {
     }
 
     /// `CrushWrapper::find_rule(ruleset, type, size)` as Pacific does it: on a map whose
-    /// rules all have `ruleset == id`, the ruleset *is* the rule id (if that rule exists);
-    /// otherwise the legacy search for the first rule whose mask matches ruleset, type
-    /// and `min_size <= size <= max_size`. Returns -1 when nothing matches.
+    /// rules all have `ruleset == id` the rule with id `ruleset` is taken directly, and
+    /// otherwise (or if that misses) `crush_find_rule` searches for the first rule whose
+    /// mask matches ruleset, type and `min_size <= size <= max_size`. Either way the mask
+    /// must match: a pool whose size is outside its rule's range maps to nothing
+    /// (verified with osdmaptool 16.2.15). Returns -1 when nothing matches.
     pub fn find_rule(&self, ruleset: i32, rule_type: i32, size: i32) -> i32 {
+        let matches = |r: &CrushRule, ruleset: i32| {
+            r.ruleset as i32 == ruleset
+                && r.rule_type as i32 == rule_type
+                && r.min_size as i32 <= size
+                && r.max_size as i32 >= size
+        };
         if self.has_uniform_rules() {
-            if self.rule(ruleset).is_some() {
-                return ruleset;
-            }
-            return -1;
-        }
-        for (i, r) in self.rules.iter().enumerate() {
-            if let Some(r) = r {
-                if r.ruleset as i32 == ruleset
-                    && r.rule_type as i32 == rule_type
+            if let Some(r) = self.rule(ruleset) {
+                if r.rule_type as i32 == rule_type
                     && r.min_size as i32 <= size
                     && r.max_size as i32 >= size
                 {
+                    return ruleset;
+                }
+            }
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if let Some(r) = r {
+                if matches(r, ruleset) {
                     return i as i32;
                 }
             }

@@ -166,8 +166,10 @@ fn crushtool_lines_format() {
 #[test]
 fn find_rule_uniform_and_legacy() {
     let mut m = cm6();
-    // uniform: ruleset == id
+    // uniform: ruleset == id, but type and size must still match the mask
     assert_eq!(m.find_rule(1, 3, 4), 1);
+    assert_eq!(m.find_rule(1, 1, 4), -1);
+    assert_eq!(m.find_rule(1, 3, 11), -1);
     assert_eq!(m.find_rule(5, 1, 3), -1);
     // legacy: rule 0 claims ruleset 2 -> the mask search decides
     m.rules[0].as_mut().unwrap().ruleset = 2;
