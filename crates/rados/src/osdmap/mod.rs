@@ -89,7 +89,7 @@ pub const CEPH_OSD_DEFAULT_PRIMARY_AFFINITY: u32 = 0x10000;
 
 /// The most OSD ids this client accepts in a map (an incremental may resize the arrays;
 /// ceph has no limit but the wire allows 2^31).
-pub const MAX_OSD_LIMIT: i32 = 1 << 24;
+pub const MAX_OSD_LIMIT: i32 = 1 << 20;
 
 /// Errors of OSDMap decoding, applying and placement.
 #[derive(Debug, thiserror::Error)]
