@@ -85,6 +85,30 @@ pub struct TestPool {
     pub name: String,
     pub rados: Rados,
     pub rbd: Rbd,
+    done: bool,
+}
+
+impl Drop for TestPool {
+    fn drop(&mut self) {
+        // a failed test must not leave its pool behind on the shared cluster
+        if !self.done {
+            let e = env();
+            let _ = Command::new("ceph")
+                .args([
+                    "--conf",
+                    &e.conf,
+                    "--keyring",
+                    &e.keyring,
+                    "osd",
+                    "pool",
+                    "rm",
+                    &self.name,
+                    &self.name,
+                ])
+                .arg("--yes-i-really-really-mean-it")
+                .output();
+        }
+    }
 }
 
 impl TestPool {
@@ -100,11 +124,14 @@ impl TestPool {
             name,
             rados: rados.clone(),
             rbd,
+            done: false,
         }
     }
 
-    pub async fn cleanup(self) {
-        let _ = self.rados.pool_delete(&self.name).await;
+    pub async fn cleanup(mut self) {
+        if self.rados.pool_delete(&self.name).await.is_ok() {
+            self.done = true;
+        }
     }
 }
 
