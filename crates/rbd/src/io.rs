@@ -179,11 +179,11 @@ impl Image {
         }
     }
 
-    /// Wait until every write issued before returns. Writes are acknowledged only once
-    /// durable on the OSDs (there is no client cache), so this only checks the handle.
+    /// Wait until every write issued before this call has completed (writes are
+    /// acknowledged only once durable on the OSDs; there is no client cache, so this is a
+    /// barrier against writes still in flight from other tasks).
     pub async fn flush(&self) -> Result<()> {
-        // taking the quiesce lock exclusively would wait for in-flight writes, but writes
-        // are awaited by their callers already; nothing is buffered here.
+        drop(self.inner.quiesce.write().await);
         Ok(())
     }
 }

@@ -319,6 +319,12 @@ async fn snapshots_both_ways() {
     let at2 = pool.rbd.open_snapshot("i", "s2").await.unwrap();
     assert_eq!(at2.read(MIB, 10).await.unwrap(), vec![2u8; 10]);
     assert!(at2.write(0, Bytes::from_static(b"x")).await.is_err());
+    let theirs: Value =
+        serde_json::from_str(&rbd_ok(&["info", "--format", "json", &format!("{p}/i@s2")])).unwrap();
+    let ours = at2.info().await.unwrap().to_json();
+    for (k, v) in theirs.as_object().unwrap() {
+        assert_eq!(ours.get(k), Some(v), "snapshot info field {k}");
+    }
     at2.close().await.unwrap();
     // rename, protect, limit
     img.snap_rename("s2", "s2b").await.unwrap();
@@ -877,5 +883,64 @@ async fn header_update_notifications() {
         "{text}"
     );
     img.close().await.unwrap();
+    pool.cleanup().await;
+}
+
+/// Flatten reports progress and can be interrupted and run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flatten_interrupted_then_rerun() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "flat").await;
+    let p = pool.name.clone();
+    let size = 24 * MIB;
+    pool.rbd
+        .create(
+            "b",
+            size,
+            &CreateOptions {
+                order: Some(20),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let b = pool.rbd.open("b").await.unwrap();
+    let mut model = vec![0u8; size as usize];
+    let mut rng = Rng(seed());
+    scribble(&b, &mut model, &mut rng, 30, MIB).await;
+    b.snap_create("s").await.unwrap();
+    let v2 = CloneOptions {
+        format: CloneFormat::V2,
+        ..Default::default()
+    };
+    pool.rbd
+        .clone_image("b", "s", &pool.rbd, "k", &v2)
+        .await
+        .unwrap();
+    let k = pool.rbd.open("k").await.unwrap();
+    let first =
+        tokio::time::timeout(std::time::Duration::from_millis(40), k.flatten(|_, _| {})).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    match first {
+        Ok(r) => r.unwrap(),
+        Err(_) => {
+            // interrupted: the image is still a clone and reads the same
+            assert_eq!(sha256(&k.read(0, size).await.unwrap()), sha256(&model));
+            k.flatten(move |d, t| s2.lock().unwrap().push((d, t)))
+                .await
+                .unwrap();
+            assert_eq!(seen.lock().unwrap().last(), Some(&(24, 24)));
+        }
+    }
+    assert!(k.parent_info().await.unwrap().is_none());
+    assert_eq!(sha256(&k.read(0, size).await.unwrap()), sha256(&model));
+    assert_eq!(sha256(&rbd_export(&p, "k")), sha256(&model));
+    assert_eq!(rbd_ok(&["children", &format!("{p}/b@s")]).trim(), "");
+    // the parent snapshot can go now
+    b.snap_remove("s").await.unwrap();
+    assert!(b.snapshots().await.unwrap().is_empty());
+    k.close().await.unwrap();
+    b.close().await.unwrap();
     pool.cleanup().await;
 }
