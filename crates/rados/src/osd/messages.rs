@@ -4,7 +4,7 @@
 use super::ops::{OpResult, OsdOp};
 use crate::osdmap::PgId;
 use bytes::{Bytes, BytesMut};
-use ceph_encoding::{DecodeError, Decoder, EncodeExt, UTime};
+use ceph_encoding::{Decode, DecodeError, Decoder, EncodeExt, UTime};
 use ceph_msgr2::{Message, MsgHeader, MsgType};
 
 /// `CEPH_NOSNAP`: the head of an object.
@@ -85,7 +85,7 @@ impl OsdOpRequest<'_> {
         let mut p = Vec::with_capacity(160 + self.oid.len() + self.ops.len() * 38);
         // spg_t
         let g = p.start_versioned(1, 1);
-        self.pgid.encode_pg_t(&mut p);
+        p.put(&self.pgid);
         p.put_u8(self.shard as u8);
         g.finish(&mut p);
         p.put_u32(self.hash);
@@ -170,7 +170,7 @@ impl OsdOpReply {
     pub fn decode(m: &Message) -> Result<Self, DecodeError> {
         let mut d = Decoder::new(&m.front);
         let oid = d.string()?;
-        let pgid = PgId::decode_pg_t(&mut d)?;
+        let pgid = PgId::decode(&mut d)?;
         let flags = d.u64()?;
         let result = d.i32()?;
         d.skip(12, "bad_replay_version")?;
@@ -234,6 +234,8 @@ pub struct WatchNotify {
     pub return_code: i32,
     /// Who notified.
     pub notifier_gid: u64,
+    /// The message's data segment (NOTIFY_COMPLETE carries the ack map there).
+    pub data: Bytes,
 }
 
 impl WatchNotify {
@@ -248,7 +250,7 @@ impl WatchNotify {
         let payload = if msg_ver >= 1 { m.front.slice_ref(d.blob("notify payload")?) } else { Bytes::new() };
         let return_code = if m.header.version >= 2 { d.i32()? } else { 0 };
         let notifier_gid = if m.header.version >= 3 { d.u64()? } else { 0 };
-        Ok(WatchNotify { opcode, cookie, ver, notify_id, payload, return_code, notifier_gid })
+        Ok(WatchNotify { opcode, cookie, ver, notify_id, payload, return_code, notifier_gid, data: m.data.clone() })
     }
 }
 
@@ -282,7 +284,7 @@ impl Backoff {
     pub fn decode(m: &Message) -> Result<Self, DecodeError> {
         let mut d = Decoder::new(&m.front);
         let (_v, mut s) = d.versioned(1, "spg_t")?;
-        let pgid = PgId::decode_pg_t(&mut s)?;
+        let pgid = PgId::decode(&mut s)?;
         let shard = s.i8()?;
         let epoch = d.u32()?;
         let op = d.u8()?;
@@ -295,7 +297,7 @@ impl Backoff {
     pub fn ack(&self, epoch: u32) -> Message {
         let mut p = Vec::new();
         let g = p.start_versioned(1, 1);
-        self.pgid.encode_pg_t(&mut p);
+        p.put(&self.pgid);
         p.put_u8(self.shard as u8);
         g.finish(&mut p);
         p.put_u32(epoch);

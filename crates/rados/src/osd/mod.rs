@@ -508,6 +508,7 @@ impl ObjTask {
 
     fn handle_watch_notify(&mut self, n: WatchNotify) {
         use messages::watch_event::*;
+        debug!(opcode = n.opcode, cookie = n.cookie, notify_id = n.notify_id, len = n.payload.len(), rc = n.return_code, "watch/notify event");
         match n.opcode {
             NOTIFY => {
                 if let Some(tx) = self.watches.get(&n.cookie) {
@@ -524,7 +525,9 @@ impl ObjTask {
                     let r = if n.return_code < 0 {
                         Err(Error::server("notify", Errno::from_result(n.return_code)))
                     } else {
-                        Ok(n.payload)
+                        // The OSD puts the ack map in the data segment (`set_data`), not in
+                        // the payload field (ceph: src/osd/Watch.cc Notify::maybe_complete_notify).
+                        Ok(if n.data.is_empty() { n.payload } else { n.data })
                     };
                     let _ = tx.send(r);
                 }
