@@ -525,8 +525,8 @@ impl IoCtx {
         let mut all = Vec::new();
         for seed in 0..pg_num {
             let mut cursor = Vec::new();
-            // librados starts each PG with a default hobject_t (pool INT64_MIN) and epoch 0.
-            messages::encode_hobject(&mut cursor, "", "", 0, 0, false, "", i64::MIN);
+            // librados starts each PG with a default hobject_t and epoch 0.
+            messages::encode_start_cursor(&mut cursor);
             let mut epoch = 0;
             loop {
                 let mut req = OpRequest::new(

@@ -46,8 +46,8 @@ pub struct CommandOutput {
 
 enum MonCmd {
     Command { cmd: Vec<String>, input: Bytes, reply: oneshot::Sender<Result<CommandOutput>> },
-    GetVersion { what: String, reply: oneshot::Sender<Result<(u64, u64)>> },
-    PoolOp { pool: u32, op: u32, snapid: u64, name: String, reply: oneshot::Sender<Result<(u32, Option<Vec<u8>>)>> },
+    GetVersion { what: String, reply: VersionReply },
+    PoolOp { pool: u32, op: u32, snapid: u64, name: String, reply: PoolOpReplyTx },
     OsdMap(Message),
     RenewSubscription,
 }
@@ -279,6 +279,9 @@ impl MonClient {
     }
 }
 
+type VersionReply = oneshot::Sender<Result<(u64, u64)>>;
+type PoolOpReplyTx = oneshot::Sender<Result<(u32, Option<Vec<u8>>)>>;
+
 struct PendingCommand {
     msg: Message,
     reply: oneshot::Sender<Result<CommandOutput>>,
@@ -306,8 +309,8 @@ struct MonTask {
     next_conn_id: u64,
     next_tid: u64,
     commands: BTreeMap<u64, PendingCommand>,
-    versions: BTreeMap<u64, (Message, oneshot::Sender<Result<(u64, u64)>>)>,
-    pool_ops: BTreeMap<u64, (Message, oneshot::Sender<Result<(u32, Option<Vec<u8>>)>>)>,
+    versions: BTreeMap<u64, (Message, VersionReply)>,
+    pool_ops: BTreeMap<u64, (Message, PoolOpReplyTx)>,
     subs: BTreeMap<String, SubItem>,
     osdmap: Option<Arc<OsdMap>>,
     osdmap_tx: watch::Sender<Option<Arc<OsdMap>>>,

@@ -308,16 +308,17 @@ impl Backoff {
     }
 }
 
-/// Encode a `hobject_t` (v4) for a PGNLS cursor.
-pub fn encode_hobject(out: &mut Vec<u8>, key: &str, oid: &str, snap: u64, hash: u32, max: bool, nspace: &str, pool: i64) {
+/// Encode a default `hobject_t()` (v4): the cursor that starts a PG listing, as librados
+/// sends it (empty names, snap 0, hash 0, not max, pool `INT64_MIN`).
+pub fn encode_start_cursor(out: &mut Vec<u8>) {
     let g = out.start_versioned(4, 3);
-    out.put_str(key);
-    out.put_str(oid);
-    out.put_u64(snap);
-    out.put_u32(hash);
-    out.put_bool(max);
-    out.put_str(nspace);
-    out.put_i64(pool);
+    out.put_str(""); // key
+    out.put_str(""); // oid
+    out.put_u64(0); // snap
+    out.put_u32(0); // hash
+    out.put_bool(false); // max
+    out.put_str(""); // nspace
+    out.put_i64(i64::MIN); // pool
     g.finish(out);
 }
 
