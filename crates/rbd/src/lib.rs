@@ -47,6 +47,7 @@ pub mod layout;
 mod rbd;
 mod resize;
 mod snap;
+mod tools;
 pub mod util;
 pub mod watch_notify;
 
@@ -57,3 +58,4 @@ pub use error::{RbdError, Result, EILSEQ};
 pub use image::{Image, OpenOptions, SnapInfo};
 pub use info::{ImageInfo, ParentInfo};
 pub use rbd::{ChildInfo, CloneFormat, CloneOptions, CreateOptions, ImageSpec, Rbd};
+pub use tools::{BenchIoType, BenchOptions, BenchPattern, BenchReport};

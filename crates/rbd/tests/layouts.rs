@@ -214,3 +214,57 @@ fn blocking_wrapper() {
     b.close().unwrap();
     rt.block_on(pool.cleanup());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_import_du_bench() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "tools").await;
+    let p = &pool.name;
+    pool.rbd
+        .create("e", 10 * MIB + 77, &CreateOptions::default())
+        .await
+        .unwrap();
+    let img = pool.rbd.open("e").await.unwrap();
+    let mut rng = Rng(seed());
+    let a = rng.bytes(3 * MIB as usize);
+    img.write(MIB / 2, Bytes::from(a.clone())).await.unwrap();
+    img.write(9 * MIB, Bytes::from_static(b"tail"))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    img.export(&mut out, |_, _| {}).await.unwrap();
+    assert_eq!(sha256(&out), sha256(&rbd_export(p, "e")));
+    // du: whole objects that exist (objects 0, 1 and 2)
+    let du = img.disk_usage(None).await.unwrap();
+    let theirs: Value =
+        serde_json::from_str(&rbd_ok(&["du", "--format", "json", &format!("{p}/e")])).unwrap();
+    assert_eq!(
+        du,
+        theirs["images"][0]["used_size"].as_u64().unwrap(),
+        "{theirs}"
+    );
+    // import from a stream of unknown size
+    let imported = pool
+        .rbd
+        .import(&mut &out[..], "imp", None, &CreateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(imported.size().await.unwrap(), out.len() as u64);
+    assert_eq!(sha256(&rbd_export(p, "imp")), sha256(&out));
+    imported.close().await.unwrap();
+    // bench
+    let r = img
+        .bench(ceph_rbd::BenchOptions {
+            io_type: ceph_rbd::BenchIoType::Write,
+            io_size: 4096,
+            io_threads: 8,
+            io_total: 1 << 20,
+            pattern: ceph_rbd::BenchPattern::Rand,
+        })
+        .await
+        .unwrap();
+    assert_eq!((r.ops, r.bytes), (256, 1 << 20));
+    assert!(r.ops_per_sec() > 0.0);
+    img.close().await.unwrap();
+    pool.cleanup().await;
+}
