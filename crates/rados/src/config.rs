@@ -62,7 +62,16 @@ pub fn parse_mon_host(s: &str) -> Result<Vec<MonAddr>> {
         items.push(cur);
     }
     for raw in items {
-        let mut it = raw.trim().trim_start_matches('[').trim_end_matches(']').to_string();
+        // Strip the brackets of an addrvec (`[v2:...,v1:...]`) but not those of an IPv6
+        // literal (`[::1]:3300`).
+        let mut t = raw.trim();
+        if t.starts_with("[v") || t.starts_with("[any:") {
+            t = &t[1..];
+        }
+        if t.ends_with(']') && t.matches(']').count() > t.matches('[').count() {
+            t = &t[..t.len() - 1];
+        }
+        let mut it = t.to_string();
         if it.is_empty() {
             continue;
         }
