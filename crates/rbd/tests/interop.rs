@@ -460,6 +460,26 @@ async fn our_clones_with_librbd() {
     let mut rng = Rng(s);
     scribble(&base, &mut model, &mut rng, 20, 4 * MIB).await;
     base.snap_create("gold").await.unwrap();
+    // auto clone format follows the osdmap's require_min_compat_client
+    let dump = std::process::Command::new("ceph")
+        .args([
+            "--conf",
+            &env().conf,
+            "--keyring",
+            &env().keyring,
+            "osd",
+            "dump",
+            "-f",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let dump: Value = serde_json::from_slice(&dump.stdout).unwrap();
+    let want = match dump["require_min_compat_client"].as_str().unwrap() {
+        "jewel" | "kraken" | "luminous" => CloneFormat::V1,
+        _ => CloneFormat::V2,
+    };
+    assert_eq!(ceph_rbd::auto_clone_format(&rados).await.unwrap(), want);
     // v1 needs protection
     let v1 = CloneOptions {
         format: CloneFormat::V1,
