@@ -235,12 +235,16 @@ pub struct EntityAddr {
     pub nonce: u32,
     /// The IP address and port; `None` for an empty address.
     pub addr: Option<SocketAddr>,
+    /// For an empty address: the length of the all-zero sockaddr it was encoded with
+    /// (Ceph writes 0, or a zeroed `sockaddr_in6` of 28 bytes in newer releases), kept so
+    /// re-encoding is byte-exact.
+    pub empty_len: u32,
 }
 
 impl EntityAddr {
     /// A msgr2 address with nonce 0.
     pub fn msgr2(addr: SocketAddr) -> Self {
-        EntityAddr { ty: EntityAddrType::MSGR2, nonce: 0, addr: Some(addr) }
+        EntityAddr { ty: EntityAddrType::MSGR2, nonce: 0, addr: Some(addr), empty_len: 0 }
     }
 }
 
@@ -302,7 +306,7 @@ impl Decode for EntityAddr {
                 d.skip(3, "entity_addr_t legacy")?;
                 let nonce = d.u32()?;
                 let ss = d.take(128, "sockaddr_storage")?;
-                Ok(EntityAddr { ty: EntityAddrType::LEGACY, nonce, addr: decode_sockaddr(ss, true)? })
+                Ok(EntityAddr { ty: EntityAddrType::LEGACY, nonce, addr: decode_sockaddr(ss, true)?, empty_len: 0 })
             }
             1 => {
                 let (_v, mut s) = d.versioned(1, "entity_addr_t")?;
@@ -310,7 +314,9 @@ impl Decode for EntityAddr {
                 let nonce = s.u32()?;
                 let len = s.u32()? as usize;
                 let sa = s.take(len, "sockaddr")?;
-                Ok(EntityAddr { ty, nonce, addr: decode_sockaddr(sa, false)? })
+                let addr = decode_sockaddr(sa, false)?;
+                let empty_len = if addr.is_none() && sa.iter().all(|b| *b == 0) { len as u32 } else { 0 };
+                Ok(EntityAddr { ty, nonce, addr, empty_len })
             }
             m => Err(DecodeError::invalid("entity_addr_t", format!("marker {m}"))),
         }
@@ -324,7 +330,10 @@ impl Encode for EntityAddr {
         out.put_u32(self.ty.0);
         out.put_u32(self.nonce);
         match self.addr {
-            None => out.put_u32(0),
+            None => {
+                out.put_u32(self.empty_len);
+                out.extend(std::iter::repeat_n(0u8, self.empty_len as usize));
+            }
             Some(SocketAddr::V4(a)) => {
                 out.put_u32(16);
                 out.put_u16(AF_INET);

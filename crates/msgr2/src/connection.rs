@@ -484,6 +484,7 @@ impl Connection {
         self.pre_auth_tx = Vec::new();
         self.state = State::ExpectServerIdent;
         let my = EntityAddr {
+            empty_len: 0,
             ty: EntityAddrType::ANY,
             nonce: self.cfg.nonce,
             addr: self.my_addr.and_then(|a| a.addr).map(|mut a| {
