@@ -98,7 +98,7 @@ fn main() {
     let code = rt.block_on(async move {
         // crush-test needs no cluster.
         if opts.rest[0] == "crush-test" {
-            return crush_test(&opts.rest[1..]);
+            return crush_test(&opts.rest[1..], opts.infile.clone());
         }
         let cfg = common.to_config().unwrap_or_else(|e| fail("rados-rs", &e));
         let rados = Rados::connect(cfg).await.unwrap_or_else(|e| fail("failed to connect to the cluster", &e));
@@ -519,8 +519,9 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn crush_test(args: &[String]) -> i32 {
-    let mut map = None;
+fn crush_test(args: &[String], infile: Option<String>) -> i32 {
+    // `-i MAP` was already taken by the global option parser as the input file.
+    let mut map = infile;
     let (mut rule, mut num_rep, mut min_x, mut max_x) = (0i32, 1usize, 0u32, 1023u32);
     let mut weights: Vec<(i32, u32)> = Vec::new();
     let mut it = args.iter();
