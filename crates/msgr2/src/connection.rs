@@ -482,6 +482,9 @@ impl Connection {
         }
         self.pre_auth_rx = Vec::new();
         self.pre_auth_tx = Vec::new();
+        // The signature was the session key's last use on this connection: wipe it.
+        self.session_key.iter_mut().for_each(|b| *b = 0);
+        self.session_key.clear();
         self.state = State::ExpectServerIdent;
         let my = EntityAddr {
             empty_len: 0,
