@@ -50,10 +50,22 @@ async fn fsx() {
     let rados = connect().await;
     let pool = TestPool::new(&rados, "fsx").await;
     let mut rng = Rng(seed);
+    // the default layout, or a striped one (64 KiB units over 3 objects) half of the time
+    let striped = rng.below(2) == 0;
     let copts = CreateOptions {
         order: Some(20),
+        stripe_unit: striped.then_some(65536),
+        stripe_count: striped.then_some(3),
         ..Default::default()
     };
+    println!(
+        "fsx layout: {}",
+        if striped {
+            "striped 64K x 3"
+        } else {
+            "1 MiB objects"
+        }
+    );
     let size0 = 1 + rng.below(MAX_SIZE);
     pool.rbd.create("f0", size0, &copts).await.unwrap();
     let mut images = vec![MImage {
@@ -174,6 +186,13 @@ async fn fsx() {
                     });
                     what = format!("clone {parent}@{sn} -> {name} ({format:?})");
                 }
+                96..=97 => {
+                    // close and open again: a fresh header read (and parent chain)
+                    let img = pool.rbd.open(&m.name).await.unwrap();
+                    let old = std::mem::replace(&mut m.img, img);
+                    old.close().await.unwrap();
+                    what = "reopen".to_string();
+                }
                 92..=95 if m.is_clone => {
                     m.img.flatten(|_, _| {}).await.unwrap();
                     m.is_clone = false;
@@ -202,6 +221,12 @@ async fn fsx() {
                     what = "read + snapshots".to_string();
                 }
             }
+        }
+        if std::env::var("RBD_FSX_VERBOSE").is_ok() {
+            println!(
+                "step {step}: {} {what}",
+                images[i.min(images.len() - 1)].name
+            );
         }
         // protected snapshots that are gone from the model must stay consistent: check all images
         for m in &images {
