@@ -26,6 +26,8 @@ const EPILOGUE_CRC_LEN: usize = 13;
 const EPILOGUE_SECURE_LEN: usize = 16;
 const LATE_STATUS_COMPLETE: u8 = 0x0e;
 const LATE_STATUS_MASK: u8 = 0x0f;
+/// Most we reserve ahead of bytes that have not arrived yet.
+const RESERVE_STEP: usize = 1 << 20;
 /// Maximum number of segments in a frame.
 pub const MAX_SEGMENTS: usize = 4;
 
@@ -499,7 +501,9 @@ impl FrameReader {
             total += (1..pre.nsegs).map(|i| pre.len(i)).sum::<usize>() + EPILOGUE_CRC_LEN;
         }
         if self.buf.len() < total {
-            self.buf.reserve(total - self.buf.len());
+            // Grow with what actually arrives, not with what the preamble announces: a
+            // peer must send the bytes before we hold them.
+            self.buf.reserve((total - self.buf.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         let raw = self.buf.split_to(total).freeze();
@@ -556,7 +560,7 @@ impl FrameReader {
             0
         };
         if self.buf.len() < b_len + c_len {
-            self.buf.reserve(b_len + c_len - self.buf.len());
+            self.buf.reserve((b_len + c_len - self.buf.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         let inline = inline.clone();

@@ -300,6 +300,13 @@ impl Ctx<'_> {
     }
 }
 
+/// Bounds on the work a (possibly hostile) map can ask for. Real maps use tries of 50 to a
+/// few hundred and replica counts below 20; ceph's mapper.c has no bound at all, so a
+/// forged map could keep a caller busy for minutes (found by fuzzing). These caps change
+/// no mapping of any sane map.
+const MAX_TRIES: u32 = 10_000;
+const MAX_NUMREP: i32 = 1024;
+
 /// `crush_choose_firstn`: choose `numrep` distinct items of `type_`, depth first.
 #[allow(clippy::too_many_arguments)]
 fn choose_firstn(
@@ -674,11 +681,11 @@ pub(super) fn do_rule(
     let t = &map.tunables;
     // the original choose_total_tries value was off by one (it counted "retries" and
     // not "tries"); add one.
-    let mut choose_tries: u32 = t.choose_total_tries.wrapping_add(1);
+    let mut choose_tries: u32 = t.choose_total_tries.wrapping_add(1).min(MAX_TRIES);
     let mut choose_leaf_tries: u32 = 0;
     // the local tries values were counted as "retries", though, and need no adjustment
-    let mut choose_local_retries: u32 = t.choose_local_tries;
-    let mut choose_local_fallback_retries: u32 = t.choose_local_fallback_tries;
+    let mut choose_local_retries: u32 = t.choose_local_tries.min(MAX_TRIES);
+    let mut choose_local_fallback_retries: u32 = t.choose_local_fallback_tries.min(MAX_TRIES);
     let mut vary_r: u32 = t.chooseleaf_vary_r as u32;
     let mut stable: u32 = t.chooseleaf_stable as u32;
 
@@ -695,16 +702,16 @@ pub(super) fn do_rule(
                 }
             }
             RuleOp::SET_CHOOSE_TRIES if step.arg1 > 0 => {
-                choose_tries = step.arg1 as u32;
+                choose_tries = (step.arg1 as u32).min(MAX_TRIES);
             }
             RuleOp::SET_CHOOSELEAF_TRIES if step.arg1 > 0 => {
-                choose_leaf_tries = step.arg1 as u32;
+                choose_leaf_tries = (step.arg1 as u32).min(MAX_TRIES);
             }
             RuleOp::SET_CHOOSE_LOCAL_TRIES if step.arg1 >= 0 => {
-                choose_local_retries = step.arg1 as u32;
+                choose_local_retries = (step.arg1 as u32).min(MAX_TRIES);
             }
             RuleOp::SET_CHOOSE_LOCAL_FALLBACK_TRIES if step.arg1 >= 0 => {
-                choose_local_fallback_retries = step.arg1 as u32;
+                choose_local_fallback_retries = (step.arg1 as u32).min(MAX_TRIES);
             }
             RuleOp::SET_CHOOSELEAF_VARY_R if step.arg1 >= 0 => {
                 vary_r = step.arg1 as u32;
@@ -729,7 +736,7 @@ pub(super) fn do_rule(
                 // reset output
                 let mut osize: usize = 0;
                 for &wi in &w[..wsize] {
-                    let mut numrep = step.arg1;
+                    let mut numrep = step.arg1.min(MAX_NUMREP);
                     if numrep <= 0 {
                         numrep = numrep.wrapping_add(result_max_i);
                         if numrep <= 0 {

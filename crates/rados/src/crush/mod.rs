@@ -441,6 +441,10 @@ impl CrushMap {
         if max_buckets < 0 {
             return Err(invalid(format!("max_buckets {max_buckets}")));
         }
+        // Like the OSDMap's max_osd: device ids index per-device vectors; bound them.
+        if !(0..=1 << 20).contains(&max_devices) {
+            return Err(invalid(format!("max_devices {max_devices}")));
+        }
         // Each slot takes at least 4 bytes, so these counts are bounded by the input.
         let nb = max_buckets as usize;
         if nb.saturating_mul(4) > d.remaining() {
