@@ -445,6 +445,13 @@ fn listings_and_info_match_rbd() {
         run_same(&["diff", "--from-snap", "one", &p.img("by-rbd")]);
         run_same(&["diff", "--whole-object", &p.img("by-rbd@two")]);
     }
+    // the option forms of a spec
+    same(&["info", "-p", pool, "--image", "by-rbd", "--snap", "one"]);
+    same(&["info", "--pool", pool, "by-rbd@two", "--format=json"]);
+    same(&[
+        "snap", "ls", "--pool", pool, "--image", "by-rbd", "--format", "json",
+    ]);
+    same(&["du", "--image", "by-rbd", "-p", pool, "--from-snap", "one"]);
     let kids = same(&["children", &p.img("by-rbd@one")]);
     assert_eq!(kids, format!("{pool}/child\n{pool}/child2\n"));
 
@@ -944,6 +951,37 @@ fn clone_flatten_and_namespaces_interop() {
     exports_equal(&p.img("c2-renamed"), &sha256(&head));
     ok(RBD_RS, &["rm", "--no-progress", &p.img("c2-renamed")]);
     assert_eq!(same(&["ls", &p.name]), "c1\nparent\n");
+
+    // clone v2 of an unprotected snapshot; removing the snapshot then moves it to the
+    // snapshot trash, where `snap ls --all` and `children` still see it
+    ok(
+        RBD,
+        &["snap", "create", "--no-progress", &p.img("parent@v2")],
+    );
+    ok(
+        RBD_RS,
+        &[
+            "clone",
+            "--rbd-default-clone-format",
+            "2",
+            &p.img("parent@v2"),
+            &p.img("c3"),
+        ],
+    );
+    ok(
+        RBD_RS,
+        &["snap", "rm", "--no-progress", &p.img("parent@v2")],
+    );
+    let trash = same(&["snap", "ls", "--all", &p.img("parent")]);
+    assert!(trash.contains("trash (v2)"), "{trash}");
+    same(&["snap", "ls", "--all", "--format", "json", &p.img("parent")]);
+    assert_eq!(
+        same(&["children", "--all", &p.img("parent")]),
+        format!("{}/c3\n", p.name)
+    );
+    same(&["children", "-a", "--format", "json", &p.img("parent")]);
+    same(&["info", "--format", "json", &p.img("c3")]);
+    exports_equal(&p.img("c3"), &sha256(&data));
 
     // namespaces: POOL/NAMESPACE/IMAGE and --namespace
     ok(RBD, &["namespace", "create", &format!("{}/ns1", p.name)]);

@@ -70,16 +70,6 @@ fn ns_name(ns: &SnapshotNamespace) -> &'static str {
     }
 }
 
-fn type_name(t: u32) -> &'static str {
-    match t {
-        0 => "user",
-        1 => "group",
-        2 => "trash",
-        3 => "mirror",
-        _ => "unknown",
-    }
-}
-
 /// `rbd snap ls [--all] IMAGE`.
 pub async fn list(c: &mut Ctx) -> R {
     let s = image_spec(
@@ -122,15 +112,8 @@ pub async fn list(c: &mut Ctx) -> R {
                 ];
                 if all {
                     let mut n = vec![("type", Json::s(ns_name(&x.namespace)))];
-                    if let SnapshotNamespace::Trash {
-                        original_name,
-                        original_type,
-                    } = &x.namespace
-                    {
-                        n.push((
-                            "original_namespace_type",
-                            Json::s(type_name(*original_type)),
-                        ));
+                    // 16.2 shows the original name only (not its namespace type)
+                    if let SnapshotNamespace::Trash { original_name, .. } = &x.namespace {
                         n.push(("original_name", Json::s(original_name)));
                     }
                     f.push(("namespace", Json::obj(n)));
@@ -163,12 +146,8 @@ pub async fn list(c: &mut Ctx) -> R {
         ];
         if all {
             let mut n = ns_name(&x.namespace).to_string();
-            if let SnapshotNamespace::Trash {
-                original_name,
-                original_type,
-            } = &x.namespace
-            {
-                n += &format!(" ({} {original_name})", type_name(*original_type));
+            if let SnapshotNamespace::Trash { original_name, .. } = &x.namespace {
+                n += &format!(" ({original_name})");
             }
             row.push(n);
         }
@@ -498,31 +477,36 @@ pub async fn children(c: &mut Ctx) -> R {
     let rbd: Rbd = c.rbd(&s).await?;
     let img = super::open_image(&rbd, &s.image, "", Mode::ReadOnly).await?;
     let r = async {
-        let snaps = img
-            .snap_list()
-            .await
-            .map_err(|e| Fail::rbd("listing children failed", &e))?;
-        let names: Vec<String> = if s.snap.is_empty() {
-            // librbd walks `ictx->snaps`, newest first
-            snaps.iter().rev().map(|x| x.name.clone()).collect()
+        let lerr = |e: ceph_rbd::RbdError| Fail::rbd("listing children failed", &e);
+        let snaps = img.snapshots().await.map_err(lerr)?;
+        let chosen: Vec<&ceph_rbd::SnapInfo> = if s.snap.is_empty() {
+            // librbd walks `ictx->snaps` (every namespace), newest first
+            snaps.iter().rev().collect()
         } else {
-            if !snaps.iter().any(|x| x.name == s.snap) {
-                return Err(Fail::new(
-                    "error setting snapshot context: (2) No such file or directory",
-                    2,
-                ));
+            let found = snaps
+                .iter()
+                .find(|x| x.name == s.snap && x.namespace == SnapshotNamespace::User);
+            match found {
+                Some(x) => vec![x],
+                None => {
+                    return Err(Fail::new(
+                        "error setting snapshot context: (2) No such file or directory",
+                        2,
+                    ))
+                }
             }
-            vec![s.snap.clone()]
         };
         let mut kids = Vec::new();
-        for n in &names {
-            kids.extend(
-                img.children(n)
-                    .await
-                    .map_err(|e| Fail::rbd("listing children failed", &e))?,
-            );
+        for x in &chosen {
+            if x.namespace == SnapshotNamespace::User {
+                kids.extend(img.children(&x.name).await.map_err(lerr)?);
+            } else {
+                // ceph-rbd lists children by user snapshot name only; a snapshot in the
+                // trash namespace can only have clone-v2 children, registered on it
+                kids.extend(v2_children(&img, x.id).await.map_err(lerr)?);
+            }
         }
-        if names.len() > 1 {
+        if chosen.len() > 1 {
             kids.sort_by(|a, b| {
                 (&a.pool, &a.pool_namespace, &a.image).cmp(&(&b.pool, &b.pool_namespace, &b.image))
             });
@@ -572,4 +556,55 @@ pub async fn children(c: &mut Ctx) -> R {
         }
     }
     Ok(())
+}
+
+/// Clone-v2 children registered on snapshot `snap_id` (cls `children_list`), with names
+/// resolved like `rbd children` (an image in the trash is marked so).
+async fn v2_children(img: &Image, snap_id: u64) -> ceph_rbd::Result<Vec<ceph_rbd::ChildInfo>> {
+    use ceph_rbd::cls;
+    use ceph_rbd::util::{header_name, RBD_DIRECTORY, RBD_TRASH};
+    let io = img.ioctx();
+    let rados = io.rados();
+    let specs = match cls::children_list(snap_id)
+        .exec(io, &header_name(img.id()))
+        .await
+    {
+        Ok(b) => cls::decode_children_list(&b)?,
+        Err(e) if e.is_not_found() || e.errno().0 == 95 => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let _ = rados.mon().wait_for_latest_osdmap().await;
+    let pools = rados.pool_list();
+    let mut out = Vec::new();
+    for c in specs {
+        let mut cio = rados.ioctx_by_id(c.pool_id);
+        cio.set_namespace(&c.pool_namespace);
+        let (image, trash) = match cls::dir_get_name(&c.image_id)
+            .exec(&cio, RBD_DIRECTORY)
+            .await
+        {
+            Ok(b) => (cls::decode_string(&b)?, false),
+            Err(e) if e.is_not_found() => {
+                match cls::trash_get(&c.image_id).exec(&cio, RBD_TRASH).await {
+                    Ok(b) => (cls::decode::<cls::TrashImageSpec>(&b)?.name, true),
+                    Err(_) => (String::new(), false),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let pool = pools
+            .iter()
+            .find(|(id, _)| *id == c.pool_id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default();
+        out.push(ceph_rbd::ChildInfo {
+            pool,
+            pool_id: c.pool_id,
+            pool_namespace: c.pool_namespace,
+            image,
+            id: c.image_id,
+            trash,
+        });
+    }
+    Ok(out)
 }
