@@ -150,6 +150,10 @@ pub struct Watch {
     oid: String,
     rx: mpsc::UnboundedReceiver<WatchEvent>,
     pinger: tokio::task::JoinHandle<()>,
+    /// Set when the watch is still registered on the OSD: dropping it then sends UNWATCH
+    /// in the background, so a dropped handle does not linger as a watcher for the
+    /// watch timeout (other clients, `rbd rm` among them, would see it as in use).
+    io: Option<IoCtx>,
 }
 
 impl Watch {
@@ -167,6 +171,15 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         self.pinger.abort();
+        if let Some(io) = self.io.take() {
+            io.rados.objecter.unregister_watch(self.cookie);
+            let (oid, cookie) = (std::mem::take(&mut self.oid), self.cookie);
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(async move {
+                    let _ = io.watch_op(&oid, cookie, ops::watch_op::UNWATCH, 0).await;
+                });
+            }
+        }
     }
 }
 
@@ -471,7 +484,7 @@ impl IoCtx {
                 }
             }
         });
-        Ok(Watch { cookie, oid: oid.to_string(), rx, pinger })
+        Ok(Watch { cookie, oid: oid.to_string(), rx, pinger, io: Some(self.clone()) })
     }
 
     async fn watch_op(&self, oid: &str, cookie: u64, op: u8, gen: u32) -> Result<()> {
@@ -486,11 +499,10 @@ impl IoCtx {
     }
 
     /// Remove a watch.
-    pub async fn unwatch(&self, w: Watch) -> Result<()> {
+    pub async fn unwatch(&self, mut w: Watch) -> Result<()> {
+        w.io = None;
         self.rados.objecter.unregister_watch(w.cookie);
-        let r = self.watch_op(&w.oid, w.cookie, ops::watch_op::UNWATCH, 0).await;
-        drop(w);
-        r
+        self.watch_op(&w.oid, w.cookie, ops::watch_op::UNWATCH, 0).await
     }
 
     /// Acknowledge a notification.

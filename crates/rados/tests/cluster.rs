@@ -250,6 +250,15 @@ fn watch_notify_between_two_clients() {
         let w = acker.await.unwrap();
         ia.unwatch(w).await.unwrap();
         assert!(ib.list_watchers("w").await.unwrap().is_empty());
+        // A watch that is simply dropped is removed in the background, not left to time out.
+        let w2 = ia.watch("w").await.unwrap();
+        assert_eq!(ib.list_watchers("w").await.unwrap().len(), 1);
+        drop(w2);
+        let t = Instant::now();
+        while !ib.list_watchers("w").await.unwrap().is_empty() {
+            assert!(t.elapsed() < Duration::from_secs(5), "dropped watch still registered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         drop_pool(&pool);
     });
 }
