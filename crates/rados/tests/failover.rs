@@ -126,3 +126,61 @@ fn tickets_are_renewed_before_expiry() {
         drop_pool(&pool);
     });
 }
+
+/// Placement of every PG of a live pool equals osdmaptool's on the live map, after
+/// pg-upmap-items, primary-affinity and reweight changes (then restored).
+#[test]
+fn live_placement_after_upmap_affinity_reweight() {
+    rt().block_on(async {
+        let pool = make_pool("liveplc", 64);
+        let r = admin().await;
+        let pid = r.pool_lookup(&pool).await.unwrap();
+        tool("ceph", &["osd", "set-require-min-compat-client", "luminous", "--yes-i-really-mean-it"]);
+        // Move one replica of PG .1 with an upmap item.
+        let m = r.mon().wait_for_latest_osdmap().await.unwrap();
+        let pg = format!("{pid}.1");
+        let (_, _, acting, _) = m.pg_to_up_acting(ceph_rados::osdmap::PgId::new(pid as u64, 1));
+        let spare = m.osds().find(|o| !acting.contains(o) && m.is_up(*o));
+        if let Some(to) = spare {
+            tool("ceph", &["osd", "pg-upmap-items", &pg, &acting[0].to_string(), &to.to_string()]);
+        }
+        tool("ceph", &["osd", "primary-affinity", "osd.1", "0.5"]);
+        tool("ceph", &["osd", "reweight", "2", "0.8"]);
+        let ours = r.mon().wait_for_latest_osdmap().await.unwrap();
+        let dir = std::env::temp_dir().join(unique("liveplc"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("osdmap");
+        tool("ceph", &["osd", "getmap", &ours.epoch.to_string(), "-o", f.to_str().unwrap()]);
+        let out = std::process::Command::new("osdmaptool")
+            .arg(&f)
+            .args(["--test-map-pgs-dump-all", "--pool", &pid.to_string()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut n = 0;
+        for line in text.lines().filter(|l| l.contains(" up (")) {
+            // "2.0 raw ([0,2,1], p0) up ([0,2,1], p0) acting ([0,2,1], p0)"
+            let pgid = line.split_whitespace().next().unwrap();
+            let (pool_s, seed_s) = pgid.split_once('.').unwrap();
+            let pg = ceph_rados::osdmap::PgId::new(pool_s.parse().unwrap(), u32::from_str_radix(seed_s, 16).unwrap());
+            let (up, up_p, acting, act_p) = ours.pg_to_up_acting(pg);
+            let want = format!(
+                "up ({}, p{up_p}) acting ({}, p{act_p})",
+                fmt_set(&up),
+                fmt_set(&acting)
+            );
+            assert!(line.ends_with(&want), "pg {pgid}: osdmaptool says {line:?}, we say {want:?}");
+            n += 1;
+        }
+        assert_eq!(n, 64, "{text}");
+        tool("ceph", &["osd", "primary-affinity", "osd.1", "1"]);
+        tool("ceph", &["osd", "reweight", "2", "1"]);
+        let _ = tool_raw("ceph", &["osd", "rm-pg-upmap-items", &pg]);
+        let _ = std::fs::remove_dir_all(dir);
+        drop_pool(&pool);
+    });
+}
+
+fn fmt_set(v: &[i32]) -> String {
+    format!("[{}]", v.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(","))
+}
