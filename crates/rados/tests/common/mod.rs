@@ -72,11 +72,34 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Create a pool with `pg_num` PGs via the ceph CLI and return its name.
-pub fn make_pool(prefix: &str, pg_num: u32) -> String {
+/// A test pool, deleted when dropped (also when the test panics), so failing tests do
+/// not fill the small test cluster.
+pub struct Pool(String);
+
+impl std::ops::Deref for Pool {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        drop_pool(&self.0);
+    }
+}
+
+/// Create a pool with `pg_num` PGs via the ceph CLI.
+pub fn make_pool(prefix: &str, pg_num: u32) -> Pool {
     let name = unique(prefix);
     tool("ceph", &["osd", "pool", "create", &name, &pg_num.to_string(), &pg_num.to_string()]);
-    name
+    Pool(name)
 }
 
 /// Delete a pool via the ceph CLI.
