@@ -367,6 +367,11 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         }
     };
     c.args.pos.drain(..n);
+    if c.args.get("image-id").is_some() {
+        return Err(Fail::einval(
+            "rbd-rs: --image-id is not supported; name the image instead",
+        ));
+    }
     match cmd {
         "pool init" => image::pool_init(&mut c).await,
         "create" => image::create(&mut c).await,

@@ -18,6 +18,14 @@ const IN_FLIGHT: usize = 10;
 /// Zero runs of this size are skipped (`--sparse-size`, default 4 KiB).
 const SPARSE: usize = 4096;
 
+/// `--sparse-size` (0: write everything).
+fn sparse_size(c: &Ctx) -> R<usize> {
+    Ok(c.args
+        .parsed("sparse-size", super::args::iec_size)?
+        .map(|v| v as usize)
+        .unwrap_or(SPARSE))
+}
+
 fn path_arg(c: &Ctx, idx: &mut usize) -> R<String> {
     if let Some(p) = c.args.get("path") {
         return Ok(p.to_string());
@@ -35,12 +43,19 @@ fn io_errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(5)
 }
 
-/// Non-zero runs of `buf` at `SPARSE` granularity: `(offset, len)`.
-fn data_runs(buf: &[u8]) -> Vec<(usize, usize)> {
+/// Non-zero runs of `buf` at `sparse` granularity: `(offset, len)` (0: all of it).
+fn data_runs(buf: &[u8], sparse: usize) -> Vec<(usize, usize)> {
+    if sparse == 0 {
+        return if buf.is_empty() {
+            Vec::new()
+        } else {
+            vec![(0, buf.len())]
+        };
+    }
     let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut o = 0;
     while o < buf.len() {
-        let l = SPARSE.min(buf.len() - o);
+        let l = sparse.min(buf.len() - o);
         if buf[o..o + l].iter().any(|b| *b != 0) {
             match runs.last_mut() {
                 Some(r) if r.0 + r.1 == o => r.1 += l,
@@ -78,7 +93,8 @@ pub async fn export(c: &mut Ctx) -> R {
     check_export_format(c, "export-format")?;
     let img = c.open(&s, Mode::ReadOnly).await?;
     let p = Progress::new("Exporting image", c.args.no_progress());
-    let r = export_to(&img, &path, &p).await;
+    let sparse = sparse_size(c)?;
+    let r = export_to(&img, &path, &p, sparse).await;
     close(img).await;
     match r {
         Ok(()) => {
@@ -94,7 +110,7 @@ pub async fn export(c: &mut Ctx) -> R {
     }
 }
 
-async fn export_to(img: &Image, path: &str, p: &Progress) -> Result<(), i32> {
+async fn export_to(img: &Image, path: &str, p: &Progress, sparse: usize) -> Result<(), i32> {
     let size = img.size().await.map_err(|e| e.errno().0)?;
     let file = if path == "-" {
         None
@@ -127,7 +143,7 @@ async fn export_to(img: &Image, path: &str, p: &Progress) -> Result<(), i32> {
         let data = h.await.map_err(|_| 5)?.map_err(|e| e.errno().0)?;
         match &file {
             Some(f) => {
-                for (o, l) in data_runs(&data) {
+                for (o, l) in data_runs(&data, sparse) {
                     f.write_all_at(&data[o..o + l], off + o as u64)
                         .map_err(|e| io_errno(&e))?;
                 }
@@ -207,6 +223,7 @@ pub async fn import(c: &mut Ctx) -> R {
         ));
     }
     let opts = create_options(c, false)?;
+    let sparse = sparse_size(c)?;
     let p = Progress::new("Importing image", c.args.no_progress());
     let mut src = if path == "-" {
         Source::Stdin
@@ -258,7 +275,7 @@ pub async fn import(c: &mut Ctx) -> R {
             return Err(f);
         }
     };
-    let r = import_from(&img, &mut src, size, &p).await;
+    let r = import_from(&img, &mut src, size, &p, sparse).await;
     close(img).await;
     match r {
         Ok(()) => {
@@ -278,6 +295,7 @@ async fn import_from(
     src: &mut Source,
     mut size: u64,
     p: &Progress,
+    sparse: usize,
 ) -> Result<(), i32> {
     let chunk = img.layout().await.map_err(|e| e.errno().0)?.object_size as usize;
     let stdin = matches!(src, Source::Stdin);
@@ -307,7 +325,7 @@ async fn import_from(
             img.refresh().await.map_err(|e| e.errno().0)?;
         }
         let data = Bytes::from(buf);
-        for (o, l) in data_runs(&data) {
+        for (o, l) in data_runs(&data, sparse) {
             if q.len() >= IN_FLIGHT {
                 q.pop_front()
                     .expect("queued")
@@ -547,7 +565,11 @@ mod tests {
         b[SPARSE + 3] = 1;
         b[2 * SPARSE] = 1;
         b[5 * SPARSE + 99] = 1;
-        assert_eq!(data_runs(&b), vec![(SPARSE, 2 * SPARSE), (5 * SPARSE, 100)]);
+        assert_eq!(
+            data_runs(&b, SPARSE),
+            vec![(SPARSE, 2 * SPARSE), (5 * SPARSE, 100)]
+        );
+        assert_eq!(data_runs(&b, 0), vec![(0, b.len())]);
     }
 
     #[test]
