@@ -370,6 +370,10 @@ impl Image {
     pub(crate) async fn state(&self) -> Result<Arc<State>> {
         if self.inner.stale.load(Ordering::Acquire) {
             self.refresh().await?;
+        } else if self.inner.refresh_lock.try_lock().is_err() {
+            // A refresh has cleared the stale flag but not installed the new header yet:
+            // wait for it, or this request would go out with the old size / snap context.
+            drop(self.inner.refresh_lock.lock().await);
         }
         Ok(self.state_now().expect("state installed at open"))
     }
