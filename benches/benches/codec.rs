@@ -19,8 +19,12 @@ fn frames(c: &mut Criterion) {
                 let mut w = FrameWriter::default();
                 let mut r = FrameReader::default();
                 if secure {
-                    w.set_mode(Mode::Secure(Box::new(SecureKeys::from_connection_secret(&secret).unwrap())));
-                    r.set_mode(Mode::Secure(Box::new(SecureKeys::server_side(&secret).unwrap())));
+                    w.set_mode(Mode::Secure(Box::new(
+                        SecureKeys::from_connection_secret(&secret).unwrap(),
+                    )));
+                    r.set_mode(Mode::Secure(Box::new(
+                        SecureKeys::server_side(&secret).unwrap(),
+                    )));
                 }
                 b.iter(|| {
                     let mut out = Vec::new();
@@ -43,11 +47,26 @@ fn crush(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("map");
     let ok = std::process::Command::new("crushtool")
-        .args(["--outfn", path.to_str().unwrap(), "--build", "--num_osds", "6", "host", "straw2", "2", "root", "straw2", "0"])
+        .args([
+            "--outfn",
+            path.to_str().unwrap(),
+            "--build",
+            "--num_osds",
+            "6",
+            "host",
+            "straw2",
+            "2",
+            "root",
+            "straw2",
+            "0",
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(ok, "crushtool is needed for the CRUSH benchmark (scripts/test-cluster install)");
+    assert!(
+        ok,
+        "crushtool is needed for the CRUSH benchmark (scripts/test-cluster install)"
+    );
     let map = ceph_rados::crush::CrushMap::decode(&std::fs::read(&path).unwrap()).unwrap();
     let weights = vec![0x10000u32; 6];
     c.bench_function("crush_do_rule_3rep_straw2", |b| {

@@ -25,7 +25,10 @@ pub fn init_logging(debug: bool) {
         _ if debug => EnvFilter::new("debug"),
         _ => EnvFilter::new("error"),
     };
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Build the client configuration from the common options.
@@ -93,7 +96,11 @@ pub fn hexdump(data: &[u8]) -> String {
         }
         out.push_str("  |");
         for b in line {
-            out.push(if (32..127).contains(b) { *b as char } else { '.' });
+            out.push(if (32..127).contains(b) {
+                *b as char
+            } else {
+                '.'
+            });
         }
         out.push_str("|\n");
         i += 16;
@@ -150,7 +157,10 @@ mod tests {
     #[test]
     fn hexdump_format() {
         let h = hexdump(&[0, 0, 0, 0x80, 2, 0, 0, 0]);
-        assert_eq!(h, "00000000  00 00 00 80 02 00 00 00                           |........|\n00000008\n");
+        assert_eq!(
+            h,
+            "00000000  00 00 00 80 02 00 00 00                           |........|\n00000008\n"
+        );
     }
 
     #[test]

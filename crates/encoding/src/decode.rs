@@ -65,7 +65,10 @@ impl<'a> Decoder<'a> {
     /// Error unless every byte was consumed.
     pub fn finish(&self, what: &'static str) -> Result<()> {
         if self.remaining() != 0 {
-            return Err(DecodeError::TrailingBytes { what, extra: self.remaining() });
+            return Err(DecodeError::TrailingBytes {
+                what,
+                extra: self.remaining(),
+            });
         }
         Ok(())
     }
@@ -73,7 +76,11 @@ impl<'a> Decoder<'a> {
     /// Take exactly `n` raw bytes.
     pub fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
         if self.remaining() < n {
-            return Err(DecodeError::Truncated { what, needed: n, available: self.remaining() });
+            return Err(DecodeError::Truncated {
+                what,
+                needed: n,
+                available: self.remaining(),
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -113,7 +120,11 @@ impl<'a> Decoder<'a> {
         let n = self.u32()? as usize;
         let need = n.saturating_mul(min_elem.max(1));
         if min_elem > 0 && need > self.remaining() {
-            return Err(DecodeError::Truncated { what, needed: need, available: self.remaining() });
+            return Err(DecodeError::Truncated {
+                what,
+                needed: need,
+                available: self.remaining(),
+            });
         }
         Ok(n)
     }
@@ -145,7 +156,11 @@ impl<'a> Decoder<'a> {
         let v = self.u8()?;
         let compat = self.u8()?;
         if compat > max_v {
-            return Err(DecodeError::IncompatibleVersion { what, compat, supported: max_v });
+            return Err(DecodeError::IncompatibleVersion {
+                what,
+                compat,
+                supported: max_v,
+            });
         }
         let len = self.u32()? as usize;
         let sub = self.sub(len, what)?;
@@ -206,7 +221,11 @@ impl<'a> Decoder<'a> {
     }
 
     /// `set<T>` of a [`Decode`] type.
-    pub fn set<T: Decode + Ord>(&mut self, min_elem: usize, what: &'static str) -> Result<BTreeSet<T>> {
+    pub fn set<T: Decode + Ord>(
+        &mut self,
+        min_elem: usize,
+        what: &'static str,
+    ) -> Result<BTreeSet<T>> {
         let n = self.count(min_elem, what)?;
         let mut s = BTreeSet::new();
         for _ in 0..n {
@@ -272,7 +291,10 @@ mod tests {
     fn forged_count_does_not_allocate() {
         let bytes = [0xff, 0xff, 0xff, 0x7f];
         let mut d = Decoder::new(&bytes);
-        assert!(matches!(d.vec::<u64>(8, "x"), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            d.vec::<u64>(8, "x"),
+            Err(DecodeError::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -290,7 +312,10 @@ mod tests {
     fn versioned_rejects_newer_compat() {
         let bytes = [5, 4, 0, 0, 0, 0];
         let mut d = Decoder::new(&bytes);
-        assert!(matches!(d.versioned(3, "t"), Err(DecodeError::IncompatibleVersion { .. })));
+        assert!(matches!(
+            d.versioned(3, "t"),
+            Err(DecodeError::IncompatibleVersion { .. })
+        ));
     }
 
     #[test]

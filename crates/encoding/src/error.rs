@@ -46,6 +46,9 @@ pub enum DecodeError {
 impl DecodeError {
     /// Shorthand for [`DecodeError::Invalid`].
     pub fn invalid(what: &'static str, detail: impl Into<String>) -> Self {
-        DecodeError::Invalid { what, detail: detail.into() }
+        DecodeError::Invalid {
+            what,
+            detail: detail.into(),
+        }
     }
 }

@@ -24,7 +24,7 @@ pub use decode::{Decode, Decoder};
 pub use encode::{encode_vec, Encode, EncodeExt, VersionedGuard};
 pub use error::DecodeError;
 pub use types::{
-    EntityAddr, EntityAddrType, EntityAddrVec, EntityName, EntityNameT, EntityType, Uuid, UTime,
+    EntityAddr, EntityAddrType, EntityAddrVec, EntityName, EntityNameT, EntityType, UTime, Uuid,
 };
 
 /// Result alias for decoding.

@@ -15,7 +15,10 @@ impl UTime {
     /// From a `SystemTime` (clamped to the u32 range Ceph uses).
     pub fn from_system(t: std::time::SystemTime) -> Self {
         let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        UTime { sec: d.as_secs().min(u32::MAX as u64) as u32, nsec: d.subsec_nanos() }
+        UTime {
+            sec: d.as_secs().min(u32::MAX as u64) as u32,
+            nsec: d.subsec_nanos(),
+        }
     }
     /// As a `std::time::Duration` (for validity periods).
     pub fn as_duration(&self) -> std::time::Duration {
@@ -25,7 +28,10 @@ impl UTime {
 
 impl Decode for UTime {
     fn decode(d: &mut Decoder<'_>) -> Result<Self> {
-        Ok(UTime { sec: d.u32()?, nsec: d.u32()? })
+        Ok(UTime {
+            sec: d.u32()?,
+            nsec: d.u32()?,
+        })
     }
 }
 impl Encode for UTime {
@@ -129,14 +135,18 @@ pub struct EntityName {
 impl EntityName {
     /// `client.<id>`.
     pub fn client(id: impl Into<String>) -> Self {
-        EntityName { ty: EntityType::CLIENT, id: id.into() }
+        EntityName {
+            ty: EntityType::CLIENT,
+            id: id.into(),
+        }
     }
     /// Parse `type.id`; a bare id means a client (as Ceph's `--id`).
     pub fn parse(s: &str) -> Option<Self> {
         match s.split_once('.') {
-            Some((t, id)) if !id.is_empty() => {
-                Some(EntityName { ty: EntityType::from_name(t)?, id: id.to_string() })
-            }
+            Some((t, id)) if !id.is_empty() => Some(EntityName {
+                ty: EntityType::from_name(t)?,
+                id: id.to_string(),
+            }),
             Some(_) => None,
             None if !s.is_empty() => Some(EntityName::client(s)),
             None => None,
@@ -155,7 +165,10 @@ impl fmt::Debug for EntityName {
 }
 impl Decode for EntityName {
     fn decode(d: &mut Decoder<'_>) -> Result<Self> {
-        Ok(EntityName { ty: EntityType(d.u32()?), id: d.string()? })
+        Ok(EntityName {
+            ty: EntityType(d.u32()?),
+            id: d.string()?,
+        })
     }
 }
 impl Encode for EntityName {
@@ -176,7 +189,10 @@ pub struct EntityNameT {
 impl EntityNameT {
     /// `client.<gid>`.
     pub fn client(gid: u64) -> Self {
-        EntityNameT { ty: EntityType::CLIENT.0 as u8, num: gid as i64 }
+        EntityNameT {
+            ty: EntityType::CLIENT.0 as u8,
+            num: gid as i64,
+        }
     }
 }
 impl fmt::Display for EntityNameT {
@@ -191,7 +207,10 @@ impl fmt::Debug for EntityNameT {
 }
 impl Decode for EntityNameT {
     fn decode(d: &mut Decoder<'_>) -> Result<Self> {
-        Ok(EntityNameT { ty: d.u8()?, num: d.i64()? })
+        Ok(EntityNameT {
+            ty: d.u8()?,
+            num: d.i64()?,
+        })
     }
 }
 impl Encode for EntityNameT {
@@ -244,7 +263,12 @@ pub struct EntityAddr {
 impl EntityAddr {
     /// A msgr2 address with nonce 0.
     pub fn msgr2(addr: SocketAddr) -> Self {
-        EntityAddr { ty: EntityAddrType::MSGR2, nonce: 0, addr: Some(addr), empty_len: 0 }
+        EntityAddr {
+            ty: EntityAddrType::MSGR2,
+            nonce: 0,
+            addr: Some(addr),
+            empty_len: 0,
+        }
     }
 }
 
@@ -293,7 +317,10 @@ fn decode_sockaddr(b: &[u8], family_be: bool) -> Result<Option<SocketAddr>> {
             a.copy_from_slice(&b[8..24]);
             Ok(Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(a)), port)))
         }
-        other => Err(DecodeError::invalid("entity_addr_t", format!("address family {other}"))),
+        other => Err(DecodeError::invalid(
+            "entity_addr_t",
+            format!("address family {other}"),
+        )),
     }
 }
 
@@ -306,7 +333,12 @@ impl Decode for EntityAddr {
                 d.skip(3, "entity_addr_t legacy")?;
                 let nonce = d.u32()?;
                 let ss = d.take(128, "sockaddr_storage")?;
-                Ok(EntityAddr { ty: EntityAddrType::LEGACY, nonce, addr: decode_sockaddr(ss, true)?, empty_len: 0 })
+                Ok(EntityAddr {
+                    ty: EntityAddrType::LEGACY,
+                    nonce,
+                    addr: decode_sockaddr(ss, true)?,
+                    empty_len: 0,
+                })
             }
             1 => {
                 let (_v, mut s) = d.versioned(1, "entity_addr_t")?;
@@ -315,8 +347,17 @@ impl Decode for EntityAddr {
                 let len = s.u32()? as usize;
                 let sa = s.take(len, "sockaddr")?;
                 let addr = decode_sockaddr(sa, false)?;
-                let empty_len = if addr.is_none() && sa.iter().all(|b| *b == 0) { len as u32 } else { 0 };
-                Ok(EntityAddr { ty, nonce, addr, empty_len })
+                let empty_len = if addr.is_none() && sa.iter().all(|b| *b == 0) {
+                    len as u32
+                } else {
+                    0
+                };
+                Ok(EntityAddr {
+                    ty,
+                    nonce,
+                    addr,
+                    empty_len,
+                })
             }
             m => Err(DecodeError::invalid("entity_addr_t", format!("marker {m}"))),
         }
@@ -391,8 +432,15 @@ impl Decode for EntityAddrVec {
                 d.u8()?;
                 Ok(EntityAddrVec(d.vec(10, "entity_addrvec_t")?))
             }
-            Some(m) => Err(DecodeError::invalid("entity_addrvec_t", format!("marker {m}"))),
-            None => Err(DecodeError::Truncated { what: "entity_addrvec_t", needed: 1, available: 0 }),
+            Some(m) => Err(DecodeError::invalid(
+                "entity_addrvec_t",
+                format!("marker {m}"),
+            )),
+            None => Err(DecodeError::Truncated {
+                what: "entity_addrvec_t",
+                needed: 1,
+                available: 0,
+            }),
         }
     }
 }
@@ -427,8 +475,14 @@ mod tests {
 
     #[test]
     fn entity_name_parse() {
-        assert_eq!(EntityName::parse("client.kubernetes").unwrap().to_string(), "client.kubernetes");
-        assert_eq!(EntityName::parse("admin").unwrap().to_string(), "client.admin");
+        assert_eq!(
+            EntityName::parse("client.kubernetes").unwrap().to_string(),
+            "client.kubernetes"
+        );
+        assert_eq!(
+            EntityName::parse("admin").unwrap().to_string(),
+            "client.admin"
+        );
         assert!(EntityName::parse("bogus.x").is_none());
     }
 

@@ -2,14 +2,25 @@
 //! (releases 15 to 20.3) decodes, uses all its bytes, and re-encodes to the same bytes
 //! (new-format addresses; legacy ones are decode-only).
 
-use ceph_encoding::{decode_exact, encode_to_vec, Decode, Encode, EntityAddr, EntityAddrVec, UTime};
+use ceph_encoding::{
+    decode_exact, encode_to_vec, Decode, Encode, EntityAddr, EntityAddrVec, UTime,
+};
 use std::path::PathBuf;
 
 fn corpus() -> PathBuf {
     let p = std::env::var("CEPH_OBJECT_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/ceph-object-corpus")));
-    assert!(p.join("archive").is_dir(), "object corpus missing at {} (set CEPH_OBJECT_CORPUS)", p.display());
+        .unwrap_or_else(|_| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/ceph-object-corpus"
+            ))
+        });
+    assert!(
+        p.join("archive").is_dir(),
+        "object corpus missing at {} (set CEPH_OBJECT_CORPUS)",
+        p.display()
+    );
     p
 }
 
@@ -29,12 +40,20 @@ fn objects(ty: &str) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-fn check<T: Decode + Encode + std::fmt::Debug>(ty: &str, reencode: impl Fn(&[u8]) -> bool) -> usize {
+fn check<T: Decode + Encode + std::fmt::Debug>(
+    ty: &str,
+    reencode: impl Fn(&[u8]) -> bool,
+) -> usize {
     let objs = objects(ty);
     for (p, b) in &objs {
         let v: T = decode_exact(b).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         if reencode(b) {
-            assert_eq!(&encode_to_vec(&v), b, "{} re-encodes differently: {v:?}", p.display());
+            assert_eq!(
+                &encode_to_vec(&v),
+                b,
+                "{} re-encodes differently: {v:?}",
+                p.display()
+            );
         }
     }
     objs.len()

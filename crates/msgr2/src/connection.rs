@@ -14,7 +14,9 @@ use crate::error::Error;
 use crate::frame::{FrameLimits, FrameReader, FrameWriter, Mode, SecureKeys, Tag};
 use crate::message::{Message, MsgHeader, HEADER2_LEN};
 use bytes::Bytes;
-use ceph_encoding::{Decode, Decoder, EncodeExt, EntityAddr, EntityAddrType, EntityAddrVec, EntityType, UTime};
+use ceph_encoding::{
+    Decode, Decoder, EncodeExt, EntityAddr, EntityAddrType, EntityAddrVec, EntityType, UTime,
+};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::VecDeque;
@@ -62,7 +64,10 @@ impl ConMode {
             _ => {}
         }
         let mut v = vec![];
-        for w in s.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
+        for w in s
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+        {
             v.push(match w {
                 "crc" => ConMode::Crc,
                 "secure" => ConMode::Secure,
@@ -94,7 +99,12 @@ pub trait AuthClient: Send {
     /// Answer an AUTH_REPLY_MORE.
     fn handle_reply_more(&mut self, payload: &[u8]) -> Result<Vec<u8>, Error>;
     /// Process AUTH_DONE; return the session key and connection secret.
-    fn handle_done(&mut self, global_id: u64, con_mode: u32, payload: &[u8]) -> Result<AuthKeys, Error>;
+    fn handle_done(
+        &mut self,
+        global_id: u64,
+        con_mode: u32,
+        payload: &[u8],
+    ) -> Result<AuthKeys, Error>;
 }
 
 /// Per-connection settings.
@@ -269,7 +279,8 @@ impl Connection {
         msg.header.seq = self.out_seq;
         msg.header.ack_seq = self.in_seq;
         let h = msg.header.encode();
-        self.writer.message(&h, &msg.front, &msg.middle, &msg.data, &mut self.out);
+        self.writer
+            .message(&h, &msg.front, &msg.middle, &msg.data, &mut self.out);
     }
 
     /// Queue a KEEPALIVE2 carrying `stamp`; the peer echoes it.
@@ -300,7 +311,10 @@ impl Connection {
     }
 
     fn logging_pre_auth(&self) -> bool {
-        matches!(self.state, State::ExpectBanner | State::ExpectHello | State::ExpectAuthReply)
+        matches!(
+            self.state,
+            State::ExpectBanner | State::ExpectHello | State::ExpectAuthReply
+        )
     }
 
     fn send_control(&mut self, tag: Tag, payload: &[u8]) {
@@ -326,11 +340,15 @@ impl Connection {
 
     fn process(&mut self) -> Result<(), Error> {
         if self.state == State::ExpectBanner {
-            let Some(head) = self.peek_banner()? else { return Ok(()) };
+            let Some(head) = self.peek_banner()? else {
+                return Ok(());
+            };
             self.handle_banner(head)?;
         }
         loop {
-            let Some((frame, raw)) = self.reader.next()? else { return Ok(()) };
+            let Some((frame, raw)) = self.reader.next()? else {
+                return Ok(());
+            };
             trace!(tag = ?frame.tag, state = ?self.state, "msgr2 frame in");
             if matches!(self.state, State::ExpectHello | State::ExpectAuthReply) {
                 self.pre_auth_rx.extend_from_slice(&raw);
@@ -352,16 +370,27 @@ impl Connection {
                     let result = d.i32()?;
                     let allowed_methods = d.vec::<u32>(4, "allowed_methods")?;
                     let allowed_modes = d.vec::<u32>(4, "allowed_modes")?;
-                    return Err(Error::AuthBadMethod { method, result, allowed_methods, allowed_modes });
+                    return Err(Error::AuthBadMethod {
+                        method,
+                        result,
+                        allowed_methods,
+                        allowed_modes,
+                    });
                 }
                 (State::ExpectAuthReply, Tag::AUTH_DONE) => self.handle_auth_done(&seg0)?,
-                (State::ExpectAuthSignature, Tag::AUTH_SIGNATURE) => self.handle_auth_signature(&seg0)?,
+                (State::ExpectAuthSignature, Tag::AUTH_SIGNATURE) => {
+                    self.handle_auth_signature(&seg0)?
+                }
                 (State::ExpectServerIdent, Tag::SERVER_IDENT) => self.handle_server_ident(&seg0)?,
                 (State::ExpectServerIdent, Tag::IDENT_MISSING_FEATURES) => {
                     let missing = Decoder::new(&seg0).u64()?;
-                    return Err(Error::Features(format!("server requires features {missing:#x} we lack")));
+                    return Err(Error::Features(format!(
+                        "server requires features {missing:#x} we lack"
+                    )));
                 }
-                (_, Tag::WAIT) => return Err(Error::SessionReset("server asked us to wait (WAIT)".into())),
+                (_, Tag::WAIT) => {
+                    return Err(Error::SessionReset("server asked us to wait (WAIT)".into()))
+                }
                 (_, Tag::SESSION_RESET) => return Err(Error::SessionReset("SESSION_RESET".into())),
                 (_, Tag::SESSION_RETRY) | (_, Tag::SESSION_RETRY_GLOBAL) => {
                     return Err(Error::SessionReset(format!("{:?}", frame.tag)))
@@ -381,7 +410,9 @@ impl Connection {
                     let _seq = Decoder::new(&seg0).u64()?;
                 }
                 (state, tag) => {
-                    return Err(Error::protocol(format!("unexpected frame {tag:?} in state {state:?}")))
+                    return Err(Error::protocol(format!(
+                        "unexpected frame {tag:?} in state {state:?}"
+                    )))
                 }
             }
         }
@@ -389,7 +420,9 @@ impl Connection {
 
     /// The whole banner (prefix, length, payload) once it has arrived.
     fn peek_banner(&mut self) -> Result<Option<Bytes>, Error> {
-        let Some(head) = self.reader.peek(10) else { return Ok(None) };
+        let Some(head) = self.reader.peek(10) else {
+            return Ok(None);
+        };
         if &head[..8] != BANNER_PREFIX {
             return Err(Error::BadBanner(head[..8].to_vec()));
         }
@@ -407,10 +440,14 @@ impl Connection {
         let supported = d.u64()?;
         let required = d.u64()?;
         if required & !MSGR2_FEATURE_REVISION_1 != 0 {
-            return Err(Error::Features(format!("peer requires msgr2 features {required:#x}")));
+            return Err(Error::Features(format!(
+                "peer requires msgr2 features {required:#x}"
+            )));
         }
         if supported & MSGR2_FEATURE_REVISION_1 == 0 {
-            return Err(Error::Features("peer does not support msgr2.1 frames (revision 1)".into()));
+            return Err(Error::Features(
+                "peer does not support msgr2.1 frames (revision 1)".into(),
+            ));
         }
         self.state = State::ExpectHello;
         // HELLO: our entity type and the address we dialled.
@@ -448,7 +485,9 @@ impl Connection {
         let mode = ConMode::from_u32(con_mode)
             .ok_or_else(|| Error::protocol(format!("AUTH_DONE with unknown mode {con_mode}")))?;
         if !self.cfg.modes.contains(&mode) {
-            return Err(Error::protocol(format!("server chose mode {mode:?} we did not offer")));
+            return Err(Error::protocol(format!(
+                "server chose mode {mode:?} we did not offer"
+            )));
         }
         let keys = self.auth.handle_done(global_id, con_mode, payload)?;
         debug!(global_id, ?mode, "msgr2 auth done");
@@ -456,12 +495,19 @@ impl Connection {
         self.mode = mode;
         self.session_key = keys.session_key;
         if mode == ConMode::Secure {
-            self.writer.set_mode(Mode::Secure(Box::new(SecureKeys::from_connection_secret(&keys.connection_secret)?)));
-            self.reader.set_mode(Mode::Secure(Box::new(SecureKeys::from_connection_secret(&keys.connection_secret)?)));
+            self.writer
+                .set_mode(Mode::Secure(Box::new(SecureKeys::from_connection_secret(
+                    &keys.connection_secret,
+                )?)));
+            self.reader
+                .set_mode(Mode::Secure(Box::new(SecureKeys::from_connection_secret(
+                    &keys.connection_secret,
+                )?)));
         }
         self.state = State::ExpectAuthSignature;
         let sig = self.hmac(&self.pre_auth_rx);
-        self.writer.control(Tag::AUTH_SIGNATURE, &sig, &mut self.out);
+        self.writer
+            .control(Tag::AUTH_SIGNATURE, &sig, &mut self.out);
         Ok(())
     }
 
@@ -470,7 +516,8 @@ impl Connection {
             // Auth none: the kernel signs with zeros when there is no key.
             return [0u8; 32];
         }
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.session_key).expect("hmac takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.session_key)
+            .expect("hmac takes any key length");
         mac.update(data);
         mac.finalize().into_bytes().into()
     }
@@ -519,13 +566,21 @@ impl Connection {
         let cookie = d.u64()?;
         let missing = required & !self.cfg.features_supported;
         if missing != 0 {
-            return Err(Error::Features(format!("server requires features {missing:#x} we lack")));
+            return Err(Error::Features(format!(
+                "server requires features {missing:#x} we lack"
+            )));
         }
         self.peer_features = supported & self.cfg.features_supported;
         self.state = State::Ready;
         debug!(%addrs, gid, "msgr2 session ready");
         self.events.push_back(Event::Ready {
-            ident: ServerIdent { addrs, gid, global_seq, features: self.peer_features, cookie },
+            ident: ServerIdent {
+                addrs,
+                gid,
+                global_seq,
+                features: self.peer_features,
+                cookie,
+            },
             global_id: self.global_id,
             my_addr: self.my_addr,
             mode: self.mode,
@@ -546,14 +601,22 @@ impl Connection {
             return Ok(());
         }
         if header.seq != self.in_seq + 1 && !self.cfg.lossy {
-            return Err(Error::protocol(format!("message seq gap: {} after {}", header.seq, self.in_seq)));
+            return Err(Error::protocol(format!(
+                "message seq gap: {} after {}",
+                header.seq, self.in_seq
+            )));
         }
         self.in_seq = header.seq;
         let mut it = segs.into_iter().skip(1);
         let front = it.next().unwrap_or_default();
         let middle = it.next().unwrap_or_default();
         let data = it.next().unwrap_or_default();
-        self.events.push_back(Event::Message(Message { header, front, middle, data }));
+        self.events.push_back(Event::Message(Message {
+            header,
+            front,
+            middle,
+            data,
+        }));
         Ok(())
     }
 }
@@ -576,8 +639,16 @@ mod tests {
             v.reverse();
             Ok(v)
         }
-        fn handle_done(&mut self, _gid: u64, _mode: u32, _payload: &[u8]) -> Result<AuthKeys, Error> {
-            Ok(AuthKeys { session_key: vec![7u8; 16], connection_secret: self.secret.clone() })
+        fn handle_done(
+            &mut self,
+            _gid: u64,
+            _mode: u32,
+            _payload: &[u8],
+        ) -> Result<AuthKeys, Error> {
+            Ok(AuthKeys {
+                session_key: vec![7u8; 16],
+                connection_secret: self.secret.clone(),
+            })
         }
     }
 
@@ -608,7 +679,12 @@ mod tests {
     /// keepalive.
     fn handshake(mode: ConMode) {
         let secret: Vec<u8> = (100..164u8).collect();
-        let mut c = Connection::new(cfg(vec![ConMode::Secure, ConMode::Crc]), Box::new(FixedAuth { secret: secret.clone() }));
+        let mut c = Connection::new(
+            cfg(vec![ConMode::Secure, ConMode::Crc]),
+            Box::new(FixedAuth {
+                secret: secret.clone(),
+            }),
+        );
         let mut sw = FrameWriter::default();
         let mut sr = FrameReader::default();
         let mut server_rx: Vec<u8> = Vec::new(); // everything the server received pre-auth
@@ -634,7 +710,11 @@ mod tests {
         assert_eq!(sr.take_raw(26).unwrap()[..8], b"ceph v2\n"[..]);
         let (hello, _) = sr.next().unwrap().unwrap();
         assert_eq!(hello.tag, Tag::HELLO);
-        let send = |sw: &mut FrameWriter, tag: Tag, p: &[u8], c: &mut Connection, log: Option<&mut Vec<u8>>| {
+        let send = |sw: &mut FrameWriter,
+                    tag: Tag,
+                    p: &[u8],
+                    c: &mut Connection,
+                    log: Option<&mut Vec<u8>>| {
             let mut out = vec![];
             sw.control(tag, p, &mut out);
             for b in out {
@@ -679,8 +759,12 @@ mod tests {
             server_tx.extend_from_slice(b);
         }
         if mode == ConMode::Secure {
-            sw.set_mode(Mode::Secure(Box::new(SecureKeys::server_side(&secret).unwrap())));
-            sr.set_mode(Mode::Secure(Box::new(SecureKeys::server_side(&secret).unwrap())));
+            sw.set_mode(Mode::Secure(Box::new(
+                SecureKeys::server_side(&secret).unwrap(),
+            )));
+            sr.set_mode(Mode::Secure(Box::new(
+                SecureKeys::server_side(&secret).unwrap(),
+            )));
         }
         let sig = hmac(&[7u8; 16], &server_rx);
         sw.control(Tag::AUTH_SIGNATURE, &sig, &mut out);
@@ -690,7 +774,11 @@ mod tests {
         pump(&mut c, &mut server_rx, false, &mut sr);
         let (csig, _) = sr.next().unwrap().unwrap();
         assert_eq!(csig.tag, Tag::AUTH_SIGNATURE);
-        assert_eq!(&csig.segments[0][..], &hmac(&[7u8; 16], &server_tx)[..], "client signed what it received");
+        assert_eq!(
+            &csig.segments[0][..],
+            &hmac(&[7u8; 16], &server_tx)[..],
+            "client signed what it received"
+        );
         let (ident, _) = sr.next().unwrap().unwrap();
         assert_eq!(ident.tag, Tag::CLIENT_IDENT);
         let mut d = Decoder::new(&ident.segments[0]);
@@ -701,7 +789,10 @@ mod tests {
         assert_eq!(target.addr.unwrap().port(), 3300);
         assert_eq!(d.i64().unwrap(), 4242);
         // A message queued before the session is ready goes out after SERVER_IDENT.
-        c.send_message(Message::new(MsgHeader::new(crate::MsgType(99), 1, 1), b"early".to_vec()));
+        c.send_message(Message::new(
+            MsgHeader::new(crate::MsgType(99), 1, 1),
+            b"early".to_vec(),
+        ));
         let mut p = Vec::new();
         EntityAddrVec(vec![target]).encode(&mut p);
         p.put_i64(0);
@@ -712,7 +803,9 @@ mod tests {
         p.put_u64(77);
         send(&mut sw, Tag::SERVER_IDENT, &p, &mut c, None);
         match c.poll_event() {
-            Some(Event::Ready { global_id, mode: m, .. }) => {
+            Some(Event::Ready {
+                global_id, mode: m, ..
+            }) => {
                 assert_eq!(global_id, 4242);
                 assert_eq!(m, mode);
             }
@@ -726,7 +819,13 @@ mod tests {
         let mut h = MsgHeader::new(crate::MsgType(98), 1, 1);
         h.seq = 1;
         let mut out = vec![];
-        sw.message(&h.encode(), &bytes::Bytes::from_static(b"front"), &bytes::Bytes::new(), &bytes::Bytes::from(vec![3u8; 10000]), &mut out);
+        sw.message(
+            &h.encode(),
+            &bytes::Bytes::from_static(b"front"),
+            &bytes::Bytes::new(),
+            &bytes::Bytes::from(vec![3u8; 10000]),
+            &mut out,
+        );
         let mut p = Vec::new();
         UTime { sec: 5, nsec: 6 }.encode(&mut p);
         sw.control(Tag::KEEPALIVE2, &p, &mut out);
@@ -745,7 +844,13 @@ mod tests {
         assert_eq!(ka.tag, Tag::KEEPALIVE2_ACK);
         // A duplicate (seq 1 again) is dropped silently.
         let mut out = vec![];
-        sw.message(&h.encode(), &bytes::Bytes::from_static(b"dup"), &bytes::Bytes::new(), &bytes::Bytes::new(), &mut out);
+        sw.message(
+            &h.encode(),
+            &bytes::Bytes::from_static(b"dup"),
+            &bytes::Bytes::new(),
+            &bytes::Bytes::new(),
+            &mut out,
+        );
         for b in &out {
             c.receive(b).unwrap();
         }
@@ -764,15 +869,27 @@ mod tests {
 
     #[test]
     fn bad_banner_and_bad_signature() {
-        let mut c = Connection::new(cfg(vec![ConMode::Crc]), Box::new(FixedAuth { secret: vec![] }));
-        assert!(matches!(c.receive(b"HTTP/1.1 400 Bad Request\r\n"), Err(Error::BadBanner(_))));
+        let mut c = Connection::new(
+            cfg(vec![ConMode::Crc]),
+            Box::new(FixedAuth { secret: vec![] }),
+        );
+        assert!(matches!(
+            c.receive(b"HTTP/1.1 400 Bad Request\r\n"),
+            Err(Error::BadBanner(_))
+        ));
         assert!(matches!(c.receive(b"x"), Err(Error::Closed)));
     }
 
     #[test]
     fn mode_lists() {
-        assert_eq!(ConMode::parse_list("secure crc").unwrap(), vec![ConMode::Secure, ConMode::Crc]);
-        assert_eq!(ConMode::parse_list("prefer-crc").unwrap(), vec![ConMode::Crc, ConMode::Secure]);
+        assert_eq!(
+            ConMode::parse_list("secure crc").unwrap(),
+            vec![ConMode::Secure, ConMode::Crc]
+        );
+        assert_eq!(
+            ConMode::parse_list("prefer-crc").unwrap(),
+            vec![ConMode::Crc, ConMode::Secure]
+        );
         assert_eq!(ConMode::parse_list("crc").unwrap(), vec![ConMode::Crc]);
         assert!(ConMode::parse_list("bogus").is_none());
     }

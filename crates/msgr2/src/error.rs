@@ -5,7 +5,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum Error {
     /// The peer is not speaking msgr2 (wrong port, msgr1-only daemon, not Ceph at all).
-    #[error("peer did not send a msgr2 banner (got {0:?}); is this a msgr2 port (3300 for monitors)?")]
+    #[error(
+        "peer did not send a msgr2 banner (got {0:?}); is this a msgr2 port (3300 for monitors)?"
+    )]
     BadBanner(Vec<u8>),
     /// A crc check failed: corruption on the wire or a desynchronised stream.
     #[error("bad crc in {what}")]

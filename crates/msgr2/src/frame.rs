@@ -108,7 +108,11 @@ impl Default for FrameLimits {
     fn default() -> Self {
         // Ceph: CEPH_MSG_MAX_FRONT_LEN 16 MiB; data: kernel CEPH_MSG_MAX_DATA_LEN 64 MiB,
         // userspace osd_max_write_size 90 MB. We accept up to 128 MiB of data.
-        FrameLimits { max_control: 16 << 20, max_front: 16 << 20, max_data: 128 << 20 }
+        FrameLimits {
+            max_control: 16 << 20,
+            max_front: 16 << 20,
+            max_data: 128 << 20,
+        }
     }
 }
 
@@ -153,7 +157,9 @@ impl Preamble {
         let tag = Tag(p[0]);
         let nsegs = p[1] as usize;
         if !(1..=MAX_SEGMENTS).contains(&nsegs) {
-            return Err(Error::protocol(format!("frame {tag:?} with {nsegs} segments")));
+            return Err(Error::protocol(format!(
+                "frame {tag:?} with {nsegs} segments"
+            )));
         }
         let mut lens = [0u32; MAX_SEGMENTS];
         let mut aligns = [0u16; MAX_SEGMENTS];
@@ -163,15 +169,31 @@ impl Preamble {
             aligns[i] = u16::from_le_bytes([p[o + 4], p[o + 5]]);
         }
         if nsegs > 1 && lens[nsegs - 1] == 0 {
-            return Err(Error::protocol(format!("frame {tag:?}: last segment is empty")));
+            return Err(Error::protocol(format!(
+                "frame {tag:?}: last segment is empty"
+            )));
         }
-        let caps = [limits.max_control, limits.max_front, limits.max_front, limits.max_data];
+        let caps = [
+            limits.max_control,
+            limits.max_front,
+            limits.max_front,
+            limits.max_data,
+        ];
         for i in 0..nsegs {
             if lens[i] as usize > caps[i] {
-                return Err(Error::FrameTooLarge { segment: i, len: lens[i] as usize, max: caps[i] });
+                return Err(Error::FrameTooLarge {
+                    segment: i,
+                    len: lens[i] as usize,
+                    max: caps[i],
+                });
             }
         }
-        Ok(Preamble { tag, nsegs, lens, aligns })
+        Ok(Preamble {
+            tag,
+            nsegs,
+            lens,
+            aligns,
+        })
     }
 
     fn len(&self, i: usize) -> usize {
@@ -198,7 +220,10 @@ impl GcmStream {
     fn new(key: &[u8], nonce: &[u8]) -> Self {
         let mut n = [0u8; 12];
         n.copy_from_slice(nonce);
-        GcmStream { cipher: Aes128Gcm::new_from_slice(key).expect("16-byte key"), nonce: n }
+        GcmStream {
+            cipher: Aes128Gcm::new_from_slice(key).expect("16-byte key"),
+            nonce: n,
+        }
     }
 
     fn bump(&mut self) {
@@ -311,13 +336,22 @@ impl FrameWriter {
 
     /// Encode a MESSAGE frame: header2, front, middle, data. In crc mode the data segment
     /// is queued as is (no copy of bulk payloads).
-    pub fn message(&mut self, header: &[u8], front: &Bytes, middle: &Bytes, data: &Bytes, out: &mut Vec<Bytes>) {
+    pub fn message(
+        &mut self,
+        header: &[u8],
+        front: &Bytes,
+        middle: &Bytes,
+        data: &Bytes,
+        out: &mut Vec<Bytes>,
+    ) {
         match &mut self.mode {
             Mode::Crc => {
                 let segs: [&[u8]; 4] = [header, front, middle, data];
                 let nsegs = num_segments(&segs);
                 let pre = preamble_for(Tag::MESSAGE, &segs, nsegs, &MESSAGE_ALIGNS);
-                let mut head = Vec::with_capacity(PREAMBLE_LEN + header.len() + 4 + front.len() + middle.len());
+                let mut head = Vec::with_capacity(
+                    PREAMBLE_LEN + header.len() + 4 + front.len() + middle.len(),
+                );
                 head.extend_from_slice(&pre.encode());
                 head.extend_from_slice(header);
                 head.extend_from_slice(&ceph_crc32c(u32::MAX, header).to_le_bytes());
@@ -334,7 +368,12 @@ impl FrameWriter {
                 out.push(crc_epilogue(&segs, nsegs).to_vec().into());
             }
             Mode::Secure(_) => {
-                self.write(Tag::MESSAGE, &[header, front, middle, data], &MESSAGE_ALIGNS, out);
+                self.write(
+                    Tag::MESSAGE,
+                    &[header, front, middle, data],
+                    &MESSAGE_ALIGNS,
+                    out,
+                );
             }
         }
     }
@@ -412,7 +451,12 @@ fn preamble_for(tag: Tag, segs: &[&[u8]; 4], nsegs: usize, aligns: &[u16; 4]) ->
         lens[i] = segs[i].len() as u32;
         al[i] = aligns[i];
     }
-    Preamble { tag, nsegs, lens, aligns: al }
+    Preamble {
+        tag,
+        nsegs,
+        lens,
+        aligns: al,
+    }
 }
 
 fn crc_epilogue(segs: &[&[u8]; 4], nsegs: usize) -> [u8; EPILOGUE_CRC_LEN] {
@@ -449,7 +493,12 @@ impl Default for FrameReader {
 impl FrameReader {
     /// A reader in crc mode.
     pub fn new(limits: FrameLimits) -> Self {
-        FrameReader { buf: BytesMut::new(), mode: Mode::Crc, limits, pending: None }
+        FrameReader {
+            buf: BytesMut::new(),
+            mode: Mode::Crc,
+            limits,
+            pending: None,
+        }
     }
 
     /// Switch mode (after AUTH_DONE).
@@ -534,11 +583,19 @@ impl FrameReader {
                 }
             }
         }
-        Ok(Some((Frame { tag: pre.tag, segments }, raw)))
+        Ok(Some((
+            Frame {
+                tag: pre.tag,
+                segments,
+            },
+            raw,
+        )))
     }
 
     fn next_secure(&mut self) -> Result<Option<(Frame, Bytes)>, Error> {
-        let Mode::Secure(keys) = &mut self.mode else { unreachable!("checked by caller") };
+        let Mode::Secure(keys) = &mut self.mode else {
+            unreachable!("checked by caller")
+        };
         if self.pending.is_none() {
             if self.buf.len() < SECURE_HEAD_LEN {
                 return Ok(None);
@@ -553,14 +610,21 @@ impl FrameReader {
         let (pre, inline) = self.pending.as_ref().expect("set above");
         let pre = *pre;
         let len0 = pre.len(0);
-        let b_len = if len0 > INLINE_LEN { padded(len0 - INLINE_LEN) + GCM_TAG_LEN } else { 0 };
+        let b_len = if len0 > INLINE_LEN {
+            padded(len0 - INLINE_LEN) + GCM_TAG_LEN
+        } else {
+            0
+        };
         let c_len = if pre.nsegs > 1 {
-            (1..pre.nsegs).map(|i| padded(pre.len(i))).sum::<usize>() + EPILOGUE_SECURE_LEN + GCM_TAG_LEN
+            (1..pre.nsegs).map(|i| padded(pre.len(i))).sum::<usize>()
+                + EPILOGUE_SECURE_LEN
+                + GCM_TAG_LEN
         } else {
             0
         };
         if self.buf.len() < b_len + c_len {
-            self.buf.reserve((b_len + c_len - self.buf.len()).min(RESERVE_STEP));
+            self.buf
+                .reserve((b_len + c_len - self.buf.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         let inline = inline.clone();
@@ -591,13 +655,21 @@ impl FrameReader {
             }
             check_late_status(c[off])?;
         }
-        Ok(Some((Frame { tag: pre.tag, segments }, Bytes::new())))
+        Ok(Some((
+            Frame {
+                tag: pre.tag,
+                segments,
+            },
+            Bytes::new(),
+        )))
     }
 }
 
 fn check_late_status(s: u8) -> Result<(), Error> {
     if s & LATE_STATUS_MASK != LATE_STATUS_COMPLETE {
-        return Err(Error::protocol(format!("frame aborted by sender (late status {s:#x})")));
+        return Err(Error::protocol(format!(
+            "frame aborted by sender (late status {s:#x})"
+        )));
     }
     Ok(())
 }
@@ -632,7 +704,13 @@ mod tests {
         let mut w = FrameWriter::default();
         let mut out = vec![];
         let data = Bytes::from(vec![7u8; 5000]);
-        w.message(&[1u8; 41], &Bytes::from_static(b"front"), &Bytes::new(), &data, &mut out);
+        w.message(
+            &[1u8; 41],
+            &Bytes::from_static(b"front"),
+            &Bytes::new(),
+            &data,
+            &mut out,
+        );
         let mut bytes = concat(out);
         let mut r = FrameReader::default();
         r.feed(&bytes);
@@ -652,11 +730,22 @@ mod tests {
     #[test]
     fn secure_roundtrip_all_shapes() {
         let secret: Vec<u8> = (0..64u8).collect();
-        for (len0, front, data) in [(5, 0, 0), (48, 0, 0), (49, 0, 0), (200, 0, 0), (41, 3, 0), (41, 0, 9000)] {
+        for (len0, front, data) in [
+            (5, 0, 0),
+            (48, 0, 0),
+            (49, 0, 0),
+            (200, 0, 0),
+            (41, 3, 0),
+            (41, 0, 9000),
+        ] {
             let mut w = FrameWriter::default();
-            w.set_mode(Mode::Secure(Box::new(SecureKeys::from_connection_secret(&secret).unwrap())));
+            w.set_mode(Mode::Secure(Box::new(
+                SecureKeys::from_connection_secret(&secret).unwrap(),
+            )));
             let mut r = FrameReader::default();
-            r.set_mode(Mode::Secure(Box::new(SecureKeys::server_side(&secret).unwrap())));
+            r.set_mode(Mode::Secure(Box::new(
+                SecureKeys::server_side(&secret).unwrap(),
+            )));
             let seg0 = vec![0xabu8; len0];
             let mut out = vec![];
             if front == 0 && data == 0 {
@@ -696,20 +785,29 @@ mod tests {
     fn secure_tamper_detected() {
         let secret: Vec<u8> = (0..64u8).collect();
         let mut w = FrameWriter::default();
-        w.set_mode(Mode::Secure(Box::new(SecureKeys::from_connection_secret(&secret).unwrap())));
+        w.set_mode(Mode::Secure(Box::new(
+            SecureKeys::from_connection_secret(&secret).unwrap(),
+        )));
         let mut out = vec![];
         w.control(Tag::HELLO, b"x", &mut out);
         let mut bytes = concat(out);
         bytes[40] ^= 0x80;
         let mut r = FrameReader::default();
-        r.set_mode(Mode::Secure(Box::new(SecureKeys::server_side(&secret).unwrap())));
+        r.set_mode(Mode::Secure(Box::new(
+            SecureKeys::server_side(&secret).unwrap(),
+        )));
         r.feed(&bytes);
         assert!(matches!(r.next(), Err(Error::DecryptFailed)));
     }
 
     #[test]
     fn oversized_frame_rejected_before_buffering() {
-        let pre = Preamble { tag: Tag::MESSAGE, nsegs: 4, lens: [41, 0, 0, u32::MAX], aligns: [8; 4] };
+        let pre = Preamble {
+            tag: Tag::MESSAGE,
+            nsegs: 4,
+            lens: [41, 0, 0, u32::MAX],
+            aligns: [8; 4],
+        };
         let mut r = FrameReader::default();
         r.feed(&pre.encode());
         assert!(matches!(r.next(), Err(Error::FrameTooLarge { .. })));
@@ -717,7 +815,12 @@ mod tests {
 
     #[test]
     fn bad_segment_count_rejected() {
-        let pre = Preamble { tag: Tag::HELLO, nsegs: 0, lens: [0; 4], aligns: [0; 4] };
+        let pre = Preamble {
+            tag: Tag::HELLO,
+            nsegs: 0,
+            lens: [0; 4],
+            aligns: [0; 4],
+        };
         let mut r = FrameReader::default();
         r.feed(&pre.encode());
         assert!(r.next().is_err());

@@ -83,7 +83,13 @@ pub struct MsgHeader {
 impl MsgHeader {
     /// A header for a message of type `ty` at encoding `version` / `compat_version`.
     pub fn new(ty: MsgType, version: u16, compat_version: u16) -> Self {
-        MsgHeader { ty, version, compat_version, priority: 127, ..Default::default() }
+        MsgHeader {
+            ty,
+            version,
+            compat_version,
+            priority: 127,
+            ..Default::default()
+        }
     }
 
     /// Encode to the 41 wire bytes.
@@ -116,7 +122,17 @@ impl MsgHeader {
         let flags = d.u8()?;
         let compat_version = d.u16()?;
         let _reserved = d.u16()?;
-        Ok(MsgHeader { seq, tid, ty, priority, version, data_off, ack_seq, flags, compat_version })
+        Ok(MsgHeader {
+            seq,
+            tid,
+            ty,
+            priority,
+            version,
+            data_off,
+            ack_seq,
+            flags,
+            compat_version,
+        })
     }
 }
 
@@ -136,7 +152,12 @@ pub struct Message {
 impl Message {
     /// A message with the given header and front.
     pub fn new(header: MsgHeader, front: impl Into<Bytes>) -> Self {
-        Message { header, front: front.into(), middle: Bytes::new(), data: Bytes::new() }
+        Message {
+            header,
+            front: front.into(),
+            middle: Bytes::new(),
+            data: Bytes::new(),
+        }
     }
 
     /// Attach a data segment.

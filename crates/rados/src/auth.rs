@@ -58,14 +58,19 @@ impl AuthClient for MonAuth {
         let s = self.slot.lock().expect("auth slot");
         match &s.cephx {
             Some(c) => Ok((auth_method::CEPHX, c.initial_request(s.global_id))),
-            None => Ok((auth_method::NONE, NoneAuth::new(s.name.clone()).initial_request(s.global_id))),
+            None => Ok((
+                auth_method::NONE,
+                NoneAuth::new(s.name.clone()).initial_request(s.global_id),
+            )),
         }
     }
 
     fn handle_reply_more(&mut self, payload: &[u8]) -> Result<Vec<u8>, MsgrError> {
         let mut s = self.slot.lock().expect("auth slot");
         let Some(c) = s.cephx.as_mut() else {
-            return Err(MsgrError::Auth("unexpected AUTH_REPLY_MORE with auth none".into()));
+            return Err(MsgrError::Auth(
+                "unexpected AUTH_REPLY_MORE with auth none".into(),
+            ));
         };
         match c.handle_server_challenge(payload, random_u64()) {
             Ok(v) => Ok(v),
@@ -77,7 +82,12 @@ impl AuthClient for MonAuth {
         }
     }
 
-    fn handle_done(&mut self, global_id: u64, _mode: u32, payload: &[u8]) -> Result<AuthKeys, MsgrError> {
+    fn handle_done(
+        &mut self,
+        global_id: u64,
+        _mode: u32,
+        payload: &[u8],
+    ) -> Result<AuthKeys, MsgrError> {
         let mut s = self.slot.lock().expect("auth slot");
         s.global_id = global_id;
         let Some(c) = s.cephx.as_mut() else {
@@ -111,9 +121,14 @@ impl AuthClient for ServiceAuth {
     fn auth_request(&mut self) -> Result<(u32, Vec<u8>), MsgrError> {
         let s = self.shared.lock().expect("auth state");
         match &s.cephx {
-            None => Ok((auth_method::NONE, NoneAuth::new(s.name.clone()).authorizer(s.global_id))),
+            None => Ok((
+                auth_method::NONE,
+                NoneAuth::new(s.name.clone()).authorizer(s.global_id),
+            )),
             Some(c) => {
-                let a = c.build_authorizer(self.service, random_u64(), s.global_id).map_err(cephx_err)?;
+                let a = c
+                    .build_authorizer(self.service, random_u64(), s.global_id)
+                    .map_err(cephx_err)?;
                 let p = a.payload().to_vec();
                 self.authorizer = Some(a);
                 Ok((auth_method::CEPHX, p))
@@ -122,11 +137,19 @@ impl AuthClient for ServiceAuth {
     }
 
     fn handle_reply_more(&mut self, payload: &[u8]) -> Result<Vec<u8>, MsgrError> {
-        let a = self.authorizer.as_mut().ok_or_else(|| MsgrError::Auth("no authorizer".into()))?;
+        let a = self
+            .authorizer
+            .as_mut()
+            .ok_or_else(|| MsgrError::Auth("no authorizer".into()))?;
         a.add_challenge(payload).map_err(cephx_err)
     }
 
-    fn handle_done(&mut self, _global_id: u64, _mode: u32, payload: &[u8]) -> Result<AuthKeys, MsgrError> {
+    fn handle_done(
+        &mut self,
+        _global_id: u64,
+        _mode: u32,
+        payload: &[u8],
+    ) -> Result<AuthKeys, MsgrError> {
         let Some(a) = self.authorizer.as_ref() else {
             return Ok(AuthKeys::default());
         };

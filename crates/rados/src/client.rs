@@ -48,7 +48,9 @@ impl Rados {
 
     /// The current OSDMap.
     pub fn osdmap(&self) -> Arc<OsdMap> {
-        self.mon.osdmap().expect("connect waits for the first OSDMap")
+        self.mon
+            .osdmap()
+            .expect("connect waits for the first OSDMap")
     }
 
     /// Run a monitor command given as a JSON object.
@@ -59,7 +61,10 @@ impl Rados {
     /// Pools as (id, name), in id order.
     pub fn pool_list(&self) -> Vec<(i64, String)> {
         let m = self.osdmap();
-        m.pool_names.iter().map(|(id, n)| (*id, n.clone())).collect()
+        m.pool_names
+            .iter()
+            .map(|(id, n)| (*id, n.clone()))
+            .collect()
     }
 
     /// Look a pool up by name, fetching the latest map once if it is not in ours
@@ -225,7 +230,12 @@ impl IoCtx {
     }
 
     fn target(&self, oid: &str) -> ObjectTarget {
-        ObjectTarget { pool: self.pool, nspace: self.nspace.clone(), oid: oid.to_string(), key: String::new() }
+        ObjectTarget {
+            pool: self.pool,
+            nspace: self.nspace.clone(),
+            oid: oid.to_string(),
+            key: String::new(),
+        }
     }
 
     fn request(&self, oid: &str, ops: Vec<OsdOp>) -> OpRequest {
@@ -242,15 +252,30 @@ impl IoCtx {
 
     /// Run a compound operation (all ops atomically for writes); returns per-op results.
     pub async fn operate(&self, oid: &str, ops: Vec<OsdOp>) -> Result<Vec<OpResult>> {
-        let r = self.rados.objecter.submit(self.request(oid, ops)).await.map_err(|e| ctx(e, oid))?;
+        let r = self
+            .rados
+            .objecter
+            .submit(self.request(oid, ops))
+            .await
+            .map_err(|e| ctx(e, oid))?;
         Ok(r.ops)
     }
 
     /// Run a compound operation with a given snap id to read (for LIST_SNAPS: SNAPDIR).
-    pub async fn operate_at(&self, oid: &str, snapid: u64, ops: Vec<OsdOp>) -> Result<Vec<OpResult>> {
+    pub async fn operate_at(
+        &self,
+        oid: &str,
+        snapid: u64,
+        ops: Vec<OsdOp>,
+    ) -> Result<Vec<OpResult>> {
         let mut req = self.request(oid, ops);
         req.snapid = snapid;
-        let r = self.rados.objecter.submit(req).await.map_err(|e| ctx(e, oid))?;
+        let r = self
+            .rados
+            .objecter
+            .submit(req)
+            .await
+            .map_err(|e| ctx(e, oid))?;
         Ok(r.ops)
     }
 
@@ -274,7 +299,12 @@ impl IoCtx {
     }
 
     /// Sparse read: the allocated extents (offset, length) and their data.
-    pub async fn sparse_read(&self, oid: &str, off: u64, len: u64) -> Result<(Vec<(u64, u64)>, Bytes)> {
+    pub async fn sparse_read(
+        &self,
+        oid: &str,
+        off: u64,
+        len: u64,
+    ) -> Result<(Vec<(u64, u64)>, Bytes)> {
         let out = self.one(oid, OsdOp::sparse_read(off, len)).await?;
         Ok(ops::decode_sparse_read(&out)?)
     }
@@ -328,7 +358,9 @@ impl IoCtx {
 
     /// Set an xattr.
     pub async fn setxattr(&self, oid: &str, name: &str, value: &[u8]) -> Result<()> {
-        self.one(oid, OsdOp::setxattr(name, value)).await.map(|_| ())
+        self.one(oid, OsdOp::setxattr(name, value))
+            .await
+            .map(|_| ())
     }
 
     /// Remove an xattr.
@@ -343,8 +375,15 @@ impl IoCtx {
     }
 
     /// Omap keys after `start_after`, at most `max`; also whether more remain.
-    pub async fn omap_get_keys(&self, oid: &str, start_after: &str, max: u64) -> Result<(Vec<String>, bool)> {
-        let out = self.one(oid, OsdOp::omap_get_keys(start_after, max)).await?;
+    pub async fn omap_get_keys(
+        &self,
+        oid: &str,
+        start_after: &str,
+        max: u64,
+    ) -> Result<(Vec<String>, bool)> {
+        let out = self
+            .one(oid, OsdOp::omap_get_keys(start_after, max))
+            .await?;
         Ok(ops::decode_omap_keys(&out)?)
     }
 
@@ -356,7 +395,9 @@ impl IoCtx {
         prefix: &str,
         max: u64,
     ) -> Result<(BTreeMap<String, Bytes>, bool)> {
-        let out = self.one(oid, OsdOp::omap_get_vals(start_after, prefix, max)).await?;
+        let out = self
+            .one(oid, OsdOp::omap_get_vals(start_after, prefix, max))
+            .await?;
         Ok(ops::decode_omap_vals(&out)?)
     }
 
@@ -376,7 +417,11 @@ impl IoCtx {
     }
 
     /// Values of the given keys (absent keys are left out).
-    pub async fn omap_get_vals_by_keys(&self, oid: &str, keys: &BTreeSet<String>) -> Result<BTreeMap<String, Bytes>> {
+    pub async fn omap_get_vals_by_keys(
+        &self,
+        oid: &str,
+        keys: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Bytes>> {
         let out = self.one(oid, OsdOp::omap_get_vals_by_keys(keys)).await?;
         Ok(ops::decode_omap_vals(&out)?.0)
     }
@@ -408,14 +453,26 @@ impl IoCtx {
 
     /// Call an object class method (`cls`). Methods that write must be sent as writes:
     /// pass `write = true`.
-    pub async fn exec(&self, oid: &str, class: &str, method: &str, input: &[u8], write: bool) -> Result<Bytes> {
+    pub async fn exec(
+        &self,
+        oid: &str,
+        class: &str,
+        method: &str,
+        input: &[u8],
+        write: bool,
+    ) -> Result<Bytes> {
         let mut req = self.request(oid, vec![OsdOp::call(class, method, input)]);
         if write {
             req.extra_flags |= messages::flag::WRITE | messages::flag::ONDISK;
             req.snapc = self.snapc.clone();
             req.snapid = NOSNAP;
         }
-        let mut r = self.rados.objecter.submit(req).await.map_err(|e| ctx(e, oid))?;
+        let mut r = self
+            .rados
+            .objecter
+            .submit(req)
+            .await
+            .map_err(|e| ctx(e, oid))?;
         Ok(r.ops.pop().map(|o| o.outdata).unwrap_or_default())
     }
 
@@ -425,7 +482,12 @@ impl IoCtx {
         req.extra_flags |= messages::flag::WRITE | messages::flag::ONDISK;
         req.snapc = self.snapc.clone();
         req.snapid = NOSNAP;
-        let r = self.rados.objecter.submit(req).await.map_err(|e| ctx(e, oid))?;
+        let r = self
+            .rados
+            .objecter
+            .submit(req)
+            .await
+            .map_err(|e| ctx(e, oid))?;
         Ok(r.ops)
     }
 
@@ -437,7 +499,9 @@ impl IoCtx {
 
     /// Clones of an object (for diffs): LIST_SNAPS at SNAPDIR.
     pub async fn list_snaps(&self, oid: &str) -> Result<(Vec<CloneInfo>, u64)> {
-        let mut r = self.operate_at(oid, SNAPDIR, vec![OsdOp::list_snaps()]).await?;
+        let mut r = self
+            .operate_at(oid, SNAPDIR, vec![OsdOp::list_snaps()])
+            .await?;
         let out = r.pop().map(|o| o.outdata).unwrap_or_default();
         Ok(ops::decode_list_snaps(&out)?)
     }
@@ -449,12 +513,18 @@ impl IoCtx {
 
     /// Allocate a self-managed snapshot id in this pool.
     pub async fn selfmanaged_snap_create(&self) -> Result<u64> {
-        self.rados.mon.create_selfmanaged_snap(self.pool as u32).await
+        self.rados
+            .mon
+            .create_selfmanaged_snap(self.pool as u32)
+            .await
     }
 
     /// Release a self-managed snapshot id.
     pub async fn selfmanaged_snap_remove(&self, snapid: u64) -> Result<()> {
-        self.rados.mon.remove_selfmanaged_snap(self.pool as u32, snapid).await
+        self.rados
+            .mon
+            .remove_selfmanaged_snap(self.pool as u32, snapid)
+            .await
     }
 
     /// Register a watch on `oid`. The watch is kept alive with pings and re-established
@@ -477,14 +547,24 @@ impl IoCtx {
                 if tx.is_closed() {
                     return;
                 }
-                if io.watch_op(&o, cookie, ops::watch_op::PING, gen).await.is_err() {
+                if io
+                    .watch_op(&o, cookie, ops::watch_op::PING, gen)
+                    .await
+                    .is_err()
+                {
                     let _ = tx.send(WatchEvent::Disconnected);
                     gen += 1;
                     let _ = io.watch_op(&o, cookie, ops::watch_op::RECONNECT, gen).await;
                 }
             }
         });
-        Ok(Watch { cookie, oid: oid.to_string(), rx, pinger, io: Some(self.clone()) })
+        Ok(Watch {
+            cookie,
+            oid: oid.to_string(),
+            rx,
+            pinger,
+            io: Some(self.clone()),
+        })
     }
 
     async fn watch_op(&self, oid: &str, cookie: u64, op: u8, gen: u32) -> Result<()> {
@@ -495,19 +575,33 @@ impl IoCtx {
             req.extra_flags |= messages::flag::WRITE | messages::flag::ONDISK;
         }
         req.timeout = Some(Duration::from_secs(30));
-        self.rados.objecter.submit(req).await.map(|_| ()).map_err(|e| ctx(e, oid))
+        self.rados
+            .objecter
+            .submit(req)
+            .await
+            .map(|_| ())
+            .map_err(|e| ctx(e, oid))
     }
 
     /// Remove a watch.
     pub async fn unwatch(&self, mut w: Watch) -> Result<()> {
         w.io = None;
         self.rados.objecter.unregister_watch(w.cookie);
-        self.watch_op(&w.oid, w.cookie, ops::watch_op::UNWATCH, 0).await
+        self.watch_op(&w.oid, w.cookie, ops::watch_op::UNWATCH, 0)
+            .await
     }
 
     /// Acknowledge a notification.
-    pub async fn notify_ack(&self, oid: &str, notify_id: u64, cookie: u64, reply: &[u8]) -> Result<()> {
-        self.one(oid, OsdOp::notify_ack(notify_id, cookie, reply)).await.map(|_| ())
+    pub async fn notify_ack(
+        &self,
+        oid: &str,
+        notify_id: u64,
+        cookie: u64,
+        reply: &[u8],
+    ) -> Result<()> {
+        self.one(oid, OsdOp::notify_ack(notify_id, cookie, reply))
+            .await
+            .map(|_| ())
     }
 
     /// Notify every watcher of `oid` and wait for their acks (or the timeout). Returns the
@@ -518,7 +612,11 @@ impl IoCtx {
         let secs = timeout.as_secs().max(1) as u32;
         let mut req = self.request(oid, vec![OsdOp::notify(cookie, secs, payload)]);
         req.extra_flags |= messages::flag::READ;
-        self.rados.objecter.submit(req).await.map_err(|e| ctx(e, oid))?;
+        self.rados
+            .objecter
+            .submit(req)
+            .await
+            .map_err(|e| ctx(e, oid))?;
         match tokio::time::timeout(timeout + Duration::from_secs(5), done).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(Error::Shutdown),
@@ -542,7 +640,12 @@ impl IoCtx {
             let mut epoch = 0;
             loop {
                 let mut req = OpRequest::new(
-                    ObjectTarget { pool: self.pool, nspace: self.nspace.clone(), oid: String::new(), key: String::new() },
+                    ObjectTarget {
+                        pool: self.pool,
+                        nspace: self.nspace.clone(),
+                        oid: String::new(),
+                        key: String::new(),
+                    },
                     vec![OsdOp::pgnls(1024, epoch, cursor.clone())],
                 );
                 req.extra_flags |= messages::flag::PGOP;
@@ -553,7 +656,12 @@ impl IoCtx {
                 }
                 // The OSD answers 1 when this reply reached the end of the PG.
                 let pg_done = r.result == 1 || r.ops.first().map(|o| o.rval == 1).unwrap_or(false);
-                let out = r.ops.into_iter().next().map(|o| o.outdata).unwrap_or_default();
+                let out = r
+                    .ops
+                    .into_iter()
+                    .next()
+                    .map(|o| o.outdata)
+                    .unwrap_or_default();
                 let (handle, end, entries) = messages::decode_pgnls(&out)?;
                 all.extend(entries);
                 if end || pg_done {
@@ -569,9 +677,10 @@ impl IoCtx {
 
 fn ctx(e: Error, oid: &str) -> Error {
     match e {
-        Error::Server { context, errno } if !context.contains(oid) => {
-            Error::Server { context: format!("{oid}: {context}"), errno }
-        }
+        Error::Server { context, errno } if !context.contains(oid) => Error::Server {
+            context: format!("{oid}: {context}"),
+            errno,
+        },
         e => e,
     }
 }

@@ -88,7 +88,10 @@ pub fn parse_mon_host(s: &str) -> Result<Vec<MonAddr>> {
             it = a.to_string();
         }
         let (host, port) = split_host_port(&it)?;
-        let addr = MonAddr { host, port: port.unwrap_or(3300) };
+        let addr = MonAddr {
+            host,
+            port: port.unwrap_or(3300),
+        };
         if is_v1 {
             v1_only.push(addr);
         } else if !out.contains(&addr) {
@@ -148,11 +151,14 @@ impl CephConf {
                 section = s.trim().to_string();
                 continue;
             }
-            let (k, v) = line
-                .split_once('=')
-                .ok_or_else(|| Error::Config(format!("ceph.conf line {}: expected key = value", n + 1)))?;
+            let (k, v) = line.split_once('=').ok_or_else(|| {
+                Error::Config(format!("ceph.conf line {}: expected key = value", n + 1))
+            })?;
             let v = v.trim().trim_matches('"').to_string();
-            conf.sections.entry(section.clone()).or_default().insert(normalize_key(k), v);
+            conf.sections
+                .entry(section.clone())
+                .or_default()
+                .insert(normalize_key(k), v);
         }
         Ok(conf)
     }
@@ -333,7 +339,9 @@ impl CommonArgs {
                 Some(v) => v,
                 None => {
                     i += 1;
-                    args.get(i).cloned().ok_or_else(|| Error::Config(format!("{flag} needs a value")))?
+                    args.get(i)
+                        .cloned()
+                        .ok_or_else(|| Error::Config(format!("{flag} needs a value")))?
                 }
             };
             match norm.as_str() {
@@ -342,7 +350,8 @@ impl CommonArgs {
                 "--id" | "--user" => c.name = Some(EntityName::client(val)),
                 "-n" | "--name" => {
                     c.name = Some(
-                        EntityName::parse(&val).ok_or_else(|| Error::Config(format!("bad entity name {val:?}")))?,
+                        EntityName::parse(&val)
+                            .ok_or_else(|| Error::Config(format!("bad entity name {val:?}")))?,
                     )
                 }
                 "-k" | "--keyring" => c.keyring = Some(val.into()),
@@ -375,7 +384,18 @@ impl CommonArgs {
         macro_rules! take {
             ($($f:ident),*) => {$( if over.$f.is_some() { self.$f = over.$f; } )*};
         }
-        take!(conf, mon_host, name, keyring, key, keyfile, mount_timeout, op_timeout, mon_mode, client_mode);
+        take!(
+            conf,
+            mon_host,
+            name,
+            keyring,
+            key,
+            keyfile,
+            mount_timeout,
+            op_timeout,
+            mon_mode,
+            client_mode
+        );
         self.debug |= over.debug;
         self
     }
@@ -410,11 +430,10 @@ impl CommonArgs {
             .or_else(|| std::env::var("CEPH_MON_HOST").ok());
         match mon_host {
             Some(m) => cfg.mon_hosts = parse_mon_host(&m)?,
-            None => {
-                return Err(Error::Config(
-                    "no monitors given: use -m ADDR, or mon_host in ceph.conf (-c PATH / CEPH_CONF)".into(),
-                ))
-            }
+            None => return Err(Error::Config(
+                "no monitors given: use -m ADDR, or mon_host in ceph.conf (-c PATH / CEPH_CONF)"
+                    .into(),
+            )),
         }
         if let Some(k) = &self.key {
             cfg.keys.push(KeySource::Key(CryptoKey::from_base64(k)?));
@@ -461,10 +480,20 @@ impl CommonArgs {
                     .ok_or_else(|| Error::Config(format!("bad {what} {s:?}"))),
             }
         };
-        if let Some(m) = mode(self.mon_mode.as_deref().or(conf.get(&name, "ms_mon_client_mode")), "ms_mon_client_mode")? {
+        if let Some(m) = mode(
+            self.mon_mode
+                .as_deref()
+                .or(conf.get(&name, "ms_mon_client_mode")),
+            "ms_mon_client_mode",
+        )? {
             cfg.mon_modes = m;
         }
-        if let Some(m) = mode(self.client_mode.as_deref().or(conf.get(&name, "ms_client_mode")), "ms_client_mode")? {
+        if let Some(m) = mode(
+            self.client_mode
+                .as_deref()
+                .or(conf.get(&name, "ms_client_mode")),
+            "ms_client_mode",
+        )? {
             cfg.osd_modes = m;
         }
         let secs = |v: Option<f64>, key: &str| -> Result<Option<f64>> {
@@ -525,7 +554,11 @@ impl ClientConfig {
         Err(Error::Config(format!(
             "no key found for {} (tried: {})",
             self.name,
-            if errors.is_empty() { "nothing configured".to_string() } else { errors.join("; ") }
+            if errors.is_empty() {
+                "nothing configured".to_string()
+            } else {
+                errors.join("; ")
+            }
         )))
     }
 }
@@ -537,10 +570,29 @@ mod tests {
     #[test]
     fn mon_host_forms() {
         let v = parse_mon_host("10.0.0.1,10.0.0.2:3300").unwrap();
-        assert_eq!(v, vec![MonAddr { host: "10.0.0.1".into(), port: 3300 }, MonAddr { host: "10.0.0.2".into(), port: 3300 }]);
+        assert_eq!(
+            v,
+            vec![
+                MonAddr {
+                    host: "10.0.0.1".into(),
+                    port: 3300
+                },
+                MonAddr {
+                    host: "10.0.0.2".into(),
+                    port: 3300
+                }
+            ]
+        );
         let v = parse_mon_host("[v2:127.0.0.1:3300,v1:127.0.0.1:6789]").unwrap();
-        assert_eq!(v, vec![MonAddr { host: "127.0.0.1".into(), port: 3300 }]);
-        let v = parse_mon_host("v2:127.0.0.1:3301/0 [v2:127.0.0.1:3302/0,v1:127.0.0.1:6790/0]").unwrap();
+        assert_eq!(
+            v,
+            vec![MonAddr {
+                host: "127.0.0.1".into(),
+                port: 3300
+            }]
+        );
+        let v = parse_mon_host("v2:127.0.0.1:3301/0 [v2:127.0.0.1:3302/0,v1:127.0.0.1:6790/0]")
+            .unwrap();
         assert_eq!(v.len(), 2);
         let v = parse_mon_host("mon1.example:6789").unwrap();
         assert_eq!(v[0].port, 6789);
@@ -563,8 +615,19 @@ mod tests {
 
     #[test]
     fn args_extract() {
-        let mut a: Vec<String> =
-            ["-p", "rbd", "--id", "kubernetes", "ls", "-m", "1.2.3.4", "--keyring=/k"].iter().map(|s| s.to_string()).collect();
+        let mut a: Vec<String> = [
+            "-p",
+            "rbd",
+            "--id",
+            "kubernetes",
+            "ls",
+            "-m",
+            "1.2.3.4",
+            "--keyring=/k",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let c = CommonArgs::extract(&mut a).unwrap();
         assert_eq!(a, vec!["-p", "rbd", "ls"]);
         assert_eq!(c.name.unwrap().to_string(), "client.kubernetes");

@@ -196,7 +196,10 @@ pub enum Error {
 impl Error {
     /// A server errno error.
     pub fn server(context: impl Into<String>, errno: Errno) -> Self {
-        Error::Server { context: context.into(), errno }
+        Error::Server {
+            context: context.into(),
+            errno,
+        }
     }
 
     /// The errno this error corresponds to, as the `rados` tool would exit with.

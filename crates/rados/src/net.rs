@@ -86,9 +86,15 @@ async fn run(
     opts: DriverOpts,
 ) -> Result<(), Error> {
     let deadline = Instant::now() + opts.handshake_timeout;
-    let stream = match tokio::time::timeout(opts.handshake_timeout, TcpStream::connect(addr)).await {
+    let stream = match tokio::time::timeout(opts.handshake_timeout, TcpStream::connect(addr)).await
+    {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(Error::Io(std::io::Error::new(e.kind(), format!("connect to {addr}: {e}")))),
+        Ok(Err(e)) => {
+            return Err(Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("connect to {addr}: {e}"),
+            )))
+        }
         Err(_) => return Err(Error::Timeout(format!("TCP connect to {addr}"))),
     };
     stream.set_nodelay(true)?;
@@ -159,7 +165,10 @@ async fn run(
 
 /// Write everything the connection queued. Small chunks are coalesced into one write;
 /// large data segments go out as they are, without a copy.
-async fn flush(conn: &mut Connection, wr: &mut tokio::net::tcp::OwnedWriteHalf) -> Result<(), Error> {
+async fn flush(
+    conn: &mut Connection,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+) -> Result<(), Error> {
     if !conn.has_transmit() {
         return Ok(());
     }

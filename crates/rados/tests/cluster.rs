@@ -11,7 +11,11 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -21,8 +25,11 @@ fn lspools_matches_rados_tool() {
         let r = admin().await;
         r.mon().wait_for_latest_osdmap().await.unwrap();
         let ours: Vec<String> = r.pool_list().into_iter().map(|(_, n)| n).collect();
-        let theirs: Vec<String> =
-            String::from_utf8(tool("rados", &["lspools"])).unwrap().lines().map(str::to_string).collect();
+        let theirs: Vec<String> = String::from_utf8(tool("rados", &["lspools"]))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
         assert_eq!(ours, theirs);
         assert!(ours.contains(&pool));
         drop_pool(&pool);
@@ -33,7 +40,10 @@ fn lspools_matches_rados_tool() {
 fn mon_command_status_and_pool_lifecycle() {
     rt().block_on(async {
         let r = admin().await;
-        let out = r.mon_command(r#"{"prefix":"status","format":"json"}"#, Bytes::new()).await.unwrap();
+        let out = r
+            .mon_command(r#"{"prefix":"status","format":"json"}"#, Bytes::new())
+            .await
+            .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.data).unwrap();
         let fsid = String::from_utf8(tool("ceph", &["fsid"])).unwrap();
         assert_eq!(v["fsid"].as_str().unwrap(), fsid.trim());
@@ -50,7 +60,10 @@ fn mon_command_status_and_pool_lifecycle() {
         let e = r.pool_lookup(&name).await.unwrap_err();
         assert_eq!(e.errno(), Errno::ENOENT);
         // A bad command is refused with EINVAL and the monitor's text.
-        let e = r.mon_command(r#"{"prefix":"no such command"}"#, Bytes::new()).await.unwrap_err();
+        let e = r
+            .mon_command(r#"{"prefix":"no such command"}"#, Bytes::new())
+            .await
+            .unwrap_err();
         assert_eq!(e.errno(), Errno::EINVAL, "{e}");
     });
 }
@@ -63,7 +76,9 @@ fn objects_interop_with_rados_tool() {
         let io = r.ioctx(&pool).await.unwrap();
         // We write, rados reads.
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        io.write_full("ours", Bytes::from(data.clone())).await.unwrap();
+        io.write_full("ours", Bytes::from(data.clone()))
+            .await
+            .unwrap();
         let dir = tempdir();
         let f = dir.join("got");
         tool("rados", &["-p", &pool, "get", "ours", f.to_str().unwrap()]);
@@ -71,34 +86,73 @@ fn objects_interop_with_rados_tool() {
         // rados writes, we read.
         let src = dir.join("src");
         let theirs: Vec<u8> = (0..5000u32).map(|i| (i % 13) as u8).collect();
-        std::fs::File::create(&src).unwrap().write_all(&theirs).unwrap();
-        tool("rados", &["-p", &pool, "put", "theirs", src.to_str().unwrap()]);
+        std::fs::File::create(&src)
+            .unwrap()
+            .write_all(&theirs)
+            .unwrap();
+        tool(
+            "rados",
+            &["-p", &pool, "put", "theirs", src.to_str().unwrap()],
+        );
         assert_eq!(io.read_full("theirs").await.unwrap(), theirs);
         let st = io.stat("theirs").await.unwrap();
         assert_eq!(st.size, 5000);
         // Partial reads and writes.
-        io.write("ours", 10, Bytes::from_static(b"hello")).await.unwrap();
-        assert_eq!(&io.read("ours", 8, 9).await.unwrap()[..], &[data[8], data[9], b'h', b'e', b'l', b'l', b'o', data[15], data[16]]);
-        io.append("theirs", Bytes::from_static(b"tail")).await.unwrap();
+        io.write("ours", 10, Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        assert_eq!(
+            &io.read("ours", 8, 9).await.unwrap()[..],
+            &[data[8], data[9], b'h', b'e', b'l', b'l', b'o', data[15], data[16]]
+        );
+        io.append("theirs", Bytes::from_static(b"tail"))
+            .await
+            .unwrap();
         assert_eq!(io.stat("theirs").await.unwrap().size, 5004);
         io.truncate("theirs", 10).await.unwrap();
         assert_eq!(io.read_full("theirs").await.unwrap().len(), 10);
         // xattrs both ways.
         io.setxattr("ours", "user.color", b"blue").await.unwrap();
-        assert_eq!(tool("rados", &["-p", &pool, "getxattr", "ours", "user.color"]), b"blue");
-        tool("rados", &["-p", &pool, "setxattr", "theirs", "user.shape", "round"]);
-        assert_eq!(&io.getxattr("theirs", "user.shape").await.unwrap()[..], b"round");
-        assert!(io.getxattrs("theirs").await.unwrap().contains_key("user.shape"));
+        assert_eq!(
+            tool("rados", &["-p", &pool, "getxattr", "ours", "user.color"]),
+            b"blue"
+        );
+        tool(
+            "rados",
+            &["-p", &pool, "setxattr", "theirs", "user.shape", "round"],
+        );
+        assert_eq!(
+            &io.getxattr("theirs", "user.shape").await.unwrap()[..],
+            b"round"
+        );
+        assert!(io
+            .getxattrs("theirs")
+            .await
+            .unwrap()
+            .contains_key("user.shape"));
         io.rmxattr("theirs", "user.shape").await.unwrap();
-        assert_eq!(io.getxattr("theirs", "user.shape").await.unwrap_err().errno(), Errno::ENODATA);
+        assert_eq!(
+            io.getxattr("theirs", "user.shape")
+                .await
+                .unwrap_err()
+                .errno(),
+            Errno::ENODATA
+        );
         // omap both ways.
-        let kv: BTreeMap<String, Bytes> =
-            [("a".to_string(), Bytes::from_static(b"1")), ("b".to_string(), Bytes::from_static(b"\x00\x01"))].into();
+        let kv: BTreeMap<String, Bytes> = [
+            ("a".to_string(), Bytes::from_static(b"1")),
+            ("b".to_string(), Bytes::from_static(b"\x00\x01")),
+        ]
+        .into();
         io.omap_set("ours", &kv).await.unwrap();
-        let keys = String::from_utf8(tool("rados", &["-p", &pool, "listomapkeys", "ours"])).unwrap();
+        let keys =
+            String::from_utf8(tool("rados", &["-p", &pool, "listomapkeys", "ours"])).unwrap();
         assert_eq!(keys, "a\nb\n");
         let vf = dir.join("val");
-        tool("rados", &["-p", &pool, "getomapval", "ours", "b", vf.to_str().unwrap()]);
+        tool(
+            "rados",
+            &["-p", &pool, "getomapval", "ours", "b", vf.to_str().unwrap()],
+        );
         assert_eq!(std::fs::read(&vf).unwrap(), b"\x00\x01");
         tool("rados", &["-p", &pool, "setomapval", "theirs", "k1", "v1"]);
         let all = io.omap_get_all("theirs").await.unwrap();
@@ -107,14 +161,28 @@ fn objects_interop_with_rados_tool() {
         assert_eq!(keys, vec!["b".to_string()]);
         assert!(!more);
         let by: BTreeSet<String> = ["a".to_string(), "zz".to_string()].into();
-        assert_eq!(io.omap_get_vals_by_keys("ours", &by).await.unwrap().len(), 1);
-        io.omap_rm_keys("ours", &["a".to_string()].into()).await.unwrap();
+        assert_eq!(
+            io.omap_get_vals_by_keys("ours", &by).await.unwrap().len(),
+            1
+        );
+        io.omap_rm_keys("ours", &["a".to_string()].into())
+            .await
+            .unwrap();
         assert_eq!(io.omap_get_all("ours").await.unwrap().len(), 1);
         // Listing matches rados ls.
-        let mut ours: Vec<String> = io.list_objects().await.unwrap().into_iter().map(|e| e.oid).collect();
+        let mut ours: Vec<String> = io
+            .list_objects()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.oid)
+            .collect();
         ours.sort();
-        let mut theirs: Vec<String> =
-            String::from_utf8(tool("rados", &["-p", &pool, "ls"])).unwrap().lines().map(str::to_string).collect();
+        let mut theirs: Vec<String> = String::from_utf8(tool("rados", &["-p", &pool, "ls"]))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
         theirs.sort();
         assert_eq!(ours, theirs);
         // Remove, then ENOENT.
@@ -123,7 +191,10 @@ fn objects_interop_with_rados_tool() {
         assert_eq!(io.remove("ours").await.unwrap_err().errno(), Errno::ENOENT);
         // Exclusive create.
         io.create("excl", true).await.unwrap();
-        assert_eq!(io.create("excl", true).await.unwrap_err().errno(), Errno::EEXIST);
+        assert_eq!(
+            io.create("excl", true).await.unwrap_err().errno(),
+            Errno::EEXIST
+        );
         drop_pool(&pool);
     });
 }
@@ -138,7 +209,10 @@ fn many_objects_listing_and_placement_match_ceph() {
         let mut set = tokio::task::JoinSet::new();
         for i in 0..300 {
             let io = io.clone();
-            set.spawn(async move { io.write_full(&format!("obj-{i}"), Bytes::from(vec![i as u8; 100])).await });
+            set.spawn(async move {
+                io.write_full(&format!("obj-{i}"), Bytes::from(vec![i as u8; 100]))
+                    .await
+            });
         }
         while let Some(r) = set.join_next().await {
             r.unwrap().unwrap();
@@ -150,13 +224,32 @@ fn many_objects_listing_and_placement_match_ceph() {
         let pid = r.pool_lookup(&pool).await.unwrap();
         for i in (0..300).step_by(37) {
             let name = format!("obj-{i}");
-            let v: serde_json::Value =
-                serde_json::from_slice(&tool("ceph", &["osd", "map", &pool, &name, "--format", "json"])).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&tool(
+                "ceph",
+                &["osd", "map", &pool, &name, "--format", "json"],
+            ))
+            .unwrap();
             let (_raw, pg) = map.object_to_pg(pid, &name, "", None).unwrap();
             let (up, up_p, acting, act_p) = map.pg_to_up_acting(pg);
             assert_eq!(v["pgid"].as_str().unwrap(), pg.to_string());
-            assert_eq!(v["up"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i32).collect::<Vec<_>>(), up);
-            assert_eq!(v["acting"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i32).collect::<Vec<_>>(), acting);
+            assert_eq!(
+                v["up"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_i64().unwrap() as i32)
+                    .collect::<Vec<_>>(),
+                up
+            );
+            assert_eq!(
+                v["acting"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_i64().unwrap() as i32)
+                    .collect::<Vec<_>>(),
+                acting
+            );
             assert_eq!(v["up_primary"].as_i64().unwrap() as i32, up_p);
             assert_eq!(v["acting_primary"].as_i64().unwrap() as i32, act_p);
         }
@@ -173,11 +266,18 @@ fn namespaces_are_separate() {
         a.set_namespace("tenant-a");
         let mut b = a.clone();
         b.set_namespace("tenant-b");
-        a.write_full("same", Bytes::from_static(b"A")).await.unwrap();
-        b.write_full("same", Bytes::from_static(b"B")).await.unwrap();
+        a.write_full("same", Bytes::from_static(b"A"))
+            .await
+            .unwrap();
+        b.write_full("same", Bytes::from_static(b"B"))
+            .await
+            .unwrap();
         assert_eq!(&a.read_full("same").await.unwrap()[..], b"A");
         assert_eq!(&b.read_full("same").await.unwrap()[..], b"B");
-        let out = tool("rados", &["-p", &pool, "-N", "tenant-a", "get", "same", "-"]);
+        let out = tool(
+            "rados",
+            &["-p", &pool, "-N", "tenant-a", "get", "same", "-"],
+        );
         assert_eq!(out, b"A");
         assert_eq!(a.list_objects().await.unwrap().len(), 1);
         drop_pool(&pool);
@@ -194,23 +294,45 @@ fn compound_ops_and_cls_calls() {
         let res = io
             .operate(
                 "c1",
-                vec![OsdOp::create(true), OsdOp::write(0, Bytes::from_static(b"xyz")), OsdOp::setxattr("user.k", b"v")],
+                vec![
+                    OsdOp::create(true),
+                    OsdOp::write(0, Bytes::from_static(b"xyz")),
+                    OsdOp::setxattr("user.k", b"v"),
+                ],
             )
             .await
             .unwrap();
         assert_eq!(res.len(), 3);
         // A failing guard aborts the whole vector: nothing written.
-        let e = io.operate("c1", vec![OsdOp::create(true), OsdOp::write(0, Bytes::from_static(b"ZZZ"))]).await.unwrap_err();
+        let e = io
+            .operate(
+                "c1",
+                vec![
+                    OsdOp::create(true),
+                    OsdOp::write(0, Bytes::from_static(b"ZZZ")),
+                ],
+            )
+            .await
+            .unwrap_err();
         assert_eq!(e.errno(), Errno::EEXIST);
         assert_eq!(&io.read_full("c1").await.unwrap()[..], b"xyz");
         // cls "lock": take and inspect an advisory lock the way `rados lock` would.
-        let out = io.exec("c1", "lock", "list_locks", &[], false).await.unwrap();
+        let out = io
+            .exec("c1", "lock", "list_locks", &[], false)
+            .await
+            .unwrap();
         assert!(!out.is_empty());
         // A class the OSD does not load: EPERM (not in osd_class_load_list); an unknown
         // method of a loaded class: EOPNOTSUPP.
-        let e = io.exec("c1", "nosuchclass", "m", &[], false).await.unwrap_err();
+        let e = io
+            .exec("c1", "nosuchclass", "m", &[], false)
+            .await
+            .unwrap_err();
         assert_eq!(e.errno(), Errno::EPERM, "{e}");
-        let e = io.exec("c1", "lock", "no_such_method", &[], false).await.unwrap_err();
+        let e = io
+            .exec("c1", "lock", "no_such_method", &[], false)
+            .await
+            .unwrap_err();
         assert_eq!(e.errno(), Errno::EOPNOTSUPP, "{e}");
         drop_pool(&pool);
     });
@@ -232,19 +354,32 @@ fn watch_notify_between_two_clients() {
         assert_eq!(watchers[0].name.num as u64, a.instance_id());
         // `rados listwatchers` sees us too.
         let txt = String::from_utf8(tool("rados", &["-p", &pool, "listwatchers", "w"])).unwrap();
-        assert!(txt.contains(&format!("client.{}", a.instance_id())), "{txt}");
+        assert!(
+            txt.contains(&format!("client.{}", a.instance_id())),
+            "{txt}"
+        );
         let ia2 = ia.clone();
         let acker = tokio::spawn(async move {
             match w.next().await {
-                Some(WatchEvent::Notify { notify_id, cookie, payload, .. }) => {
+                Some(WatchEvent::Notify {
+                    notify_id,
+                    cookie,
+                    payload,
+                    ..
+                }) => {
                     assert_eq!(&payload[..], b"ping");
-                    ia2.notify_ack("w", notify_id, cookie, b"pong").await.unwrap();
+                    ia2.notify_ack("w", notify_id, cookie, b"pong")
+                        .await
+                        .unwrap();
                 }
                 other => panic!("unexpected {other:?}"),
             }
             w
         });
-        let acks = ib.notify("w", b"ping", Duration::from_secs(10)).await.unwrap();
+        let acks = ib
+            .notify("w", b"ping", Duration::from_secs(10))
+            .await
+            .unwrap();
         // The ack map carries our reply.
         assert!(acks.windows(4).any(|x| x == b"pong"), "{acks:?}");
         let w = acker.await.unwrap();
@@ -256,7 +391,10 @@ fn watch_notify_between_two_clients() {
         drop(w2);
         let t = Instant::now();
         while !ib.list_watchers("w").await.unwrap().is_empty() {
-            assert!(t.elapsed() < Duration::from_secs(5), "dropped watch still registered");
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "dropped watch still registered"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         drop_pool(&pool);
@@ -269,10 +407,17 @@ fn selfmanaged_snapshots() {
         let pool = make_pool("snap", 8);
         let r = admin().await;
         let mut io = r.ioctx(&pool).await.unwrap();
-        io.write_full("s", Bytes::from_static(b"before")).await.unwrap();
+        io.write_full("s", Bytes::from_static(b"before"))
+            .await
+            .unwrap();
         let snap = io.selfmanaged_snap_create().await.unwrap();
-        io.set_snap_context(ceph_rados::SnapContext { seq: snap, snaps: vec![snap] });
-        io.write_full("s", Bytes::from_static(b"after!")).await.unwrap();
+        io.set_snap_context(ceph_rados::SnapContext {
+            seq: snap,
+            snaps: vec![snap],
+        });
+        io.write_full("s", Bytes::from_static(b"after!"))
+            .await
+            .unwrap();
         let mut at = io.clone();
         at.set_read_snap(snap);
         assert_eq!(&at.read_full("s").await.unwrap()[..], b"before");
@@ -294,21 +439,42 @@ fn kubernetes_user_caps() {
         tool("rbd", &["pool", "init", &pool]);
         let user = unique("client.k8s");
         let caps_osd = format!("profile rbd pool={pool}");
-        tool("ceph", &["auth", "get-or-create", &user, "mon", "profile rbd", "osd", &caps_osd]);
+        tool(
+            "ceph",
+            &[
+                "auth",
+                "get-or-create",
+                &user,
+                "mon",
+                "profile rbd",
+                "osd",
+                &caps_osd,
+            ],
+        );
         let key = String::from_utf8(tool("ceph", &["auth", "print-key", &user])).unwrap();
         // The key arrives the way a Kubernetes Secret holds it: base64 of the key string.
         let secret = base64_encode(key.trim().as_bytes());
         let k = ceph_cephx::CryptoKey::from_secret_file_contents(secret.as_bytes()).unwrap();
-        let mut cfg = CommonArgs { conf: Some(conf_path()), ..Default::default() }.to_config().unwrap();
+        let mut cfg = CommonArgs {
+            conf: Some(conf_path()),
+            ..Default::default()
+        }
+        .to_config()
+        .unwrap();
         cfg.name = ceph_encoding::EntityName::parse(&user).unwrap();
         cfg.keys = vec![ceph_rados::config::KeySource::Key(k)];
         let r = Rados::connect(cfg).await.unwrap();
         let io = r.ioctx(&pool).await.unwrap();
-        io.write_full("ok", Bytes::from_static(b"fine")).await.unwrap();
+        io.write_full("ok", Bytes::from_static(b"fine"))
+            .await
+            .unwrap();
         assert_eq!(&io.read_full("ok").await.unwrap()[..], b"fine");
         // No caps on the other pool: EPERM from the OSD.
         let io2 = r.ioctx(&other).await.unwrap();
-        let e = io2.write_full("no", Bytes::from_static(b"x")).await.unwrap_err();
+        let e = io2
+            .write_full("no", Bytes::from_static(b"x"))
+            .await
+            .unwrap_err();
         assert!(matches!(e.errno(), Errno::EPERM | Errno::EACCES), "{e}");
         // profile rbd cannot create pools: the monitor says EACCES.
         let e = r.pool_create(&unique("nope"), Some(8)).await.unwrap_err();
@@ -323,7 +489,9 @@ fn base64_encode(b: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -339,11 +507,16 @@ fn base64_encode(b: &[u8]) -> String {
 fn wrong_key_is_refused_quickly() {
     rt().block_on(async {
         let mut cfg = admin_config();
-        let bogus = ceph_cephx::CryptoKey::from_base64("AQBzvWJmAAAAABAAxA3sMbyBBhVtfUc1g2nS5g==").unwrap();
+        let bogus =
+            ceph_cephx::CryptoKey::from_base64("AQBzvWJmAAAAABAAxA3sMbyBBhVtfUc1g2nS5g==").unwrap();
         cfg.keys = vec![ceph_rados::config::KeySource::Key(bogus)];
         let t = Instant::now();
         let e = Rados::connect(cfg).await.unwrap_err();
-        assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            t.elapsed()
+        );
         assert!(matches!(e.errno(), Errno::EACCES | Errno::EPERM), "{e}");
     });
 }
@@ -353,10 +526,14 @@ fn unknown_user_is_refused() {
     rt().block_on(async {
         let mut cfg = admin_config();
         cfg.name = ceph_encoding::EntityName::client("nobody-here");
-        let k = ceph_cephx::CryptoKey::from_base64("AQBzvWJmAAAAABAAxA3sMbyBBhVtfUc1g2nS5g==").unwrap();
+        let k =
+            ceph_cephx::CryptoKey::from_base64("AQBzvWJmAAAAABAAxA3sMbyBBhVtfUc1g2nS5g==").unwrap();
         cfg.keys = vec![ceph_rados::config::KeySource::Key(k)];
         let e = Rados::connect(cfg).await.unwrap_err();
-        assert!(matches!(e.errno(), Errno::EACCES | Errno::EPERM | Errno::ENOENT), "{e}");
+        assert!(
+            matches!(e.errno(), Errno::EACCES | Errno::EPERM | Errno::ENOENT),
+            "{e}"
+        );
     });
 }
 
@@ -364,14 +541,22 @@ fn unknown_user_is_refused() {
 fn no_monitor_listening_times_out_naming_addresses() {
     rt().block_on(async {
         let mut cfg = admin_config();
-        cfg.mon_hosts = ceph_rados::config::parse_mon_host("127.0.0.1:3999,127.0.0.1:3998").unwrap();
+        cfg.mon_hosts =
+            ceph_rados::config::parse_mon_host("127.0.0.1:3999,127.0.0.1:3998").unwrap();
         cfg.mount_timeout = Duration::from_secs(3);
         let t = Instant::now();
         let e = Rados::connect(cfg).await.unwrap_err();
-        assert!(t.elapsed() < Duration::from_secs(8), "took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "took {:?}",
+            t.elapsed()
+        );
         let msg = e.to_string();
         assert!(matches!(e, Error::NoMonitor { .. }), "{e}");
-        assert!(msg.contains("127.0.0.1:3999") && msg.contains("127.0.0.1:3998"), "{msg}");
+        assert!(
+            msg.contains("127.0.0.1:3999") && msg.contains("127.0.0.1:3998"),
+            "{msg}"
+        );
         assert_eq!(e.errno(), Errno::ETIMEDOUT);
     });
 }
@@ -424,7 +609,8 @@ fn hostile_peers() {
                 }
             });
             let mut cfg = admin_config();
-            cfg.mon_hosts = ceph_rados::config::parse_mon_host(&format!("127.0.0.1:{port}")).unwrap();
+            cfg.mon_hosts =
+                ceph_rados::config::parse_mon_host(&format!("127.0.0.1:{port}")).unwrap();
             cfg.mount_timeout = Duration::from_secs(3);
             let t = Instant::now();
             let e = Rados::connect(cfg).await.unwrap_err();

@@ -12,7 +12,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn cluster_cmd(args: &[&str]) {
@@ -27,13 +31,18 @@ fn cluster_cmd(args: &[&str]) {
 }
 
 fn mon_count() -> usize {
-    let v: serde_json::Value = serde_json::from_slice(&tool("ceph", &["mon", "dump", "--format", "json"])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&tool("ceph", &["mon", "dump", "--format", "json"])).unwrap();
     v["mons"].as_array().unwrap().len()
 }
 
 #[test]
 fn monitor_failover_keeps_session_and_subscriptions() {
-    assert_eq!(mon_count(), 3, "this test needs a 3-monitor cluster (scripts/test-cluster start --mons 3)");
+    assert_eq!(
+        mon_count(),
+        3,
+        "this test needs a 3-monitor cluster (scripts/test-cluster start --mons 3)"
+    );
     rt().block_on(async {
         let r = admin().await;
         let before = r.osdmap().epoch;
@@ -43,15 +52,23 @@ fn monitor_failover_keeps_session_and_subscriptions() {
         // Commands keep working: the client hunts to a surviving monitor and resends.
         let t = Instant::now();
         let pool = unique("failover");
-        r.pool_create(&pool, Some(8)).await.expect("pool create after monitor death");
-        assert!(t.elapsed() < Duration::from_secs(45), "failover took {:?}", t.elapsed());
+        r.pool_create(&pool, Some(8))
+            .await
+            .expect("pool create after monitor death");
+        assert!(
+            t.elapsed() < Duration::from_secs(45),
+            "failover took {:?}",
+            t.elapsed()
+        );
         let now = r.mon().current_mon().expect("new session");
         assert_ne!(now, mon, "still on the dead monitor?");
         // The OSDMap subscription survived: the new pool is in our map.
         assert!(r.osdmap().epoch > before);
         assert!(r.osdmap().lookup_pool(&pool).is_some());
         let io = r.ioctx(&pool).await.unwrap();
-        io.write_full("x", Bytes::from_static(b"after failover")).await.unwrap();
+        io.write_full("x", Bytes::from_static(b"after failover"))
+            .await
+            .unwrap();
         cluster_cmd(&["start-mon", &rank]);
         drop_pool(&pool);
     });
@@ -104,7 +121,8 @@ fn tickets_are_renewed_before_expiry() {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once('=')?;
-            (k.trim().replace(['_', ' '], "") == "authserviceticketttl").then(|| v.trim().parse().ok())?
+            (k.trim().replace(['_', ' '], "") == "authserviceticketttl")
+                .then(|| v.trim().parse().ok())?
         })
         .expect("this test needs a cluster started with --ticket-ttl");
     assert!(ttl <= 120, "ticket ttl {ttl} too long for a test");
@@ -119,7 +137,9 @@ fn tickets_are_renewed_before_expiry() {
             cluster_cmd(&["kill-osd", osd]);
             cluster_cmd(&["start-osd", osd]);
         }
-        io.write_full("t", Bytes::from_static(b"2")).await.expect("I/O with renewed tickets");
+        io.write_full("t", Bytes::from_static(b"2"))
+            .await
+            .expect("I/O with renewed tickets");
         assert_eq!(&io.read_full("t").await.unwrap()[..], b"2");
         // And the monitor session still answers.
         r.mon().wait_for_latest_osdmap().await.unwrap();
@@ -135,14 +155,31 @@ fn live_placement_after_upmap_affinity_reweight() {
         let pool = make_pool("liveplc", 64);
         let r = admin().await;
         let pid = r.pool_lookup(&pool).await.unwrap();
-        tool("ceph", &["osd", "set-require-min-compat-client", "luminous", "--yes-i-really-mean-it"]);
+        tool(
+            "ceph",
+            &[
+                "osd",
+                "set-require-min-compat-client",
+                "luminous",
+                "--yes-i-really-mean-it",
+            ],
+        );
         // Move one replica of PG .1 with an upmap item.
         let m = r.mon().wait_for_latest_osdmap().await.unwrap();
         let pg = format!("{pid}.1");
         let (_, _, acting, _) = m.pg_to_up_acting(ceph_rados::osdmap::PgId::new(pid as u64, 1));
         let spare = m.osds().find(|o| !acting.contains(o) && m.is_up(*o));
         if let Some(to) = spare {
-            tool("ceph", &["osd", "pg-upmap-items", &pg, &acting[0].to_string(), &to.to_string()]);
+            tool(
+                "ceph",
+                &[
+                    "osd",
+                    "pg-upmap-items",
+                    &pg,
+                    &acting[0].to_string(),
+                    &to.to_string(),
+                ],
+            );
         }
         tool("ceph", &["osd", "primary-affinity", "osd.1", "0.5"]);
         tool("ceph", &["osd", "reweight", "2", "0.8"]);
@@ -150,7 +187,16 @@ fn live_placement_after_upmap_affinity_reweight() {
         let dir = std::env::temp_dir().join(unique("liveplc"));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("osdmap");
-        tool("ceph", &["osd", "getmap", &ours.epoch.to_string(), "-o", f.to_str().unwrap()]);
+        tool(
+            "ceph",
+            &[
+                "osd",
+                "getmap",
+                &ours.epoch.to_string(),
+                "-o",
+                f.to_str().unwrap(),
+            ],
+        );
         let out = std::process::Command::new("osdmaptool")
             .arg(&f)
             .args(["--test-map-pgs-dump-all", "--pool", &pid.to_string()])
@@ -162,14 +208,20 @@ fn live_placement_after_upmap_affinity_reweight() {
             // "2.0 raw ([0,2,1], p0) up ([0,2,1], p0) acting ([0,2,1], p0)"
             let pgid = line.split_whitespace().next().unwrap();
             let (pool_s, seed_s) = pgid.split_once('.').unwrap();
-            let pg = ceph_rados::osdmap::PgId::new(pool_s.parse().unwrap(), u32::from_str_radix(seed_s, 16).unwrap());
+            let pg = ceph_rados::osdmap::PgId::new(
+                pool_s.parse().unwrap(),
+                u32::from_str_radix(seed_s, 16).unwrap(),
+            );
             let (up, up_p, acting, act_p) = ours.pg_to_up_acting(pg);
             let want = format!(
                 "up ({}, p{up_p}) acting ({}, p{act_p})",
                 fmt_set(&up),
                 fmt_set(&acting)
             );
-            assert!(line.ends_with(&want), "pg {pgid}: osdmaptool says {line:?}, we say {want:?}");
+            assert!(
+                line.ends_with(&want),
+                "pg {pgid}: osdmaptool says {line:?}, we say {want:?}"
+            );
             n += 1;
         }
         assert_eq!(n, 64, "{text}");
@@ -182,5 +234,11 @@ fn live_placement_after_upmap_affinity_reweight() {
 }
 
 fn fmt_set(v: &[i32]) -> String {
-    format!("[{}]", v.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(","))
+    format!(
+        "[{}]",
+        v.iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }

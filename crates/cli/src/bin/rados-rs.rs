@@ -62,7 +62,10 @@ fn parse_opts(args: Vec<String>) -> Opts {
             _ => (a.clone(), None),
         };
         let mut val = |name: &str| -> String {
-            inline.clone().or_else(|| it.next()).unwrap_or_else(|| usage_error(&format!("{name} needs a value")))
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .unwrap_or_else(|| usage_error(&format!("{name} needs a value")))
         };
         match flag.as_str() {
             "-p" | "--pool" => o.pool = Some(val("--pool")),
@@ -70,10 +73,13 @@ fn parse_opts(args: Vec<String>) -> Opts {
             "--all" => o.all_ns = true,
             "-f" | "--format" => o.json = val("--format").starts_with("json"),
             "-b" | "--block-size" => {
-                o.block_size = parse_size(&val("-b"), false).unwrap_or_else(|| usage_error("bad block size"))
+                o.block_size =
+                    parse_size(&val("-b"), false).unwrap_or_else(|| usage_error("bad block size"))
             }
             "-t" | "--concurrent-ios" => {
-                o.threads = val("-t").parse().unwrap_or_else(|_| usage_error("bad concurrency"))
+                o.threads = val("-t")
+                    .parse()
+                    .unwrap_or_else(|_| usage_error("bad concurrency"))
             }
             "--no-cleanup" => o.no_cleanup = true,
             "-i" | "--input-file" => o.infile = Some(val("-i")),
@@ -94,14 +100,19 @@ fn main() {
     if opts.rest.is_empty() {
         usage_error(USAGE);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let code = rt.block_on(async move {
         // crush-test needs no cluster.
         if opts.rest[0] == "crush-test" {
             return crush_test(&opts.rest[1..], opts.infile.clone());
         }
         let cfg = common.to_config().unwrap_or_else(|e| fail("rados-rs", &e));
-        let rados = Rados::connect(cfg).await.unwrap_or_else(|e| fail("failed to connect to the cluster", &e));
+        let rados = Rados::connect(cfg)
+            .await
+            .unwrap_or_else(|e| fail("failed to connect to the cluster", &e));
         match run(&rados, &opts).await {
             Ok(()) => 0,
             Err((prefix, e)) => fail(&prefix, &e),
@@ -125,8 +136,13 @@ fn need<'a>(args: &'a [String], n: usize, usage: &str) -> &'a [String] {
 }
 
 async fn ioctx(rados: &Rados, o: &Opts) -> Result<IoCtx, (String, Error)> {
-    let Some(p) = &o.pool else { usage_error("error: no pool specified (-p POOL)") };
-    let mut io = rados.ioctx(p).await.map_err(err(format!("error opening pool {p}")))?;
+    let Some(p) = &o.pool else {
+        usage_error("error: no pool specified (-p POOL)")
+    };
+    let mut io = rados
+        .ioctx(p)
+        .await
+        .map_err(err(format!("error opening pool {p}")))?;
     io.set_namespace(&o.nspace);
     Ok(io)
 }
@@ -163,10 +179,15 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
         "mon-command" => {
             need(a, 1, "mon-command JSON");
             let input = match &o.infile {
-                Some(f) => Bytes::from(std::fs::read(f).map_err(|e| ("reading input".to_string(), Error::Io(e)))?),
+                Some(f) => Bytes::from(
+                    std::fs::read(f).map_err(|e| ("reading input".to_string(), Error::Io(e)))?,
+                ),
                 None => Bytes::new(),
             };
-            let r = rados.mon_command(&a[0], input).await.map_err(err("mon command failed"))?;
+            let r = rados
+                .mon_command(&a[0], input)
+                .await
+                .map_err(err("mon command failed"))?;
             if !r.status.is_empty() {
                 eprintln!("{}", r.status);
             }
@@ -175,7 +196,10 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
         "mkpool" => {
             need(a, 1, "mkpool POOL [PG_NUM]");
             let pg = a.get(1).and_then(|s| s.parse().ok());
-            rados.pool_create(&a[0], pg).await.map_err(err(format!("error creating pool {}", a[0])))?;
+            rados
+                .pool_create(&a[0], pg)
+                .await
+                .map_err(err(format!("error creating pool {}", a[0])))?;
             let _ = writeln!(out, "successfully created pool {}", a[0]);
         }
         "rmpool" => {
@@ -183,7 +207,10 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
             if a[0] != a[1] || !a.iter().any(|x| x == "--yes-i-really-really-mean-it") {
                 usage_error("WARNING: this will *PERMANENTLY DESTROY* all data; repeat the pool name and pass --yes-i-really-really-mean-it");
             }
-            rados.pool_delete(&a[0]).await.map_err(err(format!("error deleting pool {}", a[0])))?;
+            rados
+                .pool_delete(&a[0])
+                .await
+                .map_err(err(format!("error deleting pool {}", a[0])))?;
             let _ = writeln!(out, "successfully deleted pool {}", a[0]);
         }
         "osd-map" => {
@@ -214,7 +241,10 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
             if o.all_ns {
                 io.set_namespace("\u{1}");
             }
-            let list = io.list_objects().await.map_err(err("error listing objects"))?;
+            let list = io
+                .list_objects()
+                .await
+                .map_err(err("error listing objects"))?;
             for e in list {
                 if o.all_ns {
                     let _ = writeln!(out, "{}\t{}", e.nspace, e.oid);
@@ -228,52 +258,89 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
             let io = ioctx(rados, o).await?;
             let data = if a[1] == "-" {
                 let mut v = Vec::new();
-                std::io::stdin().read_to_end(&mut v).map_err(|e| ("error reading stdin".to_string(), Error::Io(e)))?;
+                std::io::stdin()
+                    .read_to_end(&mut v)
+                    .map_err(|e| ("error reading stdin".to_string(), Error::Io(e)))?;
                 v
             } else {
-                std::fs::read(&a[1]).map_err(|e| (format!("error reading {}", a[1]), Error::Io(e)))?
+                std::fs::read(&a[1])
+                    .map_err(|e| (format!("error reading {}", a[1]), Error::Io(e)))?
             };
-            io.write_full(&a[0], Bytes::from(data)).await.map_err(err(format!("error putting {}/{}", o.pool.as_deref().unwrap_or(""), a[0])))?;
+            io.write_full(&a[0], Bytes::from(data))
+                .await
+                .map_err(err(format!(
+                    "error putting {}/{}",
+                    o.pool.as_deref().unwrap_or(""),
+                    a[0]
+                )))?;
         }
         "get" => {
             need(a, 2, "get OBJ FILE|-");
             let io = ioctx(rados, o).await?;
-            let data = io.read_full(&a[0]).await.map_err(err(format!("error getting {}/{}", o.pool.as_deref().unwrap_or(""), a[0])))?;
+            let data = io.read_full(&a[0]).await.map_err(err(format!(
+                "error getting {}/{}",
+                o.pool.as_deref().unwrap_or(""),
+                a[0]
+            )))?;
             if a[1] == "-" {
                 let _ = out.write_all(&data);
             } else {
-                std::fs::write(&a[1], &data).map_err(|e| (format!("error writing {}", a[1]), Error::Io(e)))?;
+                std::fs::write(&a[1], &data)
+                    .map_err(|e| (format!("error writing {}", a[1]), Error::Io(e)))?;
             }
         }
         "rm" => {
             need(a, 1, "rm OBJ...");
             let io = ioctx(rados, o).await?;
             for obj in a {
-                io.remove(obj).await.map_err(err(format!("error removing {}>{}", o.pool.as_deref().unwrap_or(""), obj)))?;
+                io.remove(obj).await.map_err(err(format!(
+                    "error removing {}>{}",
+                    o.pool.as_deref().unwrap_or(""),
+                    obj
+                )))?;
             }
         }
         "create" => {
             need(a, 1, "create OBJ");
             let io = ioctx(rados, o).await?;
-            io.create(&a[0], true).await.map_err(err(format!("error creating {}/{}", o.pool.as_deref().unwrap_or(""), a[0])))?;
+            io.create(&a[0], true).await.map_err(err(format!(
+                "error creating {}/{}",
+                o.pool.as_deref().unwrap_or(""),
+                a[0]
+            )))?;
         }
         "truncate" => {
             need(a, 2, "truncate OBJ SIZE");
             let io = ioctx(rados, o).await?;
             let size = a[1].parse().unwrap_or_else(|_| usage_error("bad size"));
-            io.truncate(&a[0], size).await.map_err(err(format!("error truncating {}", a[0])))?;
+            io.truncate(&a[0], size)
+                .await
+                .map_err(err(format!("error truncating {}", a[0])))?;
         }
         "stat" => {
             need(a, 1, "stat OBJ");
             let io = ioctx(rados, o).await?;
             let pool = o.pool.clone().unwrap_or_default();
-            let st = io.stat(&a[0]).await.map_err(err(format!(" error stat-ing {pool}/{}", a[0])))?;
-            let _ = writeln!(out, "{pool}/{} mtime {}, size {}", a[0], format_mtime(st.mtime), st.size);
+            let st = io
+                .stat(&a[0])
+                .await
+                .map_err(err(format!(" error stat-ing {pool}/{}", a[0])))?;
+            let _ = writeln!(
+                out,
+                "{pool}/{} mtime {}, size {}",
+                a[0],
+                format_mtime(st.mtime),
+                st.size
+            );
         }
         "listomapkeys" => {
             need(a, 1, "listomapkeys OBJ");
             let io = ioctx(rados, o).await?;
-            let vals = io.omap_get_all(&a[0]).await.map_err(err(format!("error getting omap keys {}/{}", o.pool.as_deref().unwrap_or(""), a[0])))?;
+            let vals = io.omap_get_all(&a[0]).await.map_err(err(format!(
+                "error getting omap keys {}/{}",
+                o.pool.as_deref().unwrap_or(""),
+                a[0]
+            )))?;
             for k in vals.keys() {
                 let _ = writeln!(out, "{k}");
             }
@@ -281,7 +348,11 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
         "listomapvals" => {
             need(a, 1, "listomapvals OBJ");
             let io = ioctx(rados, o).await?;
-            let vals = io.omap_get_all(&a[0]).await.map_err(err(format!("error getting omap keys {}/{}", o.pool.as_deref().unwrap_or(""), a[0])))?;
+            let vals = io.omap_get_all(&a[0]).await.map_err(err(format!(
+                "error getting omap keys {}/{}",
+                o.pool.as_deref().unwrap_or(""),
+                a[0]
+            )))?;
             for (k, v) in vals {
                 let _ = writeln!(out, "{k}");
                 let _ = write!(out, "value ({} bytes) :\n{}\n", v.len(), hexdump(&v));
@@ -291,10 +362,19 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
             need(a, 2, "getomapval OBJ KEY [FILE]");
             let io = ioctx(rados, o).await?;
             let keys: BTreeSet<String> = [a[1].clone()].into();
-            let vals = io.omap_get_vals_by_keys(&a[0], &keys).await.map_err(err(format!("error getting omap value {}/{}/{}", o.pool.as_deref().unwrap_or(""), a[0], a[1])))?;
+            let vals = io
+                .omap_get_vals_by_keys(&a[0], &keys)
+                .await
+                .map_err(err(format!(
+                    "error getting omap value {}/{}/{}",
+                    o.pool.as_deref().unwrap_or(""),
+                    a[0],
+                    a[1]
+                )))?;
             match vals.get(&a[1]) {
                 Some(v) => match a.get(2) {
-                    Some(f) if f != "-" => std::fs::write(f, v).map_err(|e| (format!("error writing {f}"), Error::Io(e)))?,
+                    Some(f) if f != "-" => std::fs::write(f, v)
+                        .map_err(|e| (format!("error writing {f}"), Error::Io(e)))?,
                     Some(_) => {
                         let _ = out.write_all(v);
                     }
@@ -303,7 +383,13 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
                     }
                 },
                 None => {
-                    let _ = writeln!(out, "No such key: {}/{}/{}", o.pool.as_deref().unwrap_or(""), a[0], a[1]);
+                    let _ = writeln!(
+                        out,
+                        "No such key: {}/{}/{}",
+                        o.pool.as_deref().unwrap_or(""),
+                        a[0],
+                        a[1]
+                    );
                     return Err(("".into(), Error::server("", Errno::ENOENT)));
                 }
             }
@@ -313,31 +399,44 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
             let io = ioctx(rados, o).await?;
             let value = match (a.get(2), &o.infile) {
                 (Some(v), _) => Bytes::from(v.clone().into_bytes()),
-                (None, Some(f)) => Bytes::from(std::fs::read(f).map_err(|e| (format!("error reading {f}"), Error::Io(e)))?),
+                (None, Some(f)) => Bytes::from(
+                    std::fs::read(f).map_err(|e| (format!("error reading {f}"), Error::Io(e)))?,
+                ),
                 (None, None) => {
                     let mut v = Vec::new();
-                    std::io::stdin().read_to_end(&mut v).map_err(|e| ("stdin".to_string(), Error::Io(e)))?;
+                    std::io::stdin()
+                        .read_to_end(&mut v)
+                        .map_err(|e| ("stdin".to_string(), Error::Io(e)))?;
                     Bytes::from(v)
                 }
             };
             let kv: BTreeMap<String, Bytes> = [(a[1].clone(), value)].into();
-            io.omap_set(&a[0], &kv).await.map_err(err(format!("error setting omap value {}", a[0])))?;
+            io.omap_set(&a[0], &kv)
+                .await
+                .map_err(err(format!("error setting omap value {}", a[0])))?;
         }
         "rmomapkey" => {
             need(a, 2, "rmomapkey OBJ KEY");
             let io = ioctx(rados, o).await?;
             let keys: BTreeSet<String> = [a[1].clone()].into();
-            io.omap_rm_keys(&a[0], &keys).await.map_err(err(format!("error removing omap key {}", a[0])))?;
+            io.omap_rm_keys(&a[0], &keys)
+                .await
+                .map_err(err(format!("error removing omap key {}", a[0])))?;
         }
         "clearomap" => {
             need(a, 1, "clearomap OBJ");
             let io = ioctx(rados, o).await?;
-            io.omap_clear(&a[0]).await.map_err(err(format!("error clearing omap {}", a[0])))?;
+            io.omap_clear(&a[0])
+                .await
+                .map_err(err(format!("error clearing omap {}", a[0])))?;
         }
         "listxattr" => {
             need(a, 1, "listxattr OBJ");
             let io = ioctx(rados, o).await?;
-            let x = io.getxattrs(&a[0]).await.map_err(err(format!("error getting xattr set {}", a[0])))?;
+            let x = io
+                .getxattrs(&a[0])
+                .await
+                .map_err(err(format!("error getting xattr set {}", a[0])))?;
             for k in x.keys() {
                 let _ = writeln!(out, "{k}");
             }
@@ -345,7 +444,12 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
         "getxattr" => {
             need(a, 2, "getxattr OBJ NAME");
             let io = ioctx(rados, o).await?;
-            let v = io.getxattr(&a[0], &a[1]).await.map_err(err(format!("error getting xattr {}/{}/{}", o.pool.as_deref().unwrap_or(""), a[0], a[1])))?;
+            let v = io.getxattr(&a[0], &a[1]).await.map_err(err(format!(
+                "error getting xattr {}/{}/{}",
+                o.pool.as_deref().unwrap_or(""),
+                a[0],
+                a[1]
+            )))?;
             let _ = out.write_all(&v);
         }
         "setxattr" => {
@@ -355,24 +459,48 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
                 Some(v) => v.clone().into_bytes(),
                 None => {
                     let mut v = Vec::new();
-                    std::io::stdin().read_to_end(&mut v).map_err(|e| ("stdin".to_string(), Error::Io(e)))?;
+                    std::io::stdin()
+                        .read_to_end(&mut v)
+                        .map_err(|e| ("stdin".to_string(), Error::Io(e)))?;
                     v
                 }
             };
-            io.setxattr(&a[0], &a[1], &v).await.map_err(err(format!("error setting xattr {}/{}/{}", o.pool.as_deref().unwrap_or(""), a[0], a[1])))?;
+            io.setxattr(&a[0], &a[1], &v).await.map_err(err(format!(
+                "error setting xattr {}/{}/{}",
+                o.pool.as_deref().unwrap_or(""),
+                a[0],
+                a[1]
+            )))?;
         }
         "rmxattr" => {
             need(a, 2, "rmxattr OBJ NAME");
             let io = ioctx(rados, o).await?;
-            io.rmxattr(&a[0], &a[1]).await.map_err(err(format!("error removing xattr {}/{}/{}", o.pool.as_deref().unwrap_or(""), a[0], a[1])))?;
+            io.rmxattr(&a[0], &a[1]).await.map_err(err(format!(
+                "error removing xattr {}/{}/{}",
+                o.pool.as_deref().unwrap_or(""),
+                a[0],
+                a[1]
+            )))?;
         }
         "listwatchers" => {
             need(a, 1, "listwatchers OBJ");
             let io = ioctx(rados, o).await?;
-            let w = io.list_watchers(&a[0]).await.map_err(err(format!("error listing watchers {}/{}", o.pool.as_deref().unwrap_or(""), a[0])))?;
+            let w = io.list_watchers(&a[0]).await.map_err(err(format!(
+                "error listing watchers {}/{}",
+                o.pool.as_deref().unwrap_or(""),
+                a[0]
+            )))?;
             for x in w {
-                let addr = x.addr.addr.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
-                let _ = writeln!(out, "watcher={addr}/{} {} cookie={}", x.addr.nonce, x.name, x.cookie);
+                let addr = x
+                    .addr
+                    .addr
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into());
+                let _ = writeln!(
+                    out,
+                    "watcher={addr}/{} {} cookie={}",
+                    x.addr.nonce, x.name, x.cookie
+                );
             }
         }
         "bench" => {
@@ -417,7 +545,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-async fn bench(io: &IoCtx, secs: u64, mode: &str, bs: u64, threads: usize, no_cleanup: bool) -> CmdResult {
+async fn bench(
+    io: &IoCtx,
+    secs: u64,
+    mode: &str,
+    bs: u64,
+    threads: usize,
+    no_cleanup: bool,
+) -> CmdResult {
     let prefix = format!("benchmark_data_rados-rs_{}", std::process::id());
     let meta = "benchmark_last_metadata_rados-rs";
     let data = Bytes::from(vec![0x5au8; bs as usize]);
@@ -427,7 +562,9 @@ async fn bench(io: &IoCtx, secs: u64, mode: &str, bs: u64, threads: usize, no_cl
     let (objects, bs) = match mode {
         "write" => (0u64, bs),
         "seq" | "rand" => {
-            let m = io.read_full(meta).await.map_err(err("no benchmark data: run a write bench with --no-cleanup first"))?;
+            let m = io.read_full(meta).await.map_err(err(
+                "no benchmark data: run a write bench with --no-cleanup first",
+            ))?;
             let s = String::from_utf8_lossy(&m).to_string();
             let mut it = s.split_whitespace();
             let n: u64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
@@ -436,9 +573,18 @@ async fn bench(io: &IoCtx, secs: u64, mode: &str, bs: u64, threads: usize, no_cl
         }
         _ => usage_error("bench mode must be write, seq or rand"),
     };
-    let prefix_read = if mode == "write" { prefix.clone() } else {
-        let m = io.read_full(meta).await.map_err(err("reading bench metadata"))?;
-        String::from_utf8_lossy(&m).split_whitespace().nth(2).unwrap_or("").to_string()
+    let prefix_read = if mode == "write" {
+        prefix.clone()
+    } else {
+        let m = io
+            .read_full(meta)
+            .await
+            .map_err(err("reading bench metadata"))?;
+        String::from_utf8_lossy(&m)
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or("")
+            .to_string()
     };
     let cpu0 = cpu_seconds();
     let mut tasks = Vec::new();
@@ -456,18 +602,25 @@ async fn bench(io: &IoCtx, secs: u64, mode: &str, bs: u64, threads: usize, no_cl
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let t0 = Instant::now();
                 let r = match mode.as_str() {
-                    "write" => io.write_full(&format!("{prefix}_object{n}"), data.clone()).await,
+                    "write" => {
+                        io.write_full(&format!("{prefix}_object{n}"), data.clone())
+                            .await
+                    }
                     "seq" => {
                         if n >= objects {
                             break;
                         }
-                        io.read(&format!("{prefix}_object{n}"), 0, bs).await.map(|_| ())
+                        io.read(&format!("{prefix}_object{n}"), 0, bs)
+                            .await
+                            .map(|_| ())
                     }
                     _ => {
                         rng ^= rng << 13;
                         rng ^= rng >> 7;
                         rng ^= rng << 17;
-                        io.read(&format!("{prefix}_object{}", rng % objects.max(1)), 0, bs).await.map(|_| ())
+                        io.read(&format!("{prefix}_object{}", rng % objects.max(1)), 0, bs)
+                            .await
+                            .map(|_| ())
                     }
                 };
                 r?;
@@ -480,27 +633,52 @@ async fn bench(io: &IoCtx, secs: u64, mode: &str, bs: u64, threads: usize, no_cl
     }
     let mut lats = Vec::new();
     for t in tasks {
-        lats.extend(t.await.expect("bench task").map_err(err("bench op failed"))?);
+        lats.extend(
+            t.await
+                .expect("bench task")
+                .map_err(err("bench op failed"))?,
+        );
     }
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let ops = lats.len() as u64;
     let mb = ops as f64 * bs as f64 / (1 << 20) as f64;
     lats.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    let avg = if ops > 0 { lats.iter().sum::<f64>() / ops as f64 } else { 0.0 };
+    let avg = if ops > 0 {
+        lats.iter().sum::<f64>() / ops as f64
+    } else {
+        0.0
+    };
     println!("Total time run:         {elapsed:.4}");
-    println!("Total {}s made:      {ops}", if mode == "write" { "write" } else { "read" });
-    println!("{} size:             {bs}", if mode == "write" { "Write" } else { "Read" });
+    println!(
+        "Total {}s made:      {ops}",
+        if mode == "write" { "write" } else { "read" }
+    );
+    println!(
+        "{} size:             {bs}",
+        if mode == "write" { "Write" } else { "Read" }
+    );
     println!("Bandwidth (MB/sec):     {:.3}", mb / elapsed);
     println!("Average IOPS:           {:.0}", ops as f64 / elapsed);
     println!("Average Latency(s):     {avg:.6}");
-    println!("Max latency(s):         {:.6}", lats.last().copied().unwrap_or(0.0));
-    println!("Min latency(s):         {:.6}", lats.first().copied().unwrap_or(0.0));
-    println!("Client CPU seconds/op:  {:.9}", if ops > 0 { cpu / ops as f64 } else { 0.0 });
+    println!(
+        "Max latency(s):         {:.6}",
+        lats.last().copied().unwrap_or(0.0)
+    );
+    println!(
+        "Min latency(s):         {:.6}",
+        lats.first().copied().unwrap_or(0.0)
+    );
+    println!(
+        "Client CPU seconds/op:  {:.9}",
+        if ops > 0 { cpu / ops as f64 } else { 0.0 }
+    );
     if mode == "write" {
         if no_cleanup {
             let m = format!("{ops} {bs} {prefix}");
-            io.write_full(meta, Bytes::from(m)).await.map_err(err("writing bench metadata"))?;
+            io.write_full(meta, Bytes::from(m))
+                .await
+                .map_err(err("writing bench metadata"))?;
         } else {
             for n in 0..ops {
                 let _ = io.remove(&format!("{prefix}_object{n}")).await;
@@ -526,7 +704,11 @@ fn crush_test(args: &[String], infile: Option<String>) -> i32 {
     let mut weights: Vec<(i32, u32)> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut v = || it.next().cloned().unwrap_or_else(|| usage_error(&format!("{a} needs a value")));
+        let mut v = || {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| usage_error(&format!("{a} needs a value")))
+        };
         match a.as_str() {
             "-i" => map = Some(v()),
             "--rule" => rule = v().parse().unwrap_or_else(|_| usage_error("bad --rule")),
@@ -534,8 +716,12 @@ fn crush_test(args: &[String], infile: Option<String>) -> i32 {
             "--min-x" => min_x = v().parse().unwrap_or_else(|_| usage_error("bad --min-x")),
             "--max-x" => max_x = v().parse().unwrap_or_else(|_| usage_error("bad --max-x")),
             "--weight" => {
-                let osd = v().parse().unwrap_or_else(|_| usage_error("bad --weight osd"));
-                let w: f64 = v().parse().unwrap_or_else(|_| usage_error("bad --weight value"));
+                let osd = v()
+                    .parse()
+                    .unwrap_or_else(|_| usage_error("bad --weight osd"));
+                let w: f64 = v()
+                    .parse()
+                    .unwrap_or_else(|_| usage_error("bad --weight value"));
                 weights.push((osd, (w * 65536.0) as u32));
             }
             "--test" | "--show-mappings" => {}
@@ -544,7 +730,8 @@ fn crush_test(args: &[String], infile: Option<String>) -> i32 {
     }
     let path = map.unwrap_or_else(|| usage_error("crush-test needs -i MAP"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| fail("crush-test", &Error::Io(e)));
-    let cm = ceph_rados::crush::CrushMap::decode(&bytes).unwrap_or_else(|e| fail("crush-test: bad map", &Error::Decode(e)));
+    let cm = ceph_rados::crush::CrushMap::decode(&bytes)
+        .unwrap_or_else(|e| fail("crush-test: bad map", &Error::Decode(e)));
     let w = cm.crushtool_weights(&weights);
     for l in ceph_rados::crush::crushtool_test_lines(&cm, rule, num_rep, min_x, max_x, &w) {
         println!("{l}");

@@ -106,7 +106,15 @@ pub mod pool_op {
 }
 
 /// MPoolOp (type 49, v4 compat 2).
-pub fn pool_op_msg(tid: u64, fsid: Uuid, pool: u32, op: u32, snapid: u64, name: &str, version: u64) -> Message {
+pub fn pool_op_msg(
+    tid: u64,
+    fsid: Uuid,
+    pool: u32,
+    op: u32,
+    snapid: u64,
+    name: &str,
+    version: u64,
+) -> Message {
     let mut p = Vec::new();
     paxos_header(&mut p, version);
     p.put(&fsid);
@@ -141,7 +149,11 @@ impl PoolOpReply {
         let _fsid = Uuid::decode(&mut d)?;
         let code = d.u32()? as i32;
         let epoch = d.u32()?;
-        let data = if d.remaining() > 0 && d.bool()? { Some(d.blob("response_data")?.to_vec()) } else { None };
+        let data = if d.remaining() > 0 && d.bool()? {
+            Some(d.blob("response_data")?.to_vec())
+        } else {
+            None
+        };
         Ok(PoolOpReply { code, epoch, data })
     }
 }
@@ -179,8 +191,18 @@ impl AuthReply {
         let result = d.i32()?;
         let global_id = d.u64()?;
         let payload = d.blob("result_bl")?.to_vec();
-        let msg = if d.remaining() > 0 { d.string()? } else { String::new() };
-        Ok(AuthReply { protocol, result, global_id, payload, msg })
+        let msg = if d.remaining() > 0 {
+            d.string()?
+        } else {
+            String::new()
+        };
+        Ok(AuthReply {
+            protocol,
+            result,
+            global_id,
+            payload,
+            msg,
+        })
     }
 }
 
@@ -216,8 +238,18 @@ impl OsdMapMsg {
         };
         let incrementals = maps()?;
         let fulls = maps()?;
-        let (oldest, newest) = if d.remaining() >= 8 { (d.u32()?, d.u32()?) } else { (0, 0) };
-        Ok(OsdMapMsg { fsid, incrementals, fulls, oldest, newest })
+        let (oldest, newest) = if d.remaining() >= 8 {
+            (d.u32()?, d.u32()?)
+        } else {
+            (0, 0)
+        };
+        Ok(OsdMapMsg {
+            fsid,
+            incrementals,
+            fulls,
+            oldest,
+            newest,
+        })
     }
 }
 

@@ -45,9 +45,22 @@ pub struct CommandOutput {
 }
 
 enum MonCmd {
-    Command { cmd: Vec<String>, input: Bytes, reply: oneshot::Sender<Result<CommandOutput>> },
-    GetVersion { what: String, reply: VersionReply },
-    PoolOp { pool: u32, op: u32, snapid: u64, name: String, reply: PoolOpReplyTx },
+    Command {
+        cmd: Vec<String>,
+        input: Bytes,
+        reply: oneshot::Sender<Result<CommandOutput>>,
+    },
+    GetVersion {
+        what: String,
+        reply: VersionReply,
+    },
+    PoolOp {
+        pool: u32,
+        op: u32,
+        snapid: u64,
+        name: String,
+        reply: PoolOpReplyTx,
+    },
     OsdMap(Message),
     RenewSubscription,
 }
@@ -73,7 +86,9 @@ pub struct MonClient {
 
 impl std::fmt::Debug for MonClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MonClient").field("name", &self.shared.config.name).finish()
+        f.debug_struct("MonClient")
+            .field("name", &self.shared.config.name)
+            .finish()
     }
 }
 
@@ -84,7 +99,11 @@ impl MonClient {
     pub async fn connect(config: ClientConfig) -> Result<MonClient> {
         let key = config.resolve_key()?;
         let cephx = key.map(|k| CephxClient::new(config.name.clone(), k));
-        let auth = Arc::new(Mutex::new(AuthState { name: config.name.clone(), cephx, global_id: 0 }));
+        let auth = Arc::new(Mutex::new(AuthState {
+            name: config.name.clone(),
+            cephx,
+            global_id: 0,
+        }));
         let (osd_tx, osd_rx) = watch::channel(None);
         let (mon_tx, mon_rx) = watch::channel(None);
         let shared = Arc::new(MonShared {
@@ -136,7 +155,12 @@ impl MonClient {
             Ok(Err(_)) => return Err(Error::Shutdown),
             Err(_) => {
                 return Err(Error::NoMonitor {
-                    tried: config.mon_hosts.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","),
+                    tried: config
+                        .mon_hosts
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
                     timeout_secs: config.mount_timeout.as_secs(),
                     last_error: "timed out".into(),
                 })
@@ -220,11 +244,17 @@ impl MonClient {
     pub async fn command(&self, cmd_json: &str, input: Bytes) -> Result<CommandOutput> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(MonCmd::Command { cmd: vec![cmd_json.to_string()], input, reply })
+            .send(MonCmd::Command {
+                cmd: vec![cmd_json.to_string()],
+                input,
+                reply,
+            })
             .map_err(|_| Error::Shutdown)?;
         let fut = async { rx.await.map_err(|_| Error::Shutdown)? };
         match self.shared.config.mon_op_timeout {
-            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| Error::Timeout("monitor command".into()))?,
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .map_err(|_| Error::Timeout("monitor command".into()))?,
             None => fut.await,
         }
     }
@@ -232,16 +262,33 @@ impl MonClient {
     /// Newest and oldest epoch of a map (`osdmap`, `monmap`, ...).
     pub async fn get_version(&self, what: &str) -> Result<(u64, u64)> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(MonCmd::GetVersion { what: what.to_string(), reply }).map_err(|_| Error::Shutdown)?;
+        self.tx
+            .send(MonCmd::GetVersion {
+                what: what.to_string(),
+                reply,
+            })
+            .map_err(|_| Error::Shutdown)?;
         rx.await.map_err(|_| Error::Shutdown)?
     }
 
     /// A pool operation (MPoolOp); returns the OSDMap epoch of the change and response
     /// data. The map with that epoch is awaited before returning.
-    pub async fn pool_op(&self, pool: u32, op: u32, snapid: u64, name: &str) -> Result<Option<Vec<u8>>> {
+    pub async fn pool_op(
+        &self,
+        pool: u32,
+        op: u32,
+        snapid: u64,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(MonCmd::PoolOp { pool, op, snapid, name: name.to_string(), reply })
+            .send(MonCmd::PoolOp {
+                pool,
+                op,
+                snapid,
+                name: name.to_string(),
+                reply,
+            })
             .map_err(|_| Error::Shutdown)?;
         let (epoch, data) = rx.await.map_err(|_| Error::Shutdown)??;
         self.wait_for_osdmap(epoch).await?;
@@ -250,7 +297,9 @@ impl MonClient {
 
     /// Allocate a self-managed snapshot id in `pool`.
     pub async fn create_selfmanaged_snap(&self, pool: u32) -> Result<u64> {
-        let data = self.pool_op(pool, messages::pool_op::CREATE_UNMANAGED_SNAP, 0, "").await?;
+        let data = self
+            .pool_op(pool, messages::pool_op::CREATE_UNMANAGED_SNAP, 0, "")
+            .await?;
         let d = data.ok_or_else(|| Error::InvalidArgument("monitor returned no snap id".into()))?;
         let mut dec = ceph_encoding::Decoder::new(&d);
         Ok(dec.u64()?)
@@ -258,7 +307,8 @@ impl MonClient {
 
     /// Release a self-managed snapshot id (the OSDs then trim its clones).
     pub async fn remove_selfmanaged_snap(&self, pool: u32, snapid: u64) -> Result<()> {
-        self.pool_op(pool, messages::pool_op::DELETE_UNMANAGED_SNAP, snapid, "").await?;
+        self.pool_op(pool, messages::pool_op::DELETE_UNMANAGED_SNAP, snapid, "")
+            .await?;
         Ok(())
     }
 
@@ -368,10 +418,24 @@ impl MonTask {
                 self.send(msg.clone());
                 self.versions.insert(tid, (msg, reply));
             }
-            MonCmd::PoolOp { pool, op, snapid, name, reply } => {
+            MonCmd::PoolOp {
+                pool,
+                op,
+                snapid,
+                name,
+                reply,
+            } => {
                 let tid = self.tid();
                 let epoch = self.osdmap.as_ref().map(|m| m.epoch as u64).unwrap_or(0);
-                let msg = messages::pool_op_msg(tid, self.fsid.unwrap_or_default(), pool, op, snapid, &name, epoch);
+                let msg = messages::pool_op_msg(
+                    tid,
+                    self.fsid.unwrap_or_default(),
+                    pool,
+                    op,
+                    snapid,
+                    &name,
+                    epoch,
+                );
                 self.send(msg.clone());
                 self.pool_ops.insert(tid, (msg, reply));
             }
@@ -382,7 +446,13 @@ impl MonTask {
 
     fn subscribe(&mut self) {
         if let Some(m) = &self.osdmap {
-            self.subs.insert("osdmap".into(), SubItem { start: m.epoch as u64 + 1, flags: 0 });
+            self.subs.insert(
+                "osdmap".into(),
+                SubItem {
+                    start: m.epoch as u64 + 1,
+                    flags: 0,
+                },
+            );
         }
         self.send(messages::mon_subscribe(&self.subs));
     }
@@ -461,7 +531,11 @@ impl MonTask {
                 limits: FrameLimits::default(),
             };
             let opts = DriverOpts {
-                handshake_timeout: self.shared.config.mount_timeout.min(Duration::from_secs(10)),
+                handshake_timeout: self
+                    .shared
+                    .config
+                    .mount_timeout
+                    .min(Duration::from_secs(10)),
                 keepalive_interval: self.shared.config.mon_ping_interval,
                 idle_timeout: self.shared.config.mon_ping_timeout,
             };
@@ -469,8 +543,23 @@ impl MonTask {
             if !self.tried.contains(&label) {
                 self.tried.push(label.clone());
             }
-            let conn = net::spawn(id, sa, cfg, Box::new(MonAuth { slot: slot.clone() }), self.ev_tx.clone(), opts);
-            self.hunting.insert(id, Attempt { conn, slot, label, addr: sa });
+            let conn = net::spawn(
+                id,
+                sa,
+                cfg,
+                Box::new(MonAuth { slot: slot.clone() }),
+                self.ev_tx.clone(),
+                opts,
+            );
+            self.hunting.insert(
+                id,
+                Attempt {
+                    conn,
+                    slot,
+                    label,
+                    addr: sa,
+                },
+            );
         }
         self.hunt_index = (self.hunt_index + n) % cands.len().max(1);
     }
@@ -482,7 +571,11 @@ impl MonTask {
                 let _ = tx.send(Err(Error::NoMonitor {
                     tried: self.tried.join(", "),
                     timeout_secs: self.shared.config.mount_timeout.as_secs(),
-                    last_error: if self.last_error.is_empty() { "no answer".into() } else { self.last_error.clone() },
+                    last_error: if self.last_error.is_empty() {
+                        "no answer".into()
+                    } else {
+                        self.last_error.clone()
+                    },
                 }));
                 self.hunting.clear();
                 return;
@@ -505,7 +598,8 @@ impl MonTask {
         let req = {
             let a = self.shared.auth.lock().expect("auth");
             let Some(c) = a.cephx.as_ref() else { return };
-            let need = c.needs_renewal(now) & (SERVICE_AUTH | SERVICE_MON | SERVICE_OSD | SERVICE_MGR);
+            let need =
+                c.needs_renewal(now) & (SERVICE_AUTH | SERVICE_MON | SERVICE_OSD | SERVICE_MGR);
             if need == 0 {
                 return;
             }
@@ -526,7 +620,12 @@ impl MonTask {
                 }
             }
         };
-        let epoch = self.monmap_tx.borrow().as_ref().map(|m| m.epoch).unwrap_or(0);
+        let epoch = self
+            .monmap_tx
+            .borrow()
+            .as_ref()
+            .map(|m| m.epoch)
+            .unwrap_or(0);
         self.send(messages::mauth(&req, epoch));
         self.renewing = Some(now);
     }
@@ -535,7 +634,9 @@ impl MonTask {
         let is_session = self.session.as_ref().map(|s| s.conn.id) == Some(id);
         match ev {
             ConnEvent::Ready { global_id, .. } => {
-                let Some(att) = self.hunting.remove(&id) else { return };
+                let Some(att) = self.hunting.remove(&id) else {
+                    return;
+                };
                 // Winner: adopt its tickets and global id; drop the other attempts.
                 self.hunting.clear();
                 {
@@ -546,7 +647,10 @@ impl MonTask {
                 }
                 info!(mon = %att.label, global_id, "monitor session established");
                 *self.shared.current.lock().expect("current") = Some(att.addr);
-                self.session = Some(Session { conn: att.conn, label: att.label });
+                self.session = Some(Session {
+                    conn: att.conn,
+                    label: att.label,
+                });
                 self.on_session_ready();
             }
             ConnEvent::Message(m) if is_session => self.handle_message(m),
@@ -560,7 +664,9 @@ impl MonTask {
                     self.next_hunt = Instant::now();
                     return;
                 }
-                let Some(att) = self.hunting.remove(&id) else { return };
+                let Some(att) = self.hunting.remove(&id) else {
+                    return;
+                };
                 self.last_error = format!("{}: {err}", att.label);
                 debug!(mon = %att.label, error = %err, "monitor attempt failed");
                 let cephx_err = att.slot.lock().expect("slot").error.take();
@@ -647,26 +753,45 @@ impl MonTask {
         }
     }
 
-    fn handle_monmap(&mut self, m: &Message) -> std::result::Result<(), ceph_encoding::DecodeError> {
+    fn handle_monmap(
+        &mut self,
+        m: &Message,
+    ) -> std::result::Result<(), ceph_encoding::DecodeError> {
         let raw = messages::decode_mon_map_msg(&m.front)?;
         let mm = MonMap::decode(&raw)?;
         debug!(epoch = mm.epoch, mons = mm.mons.len(), "monmap");
         self.fsid = Some(mm.fsid);
-        self.subs.insert("monmap".into(), SubItem { start: mm.epoch as u64 + 1, flags: 0 });
+        self.subs.insert(
+            "monmap".into(),
+            SubItem {
+                start: mm.epoch as u64 + 1,
+                flags: 0,
+            },
+        );
         self.monmap_tx.send_replace(Some(Arc::new(mm)));
         Ok(())
     }
 
-    fn handle_command_ack(&mut self, m: &Message) -> std::result::Result<(), ceph_encoding::DecodeError> {
+    fn handle_command_ack(
+        &mut self,
+        m: &Message,
+    ) -> std::result::Result<(), ceph_encoding::DecodeError> {
         let ack = messages::MonCommandAck::decode(&m.front)?;
         if let Some(p) = self.commands.remove(&m.header.tid) {
             let res = if ack.r < 0 {
                 Err(Error::server(
-                    if ack.rs.is_empty() { "monitor command".to_string() } else { ack.rs },
+                    if ack.rs.is_empty() {
+                        "monitor command".to_string()
+                    } else {
+                        ack.rs
+                    },
                     Errno::from_result(ack.r),
                 ))
             } else {
-                Ok(CommandOutput { status: ack.rs, data: m.data.clone() })
+                Ok(CommandOutput {
+                    status: ack.rs,
+                    data: m.data.clone(),
+                })
             };
             let _ = p.reply.send(res);
         }
@@ -724,18 +849,26 @@ impl MonTask {
         }
         let Some(mut map) = cur else {
             // Nothing usable: ask for the latest full map.
-            self.subs.insert("osdmap".into(), SubItem { start: 0, flags: 0 });
+            self.subs
+                .insert("osdmap".into(), SubItem { start: 0, flags: 0 });
             self.send(messages::mon_subscribe(&self.subs));
             return;
         };
-        let last = msg.incrementals.keys().chain(msg.fulls.keys()).copied().max().unwrap_or(0);
+        let last = msg
+            .incrementals
+            .keys()
+            .chain(msg.fulls.keys())
+            .copied()
+            .max()
+            .unwrap_or(0);
         let mut failed = false;
         let mut e = map.epoch + 1;
         while e <= last {
             if let Some(b) = msg.incrementals.get(&e) {
-                match Incremental::decode(b).map_err(|e| e.to_string()).and_then(|inc| {
-                    map.apply_incremental(&inc).map_err(|e| e.to_string())
-                }) {
+                match Incremental::decode(b)
+                    .map_err(|e| e.to_string())
+                    .and_then(|inc| map.apply_incremental(&inc).map_err(|e| e.to_string()))
+                {
                     Ok(()) => changed = true,
                     Err(err) => {
                         warn!(epoch = e, error = %err, "cannot apply incremental OSDMap");
@@ -777,7 +910,13 @@ impl MonTask {
         if changed {
             debug!(epoch = map.epoch, "osdmap updated");
             let arc = Arc::new(map);
-            self.subs.insert("osdmap".into(), SubItem { start: arc.epoch as u64 + 1, flags: 0 });
+            self.subs.insert(
+                "osdmap".into(),
+                SubItem {
+                    start: arc.epoch as u64 + 1,
+                    flags: 0,
+                },
+            );
             self.osdmap = Some(arc.clone());
             self.osdmap_tx.send_replace(Some(arc));
         }
@@ -785,7 +924,8 @@ impl MonTask {
             // Ask once for a full map instead; never loop asking for the same bad bytes.
             if !self.asked_full {
                 self.asked_full = true;
-                self.subs.insert("osdmap".into(), SubItem { start: 0, flags: 0 });
+                self.subs
+                    .insert("osdmap".into(), SubItem { start: 0, flags: 0 });
                 self.send(messages::mon_subscribe(&self.subs));
             }
             return;

@@ -1,6 +1,6 @@
 //! The MonMap (ceph: src/mon/MonMap.cc; kernel: ceph_monmap_decode).
 
-use ceph_encoding::{Decode, DecodeError, Decoder, EntityAddrVec, Uuid, UTime};
+use ceph_encoding::{Decode, DecodeError, Decoder, EntityAddrVec, UTime, Uuid};
 
 /// One monitor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +43,10 @@ impl MonMap {
         let mut d = Decoder::new(bytes);
         let (v, mut s) = d.versioned(9, "MonMap")?;
         if v < 7 {
-            return Err(DecodeError::invalid("MonMap", format!("pre-Nautilus encoding v{v}")));
+            return Err(DecodeError::invalid(
+                "MonMap",
+                format!("pre-Nautilus encoding v{v}"),
+            ));
         }
         let fsid = Uuid::decode(&mut s)?;
         let epoch = s.u32()?;
@@ -61,7 +64,12 @@ impl MonMap {
                 let addrs = EntityAddrVec::decode(&mut m)?;
                 let priority = if iv >= 2 { m.u16()? } else { 0 };
                 let weight = if iv >= 4 { m.u16()? } else { 0 };
-                Ok(MonInfo { name, addrs, priority, weight })
+                Ok(MonInfo {
+                    name,
+                    addrs,
+                    priority,
+                    weight,
+                })
             },
         )?;
         let ranks: Vec<String> = s.vec(4, "ranks")?;
@@ -78,6 +86,13 @@ impl MonMap {
                 mons.push(i.clone());
             }
         }
-        Ok(MonMap { fsid, epoch, last_changed, created, mons, min_mon_release })
+        Ok(MonMap {
+            fsid,
+            epoch,
+            last_changed,
+            created,
+            mons,
+            min_mon_release,
+        })
     }
 }

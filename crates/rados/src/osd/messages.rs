@@ -124,7 +124,13 @@ impl OsdOpRequest<'_> {
         p.put_u64(self.features);
         let data = match self.ops.iter().filter(|o| !o.indata.is_empty()).count() {
             0 => Bytes::new(),
-            1 => self.ops.iter().find(|o| !o.indata.is_empty()).expect("one").indata.clone(),
+            1 => self
+                .ops
+                .iter()
+                .find(|o| !o.indata.is_empty())
+                .expect("one")
+                .indata
+                .clone(),
             _ => {
                 let mut b = BytesMut::with_capacity(self.ops.iter().map(|o| o.indata.len()).sum());
                 for o in self.ops {
@@ -199,13 +205,33 @@ impl OsdOpReply {
         let mut ops = Vec::with_capacity(n);
         let mut off = 0usize;
         for (i, len) in lens.into_iter().enumerate() {
-            let end = off.checked_add(len).filter(|e| *e <= m.data.len()).ok_or_else(|| {
-                DecodeError::invalid("MOSDOpReply", format!("op {i} outdata beyond data segment"))
-            })?;
-            ops.push(OpResult { rval: rvals[i], outdata: m.data.slice(off..end) });
+            let end = off
+                .checked_add(len)
+                .filter(|e| *e <= m.data.len())
+                .ok_or_else(|| {
+                    DecodeError::invalid(
+                        "MOSDOpReply",
+                        format!("op {i} outdata beyond data segment"),
+                    )
+                })?;
+            ops.push(OpResult {
+                rval: rvals[i],
+                outdata: m.data.slice(off..end),
+            });
             off = end;
         }
-        Ok(OsdOpReply { tid: m.header.tid, oid, pgid, flags, result, epoch, attempt, ops, user_version, redirect })
+        Ok(OsdOpReply {
+            tid: m.header.tid,
+            oid,
+            pgid,
+            flags,
+            result,
+            epoch,
+            attempt,
+            ops,
+            user_version,
+            redirect,
+        })
     }
 }
 
@@ -247,10 +273,23 @@ impl WatchNotify {
         let cookie = d.u64()?;
         let ver = d.u64()?;
         let notify_id = d.u64()?;
-        let payload = if msg_ver >= 1 { m.front.slice_ref(d.blob("notify payload")?) } else { Bytes::new() };
+        let payload = if msg_ver >= 1 {
+            m.front.slice_ref(d.blob("notify payload")?)
+        } else {
+            Bytes::new()
+        };
         let return_code = if m.header.version >= 2 { d.i32()? } else { 0 };
         let notifier_gid = if m.header.version >= 3 { d.u64()? } else { 0 };
-        Ok(WatchNotify { opcode, cookie, ver, notify_id, payload, return_code, notifier_gid, data: m.data.clone() })
+        Ok(WatchNotify {
+            opcode,
+            cookie,
+            ver,
+            notify_id,
+            payload,
+            return_code,
+            notifier_gid,
+            data: m.data.clone(),
+        })
     }
 }
 
@@ -290,7 +329,14 @@ impl Backoff {
         let op = d.u8()?;
         let id = d.u64()?;
         let range = m.front.slice_ref(d.rest());
-        Ok(Backoff { pgid, shard, epoch, op, id, range })
+        Ok(Backoff {
+            pgid,
+            shard,
+            epoch,
+            op,
+            id,
+            range,
+        })
     }
 
     /// The ACK_BLOCK answer.
@@ -347,7 +393,11 @@ pub fn decode_pgnls(b: &[u8]) -> Result<(Vec<u8>, bool, Vec<ListEntry>), DecodeE
     let _hash = h.u32()?;
     let max = h.bool()?;
     let entries = s.vec_with(12, "pg_nls entries", |d| {
-        Ok(ListEntry { nspace: d.string()?, oid: d.string()?, locator: d.string()? })
+        Ok(ListEntry {
+            nspace: d.string()?,
+            oid: d.string()?,
+            locator: d.string()?,
+        })
     })?;
     Ok((handle, max, entries))
 }

@@ -57,7 +57,15 @@ pub struct OpRequest {
 impl OpRequest {
     /// A request on the head of `target`.
     pub fn new(target: ObjectTarget, ops: Vec<OsdOp>) -> Self {
-        OpRequest { target, ops, snapid: messages::NOSNAP, snapc: SnapContext::default(), extra_flags: 0, timeout: None, pg_seed: None }
+        OpRequest {
+            target,
+            ops,
+            snapid: messages::NOSNAP,
+            snapc: SnapContext::default(),
+            extra_flags: 0,
+            timeout: None,
+            pg_seed: None,
+        }
     }
 
     fn is_write(&self) -> bool {
@@ -98,7 +106,11 @@ pub enum WatchEvent {
 }
 
 enum ObjCmd {
-    Submit(Box<OpRequest>, oneshot::Sender<Result<OsdOpReply>>, OwnedSemaphorePermit),
+    Submit(
+        Box<OpRequest>,
+        oneshot::Sender<Result<OsdOpReply>>,
+        OwnedSemaphorePermit,
+    ),
     RegisterWatch(u64, mpsc::UnboundedSender<WatchEvent>),
     UnregisterWatch(u64),
     RegisterNotify(u64, oneshot::Sender<Result<Bytes>>),
@@ -141,7 +153,11 @@ impl Objecter {
             retry_after: HashMap::new(),
         };
         tokio::spawn(task.run());
-        Objecter { tx, mon, sem: Arc::new(Semaphore::new(MAX_INFLIGHT_OPS)) }
+        Objecter {
+            tx,
+            mon,
+            sem: Arc::new(Semaphore::new(MAX_INFLIGHT_OPS)),
+        }
     }
 
     /// The monitor client underneath.
@@ -154,13 +170,20 @@ impl Objecter {
     pub async fn submit(&self, req: OpRequest) -> Result<OsdOpReply> {
         let timeout = req.timeout.or(self.mon.config().op_timeout);
         let what = format!("{}/{}", req.target.pool, req.target.oid);
-        let permit = self.sem.clone().acquire_owned().await.map_err(|_| Error::Shutdown)?;
+        let permit = self
+            .sem
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Shutdown)?;
         let (tx, rx) = oneshot::channel();
-        self.tx.send(ObjCmd::Submit(Box::new(req), tx, permit)).map_err(|_| Error::Shutdown)?;
+        self.tx
+            .send(ObjCmd::Submit(Box::new(req), tx, permit))
+            .map_err(|_| Error::Shutdown)?;
         let reply = match timeout {
-            Some(t) => tokio::time::timeout(t, rx)
-                .await
-                .map_err(|_| Error::server(format!("{what}: no reply within {t:?}"), Errno::ETIMEDOUT))?,
+            Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| {
+                Error::server(format!("{what}: no reply within {t:?}"), Errno::ETIMEDOUT)
+            })?,
             None => rx.await,
         };
         let reply = reply.map_err(|_| Error::Shutdown)??;
@@ -280,7 +303,9 @@ impl ObjTask {
     /// Compute the target of `tid` and send a new attempt if we can.
     fn send_op(&mut self, tid: u64) {
         let Some(map) = self.map.clone() else { return };
-        let Some(op) = self.ops.get_mut(&tid) else { return };
+        let Some(op) = self.ops.get_mut(&tid) else {
+            return;
+        };
         let is_write = op.req.is_write();
         let placement = match calc_target(&map, &op.req.target, op.req.pg_seed, is_write) {
             Ok(p) => p,
@@ -379,7 +404,11 @@ impl ObjTask {
             lossy: true,
             limits: FrameLimits::default(),
         };
-        let auth = ServiceAuth { shared: shared.auth.clone(), service: EntityType::OSD, authorizer: None };
+        let auth = ServiceAuth {
+            shared: shared.auth.clone(),
+            service: EntityType::OSD,
+            authorizer: None,
+        };
         let opts = DriverOpts {
             handshake_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(5),
@@ -395,15 +424,21 @@ impl ObjTask {
     /// A new map: resend whatever it moved, and whatever was waiting for it.
     fn rescan(&mut self) {
         let Some(map) = self.map.clone() else { return };
-        debug!(epoch = map.epoch, inflight = self.ops.len(), "rescanning requests for new map");
+        debug!(
+            epoch = map.epoch,
+            inflight = self.ops.len(),
+            "rescanning requests for new map"
+        );
         let tids: Vec<u64> = self.ops.keys().copied().collect();
         for tid in tids {
             let op = &self.ops[&tid];
             let resend = match (&op.placement, op.conn) {
-                (Some(old), Some(_)) => match calc_target(&map, &op.req.target, op.req.pg_seed, op.req.is_write()) {
-                    Ok(new) => needs_resend(old, &new),
-                    Err(_) => true,
-                },
+                (Some(old), Some(_)) => {
+                    match calc_target(&map, &op.req.target, op.req.pg_seed, op.req.is_write()) {
+                        Ok(new) => needs_resend(old, &new),
+                        Err(_) => true,
+                    }
+                }
                 _ => true,
             };
             if resend {
@@ -411,7 +446,12 @@ impl ObjTask {
             }
         }
         // Sessions to OSDs that are no longer up are closed.
-        let down: Vec<i32> = self.sessions.keys().copied().filter(|o| !map.is_up(*o)).collect();
+        let down: Vec<i32> = self
+            .sessions
+            .keys()
+            .copied()
+            .filter(|o| !map.is_up(*o))
+            .collect();
         for osd in down {
             if let Some(s) = self.sessions.remove(&osd) {
                 self.conn_osd.remove(&s.conn.id);
@@ -423,7 +463,12 @@ impl ObjTask {
         let now = Instant::now();
         self.retry_after.retain(|_, t| *t > now);
         // Requests parked because their OSD could not be dialled yet.
-        let parked: Vec<u64> = self.ops.iter().filter(|(_, o)| o.conn.is_none()).map(|(t, _)| *t).collect();
+        let parked: Vec<u64> = self
+            .ops
+            .iter()
+            .filter(|(_, o)| o.conn.is_none())
+            .map(|(t, _)| *t)
+            .collect();
         for tid in parked {
             self.send_op(tid);
         }
@@ -434,14 +479,22 @@ impl ObjTask {
             ConnEvent::Ready { .. } => {}
             ConnEvent::Message(m) => self.handle_message(id, m),
             ConnEvent::Closed(err) => {
-                let Some(osd) = self.conn_osd.remove(&id) else { return };
+                let Some(osd) = self.conn_osd.remove(&id) else {
+                    return;
+                };
                 warn!(osd, error = %err, "OSD session closed");
                 if self.sessions.get(&osd).map(|s| s.conn.id) == Some(id) {
                     self.sessions.remove(&osd);
                 }
-                self.retry_after.insert(osd, Instant::now() + Duration::from_millis(500));
+                self.retry_after
+                    .insert(osd, Instant::now() + Duration::from_millis(500));
                 self.backoffs.retain(|(o, _)| *o != osd);
-                let tids: Vec<u64> = self.ops.iter().filter(|(_, o)| o.conn == Some(id)).map(|(t, _)| *t).collect();
+                let tids: Vec<u64> = self
+                    .ops
+                    .iter()
+                    .filter(|(_, o)| o.conn == Some(id))
+                    .map(|(t, _)| *t)
+                    .collect();
                 for tid in tids {
                     if let Some(o) = self.ops.get_mut(&tid) {
                         o.conn = None;
@@ -478,7 +531,12 @@ impl ObjTask {
             return;
         };
         if r.attempt != op.attempt || op.conn != Some(conn) {
-            trace!(tid = r.tid, attempt = r.attempt, want = op.attempt, "stale reply dropped");
+            trace!(
+                tid = r.tid,
+                attempt = r.attempt,
+                want = op.attempt,
+                "stale reply dropped"
+            );
             return;
         }
         if r.result == -Errno::EAGAIN.0 {
@@ -508,7 +566,14 @@ impl ObjTask {
 
     fn handle_watch_notify(&mut self, n: WatchNotify) {
         use messages::watch_event::*;
-        debug!(opcode = n.opcode, cookie = n.cookie, notify_id = n.notify_id, len = n.payload.len(), rc = n.return_code, "watch/notify event");
+        debug!(
+            opcode = n.opcode,
+            cookie = n.cookie,
+            notify_id = n.notify_id,
+            len = n.payload.len(),
+            rc = n.return_code,
+            "watch/notify event"
+        );
         match n.opcode {
             NOTIFY => {
                 if let Some(tx) = self.watches.get(&n.cookie) {
@@ -542,7 +607,9 @@ impl ObjTask {
     }
 
     fn handle_backoff(&mut self, conn: u64, b: Backoff) {
-        let Some(&osd) = self.conn_osd.get(&conn) else { return };
+        let Some(&osd) = self.conn_osd.get(&conn) else {
+            return;
+        };
         let epoch = self.map.as_ref().map(|m| m.epoch).unwrap_or(0);
         match b.op {
             messages::backoff_op::BLOCK => {
@@ -558,7 +625,9 @@ impl ObjTask {
                 let tids: Vec<u64> = self
                     .ops
                     .iter()
-                    .filter(|(_, o)| o.conn.is_none() && o.placement.as_ref().map(|p| p.pgid) == Some(b.pgid))
+                    .filter(|(_, o)| {
+                        o.conn.is_none() && o.placement.as_ref().map(|p| p.pgid) == Some(b.pgid)
+                    })
                     .map(|(t, _)| *t)
                     .collect();
                 for t in tids {

@@ -93,7 +93,12 @@ fn extent_args(off: u64, len: u64, trunc_size: u64, trunc_seq: u32) -> [u8; 28] 
 
 impl OsdOp {
     fn new(op: u16, args: [u8; 28], indata: impl Into<Bytes>) -> Self {
-        OsdOp { op, flags: 0, args, indata: indata.into() }
+        OsdOp {
+            op,
+            flags: 0,
+            args,
+            indata: indata.into(),
+        }
     }
 
     /// Whether the op reads.
@@ -138,7 +143,11 @@ impl OsdOp {
     }
     /// WRITEFULL: replace the object's contents.
     pub fn write_full(data: Bytes) -> Self {
-        Self::new(code::WRITEFULL, extent_args(0, data.len() as u64, 0, 0), data)
+        Self::new(
+            code::WRITEFULL,
+            extent_args(0, data.len() as u64, 0, 0),
+            data,
+        )
     }
     /// APPEND.
     pub fn append(data: Bytes) -> Self {
@@ -173,7 +182,11 @@ impl OsdOp {
     }
     /// CMPEXT: compare `data` with the object at `off` (fails with -MAX_ERRNO-offset).
     pub fn cmpext(off: u64, data: Bytes) -> Self {
-        Self::new(code::CMPEXT, extent_args(off, data.len() as u64, 0, 0), data)
+        Self::new(
+            code::CMPEXT,
+            extent_args(off, data.len() as u64, 0, 0),
+            data,
+        )
     }
     /// SETALLOCHINT.
     pub fn set_alloc_hint(object_size: u64, write_size: u64, flags: u32) -> Self {
@@ -192,7 +205,11 @@ impl OsdOp {
     }
     /// GETXATTR.
     pub fn getxattr(name: &str) -> Self {
-        Self::new(code::GETXATTR, Self::xattr_args(name.len(), 0), Bytes::copy_from_slice(name.as_bytes()))
+        Self::new(
+            code::GETXATTR,
+            Self::xattr_args(name.len(), 0),
+            Bytes::copy_from_slice(name.as_bytes()),
+        )
     }
     /// SETXATTR.
     pub fn setxattr(name: &str, value: &[u8]) -> Self {
@@ -203,7 +220,11 @@ impl OsdOp {
     }
     /// RMXATTR.
     pub fn rmxattr(name: &str) -> Self {
-        Self::new(code::RMXATTR, Self::xattr_args(name.len(), 0), Bytes::copy_from_slice(name.as_bytes()))
+        Self::new(
+            code::RMXATTR,
+            Self::xattr_args(name.len(), 0),
+            Bytes::copy_from_slice(name.as_bytes()),
+        )
     }
     /// GETXATTRS: all xattrs as `map<str, bl>`.
     pub fn getxattrs() -> Self {
@@ -393,8 +414,17 @@ pub fn decode_watchers(b: &[u8]) -> Result<Vec<WatchItem>, DecodeError> {
         let name = EntityNameT::decode(&mut w)?;
         let cookie = w.u64()?;
         let timeout_seconds = w.u32()?;
-        let addr = if v >= 2 { EntityAddr::decode(&mut w)? } else { EntityAddr::default() };
-        Ok(WatchItem { name, cookie, timeout_seconds, addr })
+        let addr = if v >= 2 {
+            EntityAddr::decode(&mut w)?
+        } else {
+            EntityAddr::default()
+        };
+        Ok(WatchItem {
+            name,
+            cookie,
+            timeout_seconds,
+            addr,
+        })
     })
 }
 
@@ -421,7 +451,12 @@ pub fn decode_list_snaps(b: &[u8]) -> Result<(Vec<CloneInfo>, u64), DecodeError>
         let snaps = c.vec::<u64>(8, "snaps")?;
         let overlap = c.vec_with(16, "overlap", |d| Ok((d.u64()?, d.u64()?)))?;
         let size = c.u64()?;
-        Ok(CloneInfo { cloneid, snaps, overlap, size })
+        Ok(CloneInfo {
+            cloneid,
+            snaps,
+            overlap,
+            size,
+        })
     })?;
     let seq = if v >= 2 { s.u64()? } else { 0 };
     Ok((clones, seq))

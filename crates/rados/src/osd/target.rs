@@ -53,20 +53,45 @@ pub enum Hold {
 }
 
 /// Compute where `t` goes in `map`.
-pub fn calc_target(map: &OsdMap, t: &ObjectTarget, pg_seed: Option<u32>, is_write: bool) -> Result<Placement, Hold> {
+pub fn calc_target(
+    map: &OsdMap,
+    t: &ObjectTarget,
+    pg_seed: Option<u32>,
+    is_write: bool,
+) -> Result<Placement, Hold> {
     let base = map.pools.get(&t.pool).ok_or(Hold::PoolGone)?;
     // Cache tiering: unless the pool is its own tier, follow the overlay.
-    let tier = if is_write { base.write_tier } else { base.read_tier };
-    let pool_id = if tier >= 0 && map.pools.contains_key(&tier) { tier } else { t.pool };
+    let tier = if is_write {
+        base.write_tier
+    } else {
+        base.read_tier
+    };
+    let pool_id = if tier >= 0 && map.pools.contains_key(&tier) {
+        tier
+    } else {
+        t.pool
+    };
     let pool = map.pools.get(&pool_id).ok_or(Hold::PoolGone)?;
     if (is_write && map.flags & FLAG_PAUSEWR != 0) || (!is_write && map.flags & FLAG_PAUSERD != 0) {
         return Err(Hold::Paused);
     }
-    let key = if t.key.is_empty() { None } else { Some(t.key.as_str()) };
+    let key = if t.key.is_empty() {
+        None
+    } else {
+        Some(t.key.as_str())
+    };
     let (hash, pgid) = match pg_seed {
-        Some(seed) => (seed, PgId { pool: pool_id as u64, seed }),
+        Some(seed) => (
+            seed,
+            PgId {
+                pool: pool_id as u64,
+                seed,
+            },
+        ),
         None => {
-            let (raw, pgid) = map.object_to_pg(pool_id, &t.oid, &t.nspace, key).map_err(|_| Hold::PoolGone)?;
+            let (raw, pgid) = map
+                .object_to_pg(pool_id, &t.oid, &t.nspace, key)
+                .map_err(|_| Hold::PoolGone)?;
             (raw.seed, pgid)
         }
     };
@@ -101,17 +126,44 @@ mod tests {
     use super::*;
 
     fn p(primary: i32, acting: Vec<i32>, pg_num: u32, force: u32, epoch: u32) -> Placement {
-        Placement { pool: 1, pgid: PgId { pool: 1, seed: 3 }, hash: 0x33, acting, primary, pg_num, force_resend: force, epoch }
+        Placement {
+            pool: 1,
+            pgid: PgId { pool: 1, seed: 3 },
+            hash: 0x33,
+            acting,
+            primary,
+            pg_num,
+            force_resend: force,
+            epoch,
+        }
     }
 
     #[test]
     fn resend_rules() {
         let a = p(0, vec![0, 1, 2], 8, 0, 10);
         assert!(!needs_resend(&a, &p(0, vec![0, 1, 2], 8, 0, 11)));
-        assert!(needs_resend(&a, &p(1, vec![1, 2, 0], 8, 0, 11)), "primary change");
-        assert!(needs_resend(&a, &p(0, vec![0, 1], 8, 0, 11)), "interval change");
-        assert!(needs_resend(&a, &p(0, vec![0, 1, 2], 16, 0, 11)), "pg split");
-        assert!(needs_resend(&a, &p(0, vec![0, 1, 2], 8, 11, 11)), "force resend");
-        assert!(!needs_resend(&p(0, vec![0, 1, 2], 8, 5, 10), &p(0, vec![0, 1, 2], 8, 5, 11)), "old force resend");
+        assert!(
+            needs_resend(&a, &p(1, vec![1, 2, 0], 8, 0, 11)),
+            "primary change"
+        );
+        assert!(
+            needs_resend(&a, &p(0, vec![0, 1], 8, 0, 11)),
+            "interval change"
+        );
+        assert!(
+            needs_resend(&a, &p(0, vec![0, 1, 2], 16, 0, 11)),
+            "pg split"
+        );
+        assert!(
+            needs_resend(&a, &p(0, vec![0, 1, 2], 8, 11, 11)),
+            "force resend"
+        );
+        assert!(
+            !needs_resend(
+                &p(0, vec![0, 1, 2], 8, 5, 10),
+                &p(0, vec![0, 1, 2], 8, 5, 11)
+            ),
+            "old force resend"
+        );
     }
 }

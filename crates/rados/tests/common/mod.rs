@@ -9,12 +9,16 @@ use std::process::Command;
 
 /// The cluster directory.
 pub fn cluster_dir() -> PathBuf {
-    PathBuf::from(std::env::var("CEPH_TEST_CLUSTER").unwrap_or_else(|_| "/tmp/ceph-rs-cluster".into()))
+    PathBuf::from(
+        std::env::var("CEPH_TEST_CLUSTER").unwrap_or_else(|_| "/tmp/ceph-rs-cluster".into()),
+    )
 }
 
 /// Path of the cluster's ceph.conf; panics with instructions when there is none.
 pub fn conf_path() -> PathBuf {
-    let p = std::env::var("CEPH_CONF").map(PathBuf::from).unwrap_or_else(|_| cluster_dir().join("ceph.conf"));
+    let p = std::env::var("CEPH_CONF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| cluster_dir().join("ceph.conf"));
     assert!(
         p.exists(),
         "no test cluster at {}: start one with `scripts/test-cluster start` or run `scripts/test-all`",
@@ -25,19 +29,27 @@ pub fn conf_path() -> PathBuf {
 
 /// Admin keyring path.
 pub fn admin_keyring() -> PathBuf {
-    std::env::var("CEPH_KEYRING").map(PathBuf::from).unwrap_or_else(|_| cluster_dir().join("ceph.client.admin.keyring"))
+    std::env::var("CEPH_KEYRING")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| cluster_dir().join("ceph.client.admin.keyring"))
 }
 
 /// Client config for client.admin.
 pub fn admin_config() -> ClientConfig {
-    CommonArgs { conf: Some(conf_path()), keyring: Some(admin_keyring()), ..Default::default() }
-        .to_config()
-        .expect("client config")
+    CommonArgs {
+        conf: Some(conf_path()),
+        keyring: Some(admin_keyring()),
+        ..Default::default()
+    }
+    .to_config()
+    .expect("client config")
 }
 
 /// Connect as client.admin.
 pub async fn admin() -> Rados {
-    Rados::connect(admin_config()).await.expect("connect as client.admin")
+    Rados::connect(admin_config())
+        .await
+        .expect("connect as client.admin")
 }
 
 /// Run a Ceph CLI tool (`ceph`, `rados`, `rbd`) against the cluster; returns stdout.
@@ -69,7 +81,11 @@ pub fn tool_raw(bin: &str, args: &[&str]) -> std::process::Output {
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A test pool, deleted when dropped (also when the test panics), so failing tests do
@@ -98,11 +114,31 @@ impl Drop for Pool {
 /// Create a pool with `pg_num` PGs via the ceph CLI.
 pub fn make_pool(prefix: &str, pg_num: u32) -> Pool {
     let name = unique(prefix);
-    tool("ceph", &["osd", "pool", "create", &name, &pg_num.to_string(), &pg_num.to_string()]);
+    tool(
+        "ceph",
+        &[
+            "osd",
+            "pool",
+            "create",
+            &name,
+            &pg_num.to_string(),
+            &pg_num.to_string(),
+        ],
+    );
     Pool(name)
 }
 
 /// Delete a pool via the ceph CLI.
 pub fn drop_pool(name: &str) {
-    let _ = tool_raw("ceph", &["osd", "pool", "delete", name, name, "--yes-i-really-really-mean-it"]);
+    let _ = tool_raw(
+        "ceph",
+        &[
+            "osd",
+            "pool",
+            "delete",
+            name,
+            name,
+            "--yes-i-really-really-mean-it",
+        ],
+    );
 }
