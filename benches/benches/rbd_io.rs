@@ -11,14 +11,27 @@ use std::path::PathBuf;
 const IMAGE_SIZE: u64 = 256 << 20;
 
 fn setup() -> (tokio::runtime::Runtime, Image) {
-    let dir = PathBuf::from(std::env::var("CEPH_TEST_CLUSTER").unwrap_or_else(|_| "/tmp/ceph-rs-cluster".into()));
+    let dir = PathBuf::from(
+        std::env::var("CEPH_TEST_CLUSTER").unwrap_or_else(|_| "/tmp/ceph-rs-cluster".into()),
+    );
     let conf = dir.join("ceph.conf");
-    assert!(conf.exists(), "start a cluster first: scripts/test-cluster start");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    assert!(
+        conf.exists(),
+        "start a cluster first: scripts/test-cluster start"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let img = rt.block_on(async {
-        let cfg = CommonArgs { conf: Some(conf), keyring: Some(dir.join("ceph.client.admin.keyring")), ..Default::default() }
-            .to_config()
-            .unwrap();
+        let cfg = CommonArgs {
+            conf: Some(conf),
+            keyring: Some(dir.join("ceph.client.admin.keyring")),
+            ..Default::default()
+        }
+        .to_config()
+        .unwrap();
         let r = Rados::connect(cfg).await.unwrap();
         let pool = "bench-rbd-rs";
         if r.pool_lookup(pool).await.is_err() {
@@ -27,7 +40,9 @@ fn setup() -> (tokio::runtime::Runtime, Image) {
         let rbd = Rbd::open_pool(&r, pool).await.unwrap();
         rbd.pool_init(false).await.unwrap();
         let name = format!("bench-{}", std::process::id());
-        rbd.create(&name, IMAGE_SIZE, &CreateOptions::default()).await.unwrap();
+        rbd.create(&name, IMAGE_SIZE, &CreateOptions::default())
+            .await
+            .unwrap();
         rbd.open(&name).await.unwrap()
     });
     (rt, img)
@@ -49,7 +64,10 @@ fn rbd_bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(size * depth as u64));
         let name = if random { "rand" } else { "seq" };
         for write in [true, false] {
-            let id = BenchmarkId::new(format!("{}_{name}_x{depth}", if write { "write" } else { "read" }), size);
+            let id = BenchmarkId::new(
+                format!("{}_{name}_x{depth}", if write { "write" } else { "read" }),
+                size,
+            );
             let mut n = 0u64;
             g.bench_function(id, |b| {
                 b.to_async(&rt).iter(|| {
@@ -62,7 +80,11 @@ fn rbd_bench(c: &mut Criterion) {
                         for i in 0..depth as u64 {
                             let slots = IMAGE_SIZE / size;
                             let k = base * depth as u64 + i;
-                            let slot = if random { k.wrapping_mul(0x9e37_79b9_7f4a_7c15) % slots } else { k % slots };
+                            let slot = if random {
+                                k.wrapping_mul(0x9e37_79b9_7f4a_7c15) % slots
+                            } else {
+                                k % slots
+                            };
                             let (img, data) = (img.clone(), data.clone());
                             set.spawn(async move {
                                 if write {

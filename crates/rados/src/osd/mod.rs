@@ -1,7 +1,7 @@
 //! The OSD op client ("objecter").
 //!
 //! One task owns every in-flight request (`tid → request`), the OSD sessions, and the
-//! watch registrations; one task per OSD session only moves bytes ([`crate::net`]).
+//! watch registrations; one task per OSD session only moves bytes (the `net` module).
 //! Callers hold a cheap [`Objecter`] handle; each request carries a oneshot reply that is
 //! matched by tid and attempt, so a late reply to an old attempt is dropped, never
 //! delivered twice. Dropping a request's future leaves it in flight and discards the reply.

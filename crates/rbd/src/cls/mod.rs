@@ -385,7 +385,7 @@ pub fn child_detach(snap_id: u64, child: &ChildImageSpec) -> ClsCall {
     )
 }
 
-/// `children_list(snap_id)` → set<ChildImageSpec>.
+/// `children_list(snap_id)` → `set<ChildImageSpec>`.
 pub fn children_list(snap_id: u64) -> ClsCall {
     snap_arg("children_list", snap_id, false)
 }
@@ -555,7 +555,7 @@ pub fn remove_child(parent: &ParentImageSpec, child_id: &str) -> ClsCall {
     )
 }
 
-/// `get_children(pool, parent id, snap)` → set<child id>.
+/// `get_children(pool, parent id, snap)` → `set<child id>`.
 pub fn get_children(parent: &ParentImageSpec) -> ClsCall {
     ClsCall::rbd("get_children", enc(|b| children_key(parent, b)), false)
 }
