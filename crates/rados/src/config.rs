@@ -441,8 +441,12 @@ impl CommonArgs {
         if let Some(p) = &self.keyfile {
             cfg.keys.push(KeySource::KeyFile(p.clone()));
         }
-        if let Some(p) = &self.keyring {
-            cfg.keys.push(KeySource::Keyring(p.clone()));
+        if let Some(p) = self
+            .keyring
+            .clone()
+            .or_else(|| std::env::var_os("CEPH_KEYRING").map(PathBuf::from))
+        {
+            cfg.keys.push(KeySource::Keyring(p));
         }
         if cfg.keys.is_empty() {
             if let Some(k) = conf.get(&name, "key") {
