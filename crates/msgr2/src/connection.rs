@@ -327,10 +327,21 @@ impl Connection {
 
     /// Feed received bytes and run the state machine as far as they allow.
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.reader.feed(data);
+        self.process_received()
+    }
+
+    /// The receive buffer: a driver may read from its socket straight into it and then
+    /// call [`Connection::process_received`], instead of copying through [`Connection::receive`].
+    pub fn receive_buffer(&mut self) -> &mut bytes::BytesMut {
+        self.reader.buffer_mut()
+    }
+
+    /// Run the state machine over whatever is in the receive buffer.
+    pub fn process_received(&mut self) -> Result<(), Error> {
         if self.state == State::Closed {
             return Err(Error::Closed);
         }
-        self.reader.feed(data);
         let r = self.process();
         if r.is_err() {
             self.state = State::Closed;

@@ -26,8 +26,10 @@ const EPILOGUE_CRC_LEN: usize = 13;
 const EPILOGUE_SECURE_LEN: usize = 16;
 const LATE_STATUS_COMPLETE: u8 = 0x0e;
 const LATE_STATUS_MASK: u8 = 0x0f;
-/// Most we reserve ahead of bytes that have not arrived yet.
-const RESERVE_STEP: usize = 1 << 20;
+/// Most we reserve ahead of bytes that have not arrived yet. Large enough that a 4 MiB
+/// object read is received into one allocation (growing in small steps would copy the
+/// partial frame again at every step), small enough that a lying preamble costs little.
+const RESERVE_STEP: usize = 16 << 20;
 /// Maximum number of segments in a frame.
 pub const MAX_SEGMENTS: usize = 4;
 
@@ -509,6 +511,12 @@ impl FrameReader {
     /// Append received bytes.
     pub fn feed(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
+    }
+
+    /// The receive buffer, for a driver that reads from its socket straight into it
+    /// (saving a copy); call [`FrameReader::next`] afterwards.
+    pub fn buffer_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
     }
 
     /// Bytes buffered but not yet part of a frame.

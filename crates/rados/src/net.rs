@@ -101,14 +101,14 @@ async fn run(
     let (mut rd, mut wr) = stream.into_split();
     let mut conn = Connection::new(cfg, auth);
     flush(&mut conn, &mut wr).await?;
-    let mut buf = vec![0u8; 256 * 1024];
+
     let mut ticker = tokio::time::interval(opts.keepalive_interval.min(Duration::from_secs(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_rx = Instant::now();
     let mut last_ka = Instant::now();
     loop {
         tokio::select! {
-            r = rd.read(&mut buf) => {
+            r = read_into(&mut rd, conn.receive_buffer()) => {
                 let n = r?;
                 if n == 0 {
                     return Err(Error::Io(std::io::Error::new(
@@ -117,7 +117,7 @@ async fn run(
                     )));
                 }
                 last_rx = Instant::now();
-                conn.receive(&buf[..n])?;
+                conn.process_received()?;
                 while let Some(ev) = conn.poll_event() {
                     let ev = match ev {
                         Event::Ready { ident, global_id, my_addr, mode } => {
@@ -161,6 +161,18 @@ async fn run(
         }
         flush(&mut conn, &mut wr).await?;
     }
+}
+
+/// Read from the socket straight into the connection's receive buffer (no intermediate
+/// copy), keeping at least 64 KiB of room.
+async fn read_into(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut bytes::BytesMut,
+) -> std::io::Result<usize> {
+    if buf.capacity() - buf.len() < 64 * 1024 {
+        buf.reserve(256 * 1024);
+    }
+    rd.read_buf(buf).await
 }
 
 /// Write everything the connection queued. Small chunks are coalesced into one write;
