@@ -23,15 +23,26 @@ fn lspools_matches_rados_tool() {
     rt().block_on(async {
         let pool = make_pool("lsp", 8);
         let r = admin().await;
-        r.mon().wait_for_latest_osdmap().await.unwrap();
-        let ours: Vec<String> = r.pool_list().into_iter().map(|(_, n)| n).collect();
-        let theirs: Vec<String> = String::from_utf8(tool("rados", &["lspools"]))
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        assert_eq!(ours, theirs);
-        assert!(ours.contains(&pool));
+        // Other tests create and delete pools concurrently: retry until a quiet moment.
+        let mut last = (vec![], vec![]);
+        for _ in 0..10 {
+            r.mon().wait_for_latest_osdmap().await.unwrap();
+            let ours: Vec<String> = r.pool_list().into_iter().map(|(_, n)| n).collect();
+            let theirs: Vec<String> = String::from_utf8(tool("rados", &["lspools"]))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            if ours == theirs {
+                assert!(ours.contains(&pool));
+                return;
+            }
+            last = (ours, theirs);
+        }
+        panic!(
+            "lspools never matched: ours {:?} rados {:?}",
+            last.0, last.1
+        );
         drop_pool(&pool);
     });
 }
