@@ -369,6 +369,7 @@ impl Image {
     /// again. `progress(done, total)` is called as objects complete.
     pub async fn flatten(&self, progress: impl Fn(u64, u64) + Send + Sync) -> Result<()> {
         self.check_writable()?;
+        let _og = self.op_gate().await?;
         let st = self.state().await?;
         if !st.h.parent.exists() || st.h.head_overlap.is_none() {
             return Err(RbdError::InvalidArgument("image has no parent".into()));
@@ -434,6 +435,10 @@ async fn flatten_object(st: &Arc<State>, ono: u64) -> Result<()> {
     let data = crate::io::parent_object_data(st, ono).await?;
     if data.is_empty() {
         return Ok(());
+    }
+    if let Some(x) = &st.xlock {
+        x.update_object(ono, crate::object_map::state::EXISTS, None)
+            .await?;
     }
     // copy-up alone; with snapshots under an empty snap context so they see the data too
     let io = if st.h.snapc.snaps.is_empty() {

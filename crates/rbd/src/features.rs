@@ -53,11 +53,31 @@ pub const SUPPORTED_READ: u64 = LAYERING | STRIPINGV2 | DATA_POOL;
 /// DEEP_FLATTEN: our copy-up is librbd's (the copy-up goes out alone with an empty
 /// snapshot context when the image has snapshots), so clone snapshots carry the parent
 /// data and flatten may detach them; OPERATIONS: we understand the clone-v2 op features.
-pub const SUPPORTED_WRITE: u64 = SUPPORTED_READ | DEEP_FLATTEN | OPERATIONS;
+///
+/// EXCLUSIVE_LOCK / OBJECT_MAP / FAST_DIFF: librbd's managed lock and object map
+/// (`crate::exclusive_lock`, [`crate::object_map`]).
+pub const SUPPORTED_WRITE: u64 =
+    SUPPORTED_READ | DEEP_FLATTEN | OPERATIONS | EXCLUSIVE_LOCK | OBJECT_MAP | FAST_DIFF;
 /// Features `create` accepts from a caller.
-pub const CREATABLE: u64 = LAYERING | STRIPINGV2 | DEEP_FLATTEN | DATA_POOL;
-/// The default for new images: what this project fully implements.
-pub const DEFAULT: u64 = LAYERING;
+pub const CREATABLE: u64 =
+    LAYERING | STRIPINGV2 | DEEP_FLATTEN | DATA_POOL | EXCLUSIVE_LOCK | OBJECT_MAP | FAST_DIFF;
+/// The default for new images: librbd's `rbd_default_features` (61: layering,
+/// exclusive-lock, object-map, fast-diff, deep-flatten).
+pub const DEFAULT: u64 = LAYERING | EXCLUSIVE_LOCK | OBJECT_MAP | FAST_DIFF | DEEP_FLATTEN;
+
+/// librbd `validate_features` dependency rules: the feature a feature needs, if any.
+pub fn missing_dependency(bits: u64) -> Option<&'static str> {
+    if bits & OBJECT_MAP != 0 && bits & EXCLUSIVE_LOCK == 0 {
+        return Some("cannot use object map without exclusive lock");
+    }
+    if bits & FAST_DIFF != 0 && bits & OBJECT_MAP == 0 {
+        return Some("cannot use fast diff without object map");
+    }
+    if bits & JOURNALING != 0 && bits & EXCLUSIVE_LOCK == 0 {
+        return Some("cannot use journaling without exclusive lock");
+    }
+    None
+}
 
 /// Operation features (`op_features` header key).
 pub mod op {
@@ -173,5 +193,9 @@ mod tests {
         assert_eq!(op_feature_names(2), vec!["clone-child"]);
         assert_eq!(RW_INCOMPATIBLE, 0xfff);
         assert_eq!(INCOMPATIBLE, 0x883);
+        assert_eq!(DEFAULT, 61);
+        assert!(missing_dependency(61).is_none());
+        assert!(missing_dependency(LAYERING | OBJECT_MAP).is_some());
+        assert!(missing_dependency(EXCLUSIVE_LOCK | FAST_DIFF).is_some());
     }
 }

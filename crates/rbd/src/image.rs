@@ -9,6 +9,7 @@ use crate::cls::{
     self, lock::LockInfo, protection, ParentImageSpec, SnapshotInfo, SnapshotNamespace,
 };
 use crate::error::{RbdError, Result};
+use crate::exclusive_lock::ExclusiveLock;
 use crate::features;
 use crate::info::{ImageInfo, ParentInfo};
 use crate::layout::Layout;
@@ -105,6 +106,8 @@ pub(crate) struct State {
     /// Parent overlap at the open snapshot (0: no parent data visible).
     pub overlap: u64,
     pub parent: Option<ParentLink>,
+    /// The image's exclusive lock / object map (writable exclusive-lock opens).
+    pub xlock: Option<Arc<ExclusiveLock>>,
 }
 
 impl State {
@@ -147,10 +150,33 @@ pub(crate) struct ImageInner {
     /// `rbd_mtime_update_interval` / `rbd_atime_update_interval` (60 s) updates.
     mtime: AtomicU64,
     atime: AtomicU64,
+    /// Exclusive lock state (writable opens of exclusive-lock images).
+    pub(crate) xlock: Option<Arc<ExclusiveLock>>,
+}
+
+impl ImageInner {
+    /// Our header watch cookie (0 without a watch).
+    pub(crate) fn watch_cookie_now(&self) -> u64 {
+        self.watch
+            .lock()
+            .expect("watch lock")
+            .as_ref()
+            .map(|w| w.cookie)
+            .unwrap_or(0)
+    }
 }
 
 impl Drop for ImageInner {
     fn drop(&mut self) {
+        if let Some(x) = &self.xlock {
+            // dropped without close(): give the lock back in the background
+            x.release_on_drop(
+                &self.md_io,
+                &self.header_oid,
+                self.rados.instance_id(),
+                self.watch_cookie_now(),
+            );
+        }
         if let Some(mut w) = self.watch.lock().expect("watch lock").take() {
             // the watch task unregisters the watch by itself when told to stop
             if let Some(s) = w.stop.take() {
@@ -190,6 +216,12 @@ pub struct OpenOptions {
     pub snapshot: Option<String>,
     /// Do not register a header watch (internal parent opens use this).
     pub no_watch: bool,
+    /// Exclusive-lock images: keep the lock once taken and refuse peers' requests for
+    /// it (krbd's `exclusive` map option).
+    pub exclusive: bool,
+    /// `rbd_blocklist_expire_seconds` for blocklisting a dead lock owner (0: the
+    /// monitor's default).
+    pub blocklist_expire_seconds: u64,
 }
 
 impl Image {
@@ -231,6 +263,19 @@ impl Image {
             })?,
         };
         check_features(&header, if name.is_empty() { id } else { &name }, read_only)?;
+        let xlock = (!read_only && header.features & features::EXCLUSIVE_LOCK != 0).then(|| {
+            Arc::new(ExclusiveLock::new(
+                md_io.clone(),
+                id.to_string(),
+                opts.exclusive,
+                opts.blocklist_expire_seconds,
+            ))
+        });
+        if xlock.is_some() && opts.no_watch {
+            return Err(RbdError::InvalidArgument(
+                "exclusive-lock images need the header watch to be opened for writing".into(),
+            ));
+        }
         let inner = Arc::new(ImageInner {
             rados,
             md_io: md_io.clone(),
@@ -246,6 +291,7 @@ impl Image {
             watch: Mutex::new(None),
             mtime: AtomicU64::new(0),
             atime: AtomicU64::new(0),
+            xlock,
         });
         let img = Image { inner };
         img.install(header).await?;
@@ -303,6 +349,7 @@ impl Image {
                 watch: Mutex::new(None),
                 mtime: AtomicU64::new(u64::MAX),
                 atime: AtomicU64::new(u64::MAX),
+                xlock: None,
             });
             let img = Image { inner };
             img.install(header).await?;
@@ -357,6 +404,7 @@ impl Image {
             size,
             overlap,
             parent,
+            xlock: inner.xlock.clone(),
         };
         *inner.state.write().expect("state lock") = Some(Arc::new(st));
         Ok(())
@@ -368,6 +416,9 @@ impl Image {
 
     /// The current state, refreshed first if a header update was announced.
     pub(crate) async fn state(&self) -> Result<Arc<State>> {
+        if let Some(x) = &self.inner.xlock {
+            x.check_usable()?;
+        }
         if self.inner.stale.load(Ordering::Acquire) {
             self.refresh().await?;
         } else if self.inner.refresh_lock.try_lock().is_err() {
@@ -426,6 +477,9 @@ impl Image {
     /// Close the image: remove the header watch. Other handles become unusable for
     /// watch-dependent behaviour (they still work, without refresh notifications).
     pub async fn close(self) -> Result<()> {
+        if let Err(e) = self.release_lock().await {
+            debug!("releasing the exclusive lock on close: {e}");
+        }
         let w = self.inner.watch.lock().expect("watch lock").take();
         if let Some(mut w) = w {
             if let Some(s) = w.stop.take() {
@@ -945,7 +999,12 @@ async fn watch_task(
                                 mark_stale();
                                 held = None;
                             }
-                            Ok(NotifyPayload::Lock { .. }) | Ok(NotifyPayload::Other(_)) => {}
+                            Ok(NotifyPayload::Lock { op, client }) => {
+                                if let Some(i) = image.upgrade() {
+                                    reply = crate::exclusive_lock::handle_lock_notify(&i, op, client);
+                                }
+                            }
+                            Ok(NotifyPayload::Other(_)) => {}
                             Err(e) => warn!("undecodable notify on {oid}: {e}"),
                         }
                         if let Err(e) = io.notify_ack(&oid, notify_id, cookie, &reply).await {

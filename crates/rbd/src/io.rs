@@ -7,6 +7,7 @@
 use crate::cls;
 use crate::error::{RbdError, Result};
 use crate::image::{Image, State};
+use crate::object_map::state as om;
 use crate::util::{run_all, BoxFut};
 use bytes::{Bytes, BytesMut};
 use ceph_rados::OsdOp;
@@ -52,7 +53,7 @@ impl Image {
     /// Write `data` at `off` (clipped at the end of the image, as librbd does).
     pub async fn write(&self, off: u64, data: Bytes) -> Result<()> {
         self.check_writable()?;
-        let _q = self.inner.quiesce.read().await;
+        let _q = self.write_gate().await?;
         let st = self.state().await?;
         let len = Self::clip(&st, off, data.len() as u64)?;
         if len == 0 {
@@ -75,7 +76,9 @@ impl Image {
                 ObjWrite::Data(bufs),
             )));
         }
-        run_all(futs, usize::MAX).await.map(|_| ())
+        let r = run_all(futs, usize::MAX).await.map(|_| ());
+        self.note_result(&r);
+        r
     }
 
     /// Discard a range: afterwards it reads as zeros; whole objects are removed (or, in a
@@ -92,7 +95,7 @@ impl Image {
 
     async fn zero_range(&self, off: u64, len: u64) -> Result<()> {
         self.check_writable()?;
-        let _q = self.inner.quiesce.read().await;
+        let _q = self.write_gate().await?;
         let st = self.state().await?;
         let len = Self::clip(&st, off, len)?;
         if len == 0 {
@@ -113,7 +116,9 @@ impl Image {
                     )) as BoxFut<()>
                 })
                 .collect();
-        run_all(futs, usize::MAX).await.map(|_| ())
+        let r = run_all(futs, usize::MAX).await.map(|_| ());
+        self.note_result(&r);
+        r
     }
 
     /// Compare-and-write: if the image holds `cmp` at `off`, write `data` there, atomically
@@ -127,7 +132,7 @@ impl Image {
                 "compare and write buffers must be non-empty and of equal length".into(),
             ));
         }
-        let _q = self.inner.quiesce.read().await;
+        let _q = self.write_gate().await?;
         let st = self.state().await?;
         let len = data.len() as u64;
         if off + len > st.size {
@@ -143,6 +148,11 @@ impl Image {
         }
         let e = &ex[0];
         let oid = st.object_name(e.object_no);
+        if let Some(x) = &st.xlock {
+            let r = x.update_object(e.object_no, om::EXISTS, None).await;
+            self.note_result(&r);
+            r?;
+        }
         let body = vec![OsdOp::cmpext(e.offset, cmp), OsdOp::write(e.offset, data)];
         let map_err = |err: ceph_rados::Error| -> RbdError {
             let n = err.errno().0;
@@ -342,7 +352,29 @@ pub(crate) async fn object_write(
     let os = st.h.layout.object_size;
     let full = off == 0 && len == os;
     let io = &st.data_io;
-    if st.object_in_overlap(object_no) {
+    let in_overlap = st.object_in_overlap(object_no);
+    // object map (librbd AbstractObjectWriteRequest::pre_write_object_map_update)
+    let map = st.xlock.as_ref().filter(|x| x.has_map());
+    if let Some(x) = map {
+        let cur = x.object_state(object_no).unwrap_or(om::EXISTS);
+        match &w {
+            ObjWrite::Zero if !in_overlap && cur == om::NONEXISTENT => return Ok(()),
+            ObjWrite::Zero if !in_overlap && full => {
+                // discard of a whole object: PENDING, remove, NONEXISTENT
+                x.update_object(object_no, om::PENDING, None).await?;
+                match io.remove(&oid).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e.into()),
+                }
+                x.update_object(object_no, om::NONEXISTENT, Some(om::PENDING))
+                    .await?;
+                return Ok(());
+            }
+            _ => x.update_object(object_no, om::EXISTS, None).await?,
+        }
+    }
+    if in_overlap {
         // clone, parent data underneath
         if full && st.h.snapc.snaps.is_empty() {
             // nothing to preserve: overwrite without reading the parent

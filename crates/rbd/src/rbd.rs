@@ -277,7 +277,20 @@ impl Rbd {
             }
             return self.undo_create(name, id, false, e.into()).await;
         }
-        // 5. striping
+        // 5. object map (librbd CreateRequest::send_object_map_resize)
+        if feats & features::OBJECT_MAP != 0 {
+            let n = Layout::new(order, su, sc).num_objects(size);
+            if let Err(e) = crate::object_map::resize(n, crate::object_map::state::NONEXISTENT)
+                .exec(
+                    io,
+                    &crate::object_map::object_map_name(id, ceph_rados::NOSNAP),
+                )
+                .await
+            {
+                return self.undo_create(name, id, true, e).await;
+            }
+        }
+        // 6. striping
         if su != 0 && !(sc == 1 && su == 1u64 << order) {
             if let Err(e) = cls::set_stripe_unit_count(su, sc)
                 .exec(io, &header_name(id))
@@ -763,6 +776,9 @@ pub(crate) fn validate_create(size: u64, order: u8, feats: u64) -> Result<()> {
             "cannot use internally controlled features (operations)".into(),
         ));
     }
+    if let Some(why) = features::missing_dependency(feats) {
+        return Err(RbdError::InvalidArgument(why.into()));
+    }
     let unsupported = feats & !features::CREATABLE;
     if unsupported != 0 {
         return Err(RbdError::UnsupportedFeatures {
@@ -865,10 +881,10 @@ mod tests {
             Errno::ENOSYS
         );
         assert_eq!(
-            validate_create(1 << 30, 22, features::EXCLUSIVE_LOCK)
+            validate_create(1 << 30, 22, features::OBJECT_MAP)
                 .unwrap_err()
                 .errno(),
-            Errno::ENOSYS
+            Errno::EINVAL
         );
         assert_eq!(
             validate_create(1 << 30, 22, features::OPERATIONS)

@@ -113,6 +113,7 @@ impl Image {
     /// overlap of a clone shrinks with it (cls `set_size`) and never grows back.
     pub async fn resize(&self, size: u64, allow_shrink: bool) -> Result<()> {
         self.check_writable()?;
+        let _og = self.op_gate().await?;
         if size > i64::MAX as u64 {
             return Err(RbdError::refused(
                 format!("image size {size} is too large"),
@@ -133,6 +134,9 @@ impl Image {
                     )));
                 }
                 trim(&st, size, old).await?;
+            }
+            if let Some(x) = &st.xlock {
+                x.resize_map(st.h.layout.num_objects(size)).await?;
             }
             cls::set_size(size)
                 .exec(&self.inner.md_io, &self.inner.header_oid)

@@ -25,6 +25,7 @@ impl Image {
     /// watchers are told to refresh.
     pub async fn snap_create(&self, name: &str) -> Result<u64> {
         self.check_writable()?;
+        let _og = self.op_gate().await?;
         util::validate_name("snapshot", name)?;
         let st = self.state().await?;
         if st.h.snap_by_name(name).is_some() {
@@ -63,6 +64,10 @@ impl Image {
             {
                 Ok(_) => {
                     self.invalidate();
+                    if let Some(x) = &st.xlock {
+                        x.snapshot_map(snap_id, st.h.features & features::FAST_DIFF != 0)
+                            .await?;
+                    }
                     return Ok(snap_id);
                 }
                 Err(e) => {
@@ -86,6 +91,7 @@ impl Image {
     /// with clone-v2 children moves to the trash namespace instead, like librbd.
     pub async fn snap_remove(&self, name: &str) -> Result<()> {
         self.check_writable()?;
+        let _og = self.op_gate().await?;
         let st = self.state().await?;
         let s = Self::user_snap(&st, name)?.clone();
         if s.protection_status != protection::UNPROTECTED {
@@ -101,6 +107,7 @@ impl Image {
     /// Rename snapshot `old` to `new`.
     pub async fn snap_rename(&self, old: &str, new: &str) -> Result<()> {
         self.check_writable()?;
+        let _og = self.op_gate().await?;
         util::validate_name("snapshot", new)?;
         let st = self.state().await?;
         let s = Self::user_snap(&st, old)?;
@@ -117,6 +124,7 @@ impl Image {
     /// Protect snapshot `name` (needed for clone v1). EBUSY if already protected.
     pub async fn snap_protect(&self, name: &str) -> Result<()> {
         self.check_writable()?;
+        let _og = self.op_gate().await?;
         let st = self.state().await?;
         if st.h.features & features::LAYERING == 0 {
             return Err(RbdError::refused(
@@ -141,6 +149,7 @@ impl Image {
     /// `rbd_children`, or v2 attached children) exist.
     pub async fn snap_unprotect(&self, name: &str) -> Result<()> {
         self.check_writable()?;
+        let _og = self.op_gate().await?;
         let st = self.state().await?;
         let s = Self::user_snap(&st, name)?.clone();
         if s.protection_status == protection::UNPROTECTED {
@@ -203,6 +212,7 @@ impl Image {
     /// Set the snapshot limit (`None` = unlimited; `rbd snap limit set/clear`).
     pub async fn snap_set_limit(&self, limit: Option<u64>) -> Result<()> {
         self.check_writable()?;
+        let _og = self.op_gate().await?;
         cls::snapshot_set_limit(limit.unwrap_or(u64::MAX))
             .exec(&self.inner.md_io, &self.inner.header_oid)
             .await?;
@@ -218,6 +228,7 @@ impl Image {
         progress: impl Fn(u64, u64) + Send + Sync,
     ) -> Result<()> {
         self.check_writable()?;
+        let _og = self.op_gate().await?;
         let st = self.state().await?;
         let s = Self::user_snap(&st, name)?.clone();
         if st.h.size != s.size {
@@ -255,6 +266,9 @@ impl Image {
             progress(done.load(Ordering::Relaxed), n);
             start = end;
         }
+        if let Some(x) = &st.xlock {
+            x.rollback_map(s.id).await?;
+        }
         restore_parent_view(&st, &s).await?;
         self.notify_header_update().await;
         Ok(())
@@ -285,6 +299,7 @@ async fn restore_parent_view(st: &Arc<State>, s: &SnapInfo) -> Result<()> {
         size: s.size,
         overlap: snap_overlap,
         parent: Some(parent),
+        xlock: st.xlock.clone(),
     });
     let l = st.h.layout;
     let n = l.num_objects(snap_overlap);
@@ -340,6 +355,29 @@ pub(crate) async fn remove_snapshot_by_id(
         // clones still read from it: it stays in the trash namespace
         img.invalidate();
         return Ok(());
+    }
+    if st.h.features & features::OBJECT_MAP != 0 {
+        let next =
+            st.h.snaps
+                .iter()
+                .map(|s| s.id)
+                .filter(|&id| id > snap_id)
+                .min()
+                .unwrap_or(ceph_rados::NOSNAP);
+        match &st.xlock {
+            Some(x) => {
+                x.remove_snapshot_map(snap_id, next, st.h.features & features::FAST_DIFF != 0)
+                    .await?
+            }
+            None => {
+                let soid = crate::object_map::object_map_name(&img.inner.id, snap_id);
+                match io.remove(&soid).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
     }
     cls::snapshot_remove(snap_id).exec(io, oid).await?;
     if let Err(e) = st.data_io.selfmanaged_snap_remove(snap_id).await {

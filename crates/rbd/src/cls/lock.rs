@@ -337,3 +337,17 @@ pub fn break_lock(name: &str, locker: EntityNameT, cookie: &str) -> ClsCall {
 pub fn get_info(name: &str) -> ClsCall {
     call("get_info", &GetInfoOp { name: name.into() }, false)
 }
+/// `assert_locked`: fails with EBUSY unless the caller holds `name` with this cookie, type
+/// and tag (put in front of a write to make it conditional on holding the lock).
+pub fn assert_locked(name: &str, lock_type: u8, cookie: &str, tag: &str) -> ClsCall {
+    call(
+        "assert_locked",
+        &AssertOp {
+            name: name.into(),
+            lock_type,
+            cookie: cookie.into(),
+            tag: tag.into(),
+        },
+        false,
+    )
+}
