@@ -220,6 +220,74 @@ impl ExclusiveLock {
         });
     }
 
+    /// Set objects [start, end) to `new` (those in `current`, if given) in one call, as
+    /// librbd's trim does around removing the objects past a new end.
+    pub async fn update_range(
+        &self,
+        start: u64,
+        end: u64,
+        new: u8,
+        current: Option<u8>,
+    ) -> Result<()> {
+        if !self.has_map() || start >= end {
+            return Ok(());
+        }
+        let _g = self.map_update.lock().await;
+        let ops = vec![
+            Self::assert_op(),
+            object_map::update(start, end, new, current).op(),
+        ];
+        let r = self
+            .md_io
+            .operate_write(&self.head_oid(), ops)
+            .await
+            .map(|_| ())
+            .map_err(RbdError::from);
+        self.note(&r);
+        r?;
+        self.with_map(|m| {
+            let end = (end as usize).min(m.states.len());
+            for s in m.states.iter_mut().take(end).skip(start as usize) {
+                if current.map(|c| c == *s).unwrap_or(true) {
+                    *s = new;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// A deep copy-up (empty snap context) makes object `ono` exist in the snapshots
+    /// `snaps` (ascending) too: mark it in their maps, EXISTS in the oldest and
+    /// EXISTS_CLEAN in the later ones with fast-diff (librbd
+    /// `CopyupRequest::update_object_maps`).
+    pub async fn copyup_snapshot_maps(
+        &self,
+        ono: u64,
+        snaps: &[u64],
+        fast_diff: bool,
+    ) -> Result<()> {
+        if !self.has_map() {
+            return Ok(());
+        }
+        for (i, &snap) in snaps.iter().enumerate() {
+            let st = if i == 0 || !fast_diff {
+                state::EXISTS
+            } else {
+                state::EXISTS_CLEAN
+            };
+            let soid = object_map::object_map_name(&self.image_id, snap);
+            match object_map::update(ono, ono + 1, st, None)
+                .exec(&self.md_io, &soid)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     fn head_oid(&self) -> String {
         object_map::object_map_name(&self.image_id, NOSNAP)
     }

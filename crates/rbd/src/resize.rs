@@ -4,6 +4,7 @@
 use crate::cls;
 use crate::error::{RbdError, Result};
 use crate::image::{Image, State};
+use crate::object_map::state as om;
 use crate::util::{run_all, BoxFut};
 use ceph_rados::{Errno, OsdOp};
 use std::ops::Range;
@@ -133,7 +134,16 @@ impl Image {
                         "shrinking from {old} to {size} bytes needs allow_shrink"
                     )));
                 }
+                let l = st.h.layout;
+                let (keep, had) = (l.num_objects(size), l.num_objects(old));
+                if let Some(x) = &st.xlock {
+                    x.update_range(keep, had, om::PENDING, None).await?;
+                }
                 trim(&st, size, old).await?;
+                if let Some(x) = &st.xlock {
+                    x.update_range(keep, had, om::NONEXISTENT, Some(om::PENDING))
+                        .await?;
+                }
             }
             if let Some(x) = &st.xlock {
                 x.resize_map(st.h.layout.num_objects(size)).await?;

@@ -1,0 +1,386 @@
+//! Images with librbd's default features (layering, exclusive-lock, object-map, fast-diff,
+//! deep-flatten = 61) written by us next to librbd: the exclusive lock hand-over both
+//! ways, the object map kept valid (`rbd object-map check`), take-over from a dead owner,
+//! and blocklisting.
+
+mod common;
+
+use bytes::Bytes;
+use ceph_rbd::{OpenOptions, Rbd};
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1 << 20;
+
+fn lock_owner(pool: &str, image: &str) -> Option<(String, String)> {
+    let out = rbd_ok(&["lock", "ls", "--format", "json", &format!("{pool}/{image}")]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("lock ls json");
+    let arr = v.as_array()?;
+    let l = arr.first()?;
+    Some((
+        l["locker"].as_str()?.to_string(),
+        l["id"].as_str()?.to_string(),
+    ))
+}
+
+fn object_map_check(pool: &str, spec: &str) {
+    let (ok, out, err) = rbd_cli(&["object-map", "check", &format!("{pool}/{spec}")]);
+    assert!(ok, "object-map check {spec}: {out}{err}");
+    assert!(
+        !err.contains("failed") && !out.contains("failed") && !err.contains("invalid"),
+        "object-map check {spec} reported problems: {out}{err}"
+    );
+}
+
+fn flags(pool: &str, spec: &str) -> Vec<String> {
+    let out = rbd_ok(&["info", "--format", "json", &format!("{pool}/{spec}")]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn read_all(img: &ceph_rbd::Image) -> Vec<u8> {
+    let size = img.size().await.unwrap();
+    img.read(0, size).await.unwrap().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_feature_image_lifecycle() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dfl").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "64M", &format!("{p}/img")]);
+    let img = pool.rbd.open("img").await.unwrap();
+    assert_eq!(img.features().await.unwrap(), 61);
+    let mut rng = Rng(seed());
+    let mut model = vec![0u8; (64 * MIB) as usize];
+    let mut put = |model: &mut Vec<u8>, off: u64, d: &[u8]| {
+        model[off as usize..off as usize + d.len()].copy_from_slice(d);
+    };
+    for &(off, len) in &[
+        (0u64, 4096usize),
+        (5 * MIB + 17, 100_000),
+        (63 * MIB, 1 << 20),
+    ] {
+        let d = rng.bytes(len);
+        img.write(off, Bytes::from(d.clone())).await.unwrap();
+        put(&mut model, off, &d);
+    }
+    // we own the lock, in librbd's form
+    assert!(img.is_lock_owner());
+    let (locker, id) = lock_owner(&p, "img").expect("locked");
+    assert_eq!(locker, format!("client.{}", rados.instance_id()));
+    assert_eq!(id, format!("auto {}", img.watch_cookie()));
+    img.snap_create("s1").await.unwrap();
+    let at_s1 = model.clone();
+    // overwrite, discard a whole object, grow
+    let d = rng.bytes(8192);
+    img.write(5 * MIB, Bytes::from(d.clone())).await.unwrap();
+    put(&mut model, 5 * MIB, &d);
+    img.discard(60 * MIB, 4 * MIB).await.unwrap();
+    model[(60 * MIB) as usize..(64 * MIB) as usize].fill(0);
+    img.resize(80 * MIB, false).await.unwrap();
+    model.resize((80 * MIB) as usize, 0);
+    let d = rng.bytes(3 * MIB as usize);
+    img.write(77 * MIB, Bytes::from(d.clone())).await.unwrap();
+    put(&mut model, 77 * MIB, &d);
+    img.snap_create("s2").await.unwrap();
+    img.resize(70 * MIB, true).await.unwrap();
+    model.truncate((70 * MIB) as usize);
+    assert_eq!(read_all(&img).await, model);
+    img.close().await.unwrap();
+    assert!(lock_owner(&p, "img").is_none(), "lock released on close");
+
+    object_map_check(&p, "img");
+    object_map_check(&p, "img@s1");
+    object_map_check(&p, "img@s2");
+    assert!(flags(&p, "img").is_empty());
+    assert_eq!(sha256(&rbd_export(&p, "img")), sha256(&model));
+    assert_eq!(sha256(&rbd_export(&p, "img@s1")), sha256(&at_s1));
+    // fast-diff and du agree with the data: the snapshot diff lists the changed objects
+    let diff = rbd_ok(&[
+        "diff",
+        "--whole-object",
+        "--from-snap",
+        "s1",
+        "--format",
+        "json",
+        &format!("{p}/img"),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&diff).unwrap();
+    let offs: Vec<u64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["offset"].as_u64().unwrap())
+        .collect();
+    assert!(
+        offs.contains(&(4 * MIB)),
+        "object 1 changed since s1: {diff}"
+    );
+    assert!(
+        offs.contains(&(60 * MIB)),
+        "object 15 discarded since s1: {diff}"
+    );
+    assert!(!offs.contains(&0), "object 0 unchanged since s1: {diff}");
+
+    // clone v2 with default features, written and flattened by us
+    rbd_ok(&["snap", "protect", &format!("{p}/img@s1")]);
+    rbd_ok(&[
+        "clone",
+        "--rbd-default-clone-format",
+        "2",
+        &format!("{p}/img@s1"),
+        &format!("{p}/child"),
+    ]);
+    let child = pool.rbd.open("child").await.unwrap();
+    assert_eq!(child.features().await.unwrap() & 61, 61);
+    let mut cmodel = at_s1.clone();
+    let d = rng.bytes(5000);
+    child.write(MIB + 3, Bytes::from(d.clone())).await.unwrap();
+    cmodel[(MIB + 3) as usize..(MIB + 3) as usize + 5000].copy_from_slice(&d);
+    child.snap_create("c1").await.unwrap();
+    child.flatten(|_, _| {}).await.unwrap();
+    assert_eq!(read_all(&child).await, cmodel);
+    child.close().await.unwrap();
+    object_map_check(&p, "child");
+    object_map_check(&p, "child@c1");
+    assert_eq!(sha256(&rbd_export(&p, "child")), sha256(&cmodel));
+
+    // removal by us: snapshots first, then the images
+    let child = pool.rbd.open("child").await.unwrap();
+    child.snap_remove("c1").await.unwrap();
+    child.close().await.unwrap();
+    pool.rbd.remove("child").await.unwrap();
+    let img = pool.rbd.open("img").await.unwrap();
+    img.snap_unprotect("s1").await.unwrap();
+    img.snap_remove("s1").await.unwrap();
+    object_map_check(&p, "img@s2");
+    img.snap_remove("s2").await.unwrap();
+    img.close().await.unwrap();
+    object_map_check(&p, "img");
+    pool.rbd.remove("img").await.unwrap();
+    let left = Command::new("rados")
+        .args([
+            "--conf",
+            &env().conf,
+            "--keyring",
+            &env().keyring,
+            "-p",
+            &p,
+            "ls",
+        ])
+        .output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(
+        !left.contains("rbd_object_map") && !left.contains("rbd_data"),
+        "objects left behind: {left}"
+    );
+    pool.cleanup().await;
+}
+
+/// A python3-rbd writer and ours alternate on one image; each asks the other for the
+/// lock; every byte both wrote is there at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_handover_with_librbd() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dflh").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "32M", &format!("{p}/img")]);
+    let img = pool.rbd.open("img").await.unwrap();
+    let mut model = vec![0u8; (32 * MIB) as usize];
+    let mut rng = Rng(seed());
+    let me = format!("client.{}", rados.instance_id());
+    for round in 0..6u64 {
+        // ours
+        let off = round * 5 * MIB + 4096 * round;
+        let d = rng.bytes(70_000);
+        let t = Instant::now();
+        img.write(off, Bytes::from(d.clone())).await.unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "hand-over to us took {:?}",
+            t.elapsed()
+        );
+        model[off as usize..off as usize + d.len()].copy_from_slice(&d);
+        assert_eq!(lock_owner(&p, "img").unwrap().0, me);
+        // librbd's: a python writer asks us for the lock, writes, and closes
+        let poff = off + 2 * MIB + 512;
+        let byte = (round as u8).wrapping_mul(37).wrapping_add(11);
+        python(
+            &p,
+            &format!(
+                "img = rbd.Image(ioctx, 'img')\nimg.write(bytes([{byte}]) * 65536, {poff})\nimg.close()"
+            ),
+        );
+        model[poff as usize..poff as usize + 65536].fill(byte);
+        assert!(!img.is_lock_owner(), "we released the lock for librbd");
+    }
+    // librbd holds the lock open while we write: a long-lived python writer
+    let mut child = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(format!(
+            "import rados, rbd, sys, time\ncluster = rados.Rados(conffile={conf:?}, conf={{'keyring': {key:?}}})\ncluster.connect()\nioctx = cluster.open_ioctx({p:?})\nimg = rbd.Image(ioctx, 'img')\nimg.write(b'\\x77' * 4096, 0)\nprint('locked', flush=True)\nsys.stdin.readline()\nimg.write(b'\\x78' * 4096, 8192)\nimg.close()\nprint('done', flush=True)\n",
+            conf = env().conf,
+            key = env().keyring
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    model[..4096].fill(0x77);
+    assert_ne!(lock_owner(&p, "img").unwrap().0, me);
+    let d = rng.bytes(4096);
+    img.write(4096, Bytes::from(d.clone())).await.unwrap();
+    model[4096..8192].copy_from_slice(&d);
+    assert_eq!(lock_owner(&p, "img").unwrap().0, me);
+    // and the python writer takes it back from us for its second write
+    use std::io::Write;
+    child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    assert!(child.wait().unwrap().success());
+    model[8192..12288].fill(0x78);
+    assert_eq!(read_all(&img).await, model);
+    img.close().await.unwrap();
+    assert_eq!(sha256(&rbd_export(&p, "img")), sha256(&model));
+    object_map_check(&p, "img");
+    pool.cleanup().await;
+}
+
+/// An owner killed with SIGKILL: the next writer blocklists it and breaks its lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_librbd_owner_is_taken_over() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dfld").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "16M", &format!("{p}/img")]);
+    let mut child = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(format!(
+            "import rados, rbd, sys, time\ncluster = rados.Rados(conffile={conf:?}, conf={{'keyring': {key:?}}})\ncluster.connect()\nioctx = cluster.open_ioctx({p:?})\nimg = rbd.Image(ioctx, 'img')\nimg.write(b'\\x55' * 4096, 0)\nprint('locked', flush=True)\ntime.sleep(600)\n",
+            conf = env().conf,
+            key = env().keyring
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    let (dead, _) = lock_owner(&p, "img").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let img = pool.rbd.open("img").await.unwrap();
+    let t = Instant::now();
+    img.write(4096, Bytes::from(vec![0x66; 4096]))
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    // the dead owner's watch times out after 30 s at most; the break itself is quick
+    assert!(took < Duration::from_secs(45), "take-over took {took:?}");
+    let (owner, _) = lock_owner(&p, "img").unwrap();
+    assert_ne!(owner, dead);
+    assert_eq!(owner, format!("client.{}", rados.instance_id()));
+    let b = img.read(0, 8192).await.unwrap();
+    assert!(b[..4096].iter().all(|&x| x == 0x55));
+    assert!(b[4096..].iter().all(|&x| x == 0x66));
+    img.close().await.unwrap();
+    object_map_check(&p, "img");
+    pool.cleanup().await;
+}
+
+/// Our client blocklisted during writes: a clear EBLOCKLISTED error within seconds, and
+/// every later operation fails the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocklisted_client_fails_fast() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dflb").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "16M", &format!("{p}/img")]);
+    // a separate client instance, so blocklisting it leaves the pool's own alone
+    let r2 = connect().await;
+    let rbd2 = Rbd::open_pool(&r2, &p).await.unwrap();
+    let img = rbd2.open("img").await.unwrap();
+    img.write(0, Bytes::from(vec![1u8; 4096])).await.unwrap();
+    let addr = img
+        .watchers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|w| w.name.num as u64 == r2.instance_id())
+        .map(|w| w.addr)
+        .expect("our watcher");
+    let a = format!("{}/{}", addr.addr.unwrap(), addr.nonce);
+    let writer = {
+        let img = img.clone();
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            loop {
+                let r = img
+                    .write((i % 4000) * 4096, Bytes::from(vec![2u8; 4096]))
+                    .await;
+                if let Err(e) = r {
+                    return (i, e);
+                }
+                i += 1;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = Command::new("ceph")
+        .args(["--conf", &env().conf, "--keyring", &env().keyring])
+        .args(["osd", "blocklist", "add", &a, "600"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = Instant::now();
+    let (n, e) = tokio::time::timeout(Duration::from_secs(30), writer)
+        .await
+        .expect("writes must fail promptly once blocklisted")
+        .unwrap();
+    assert!(n > 0);
+    assert_eq!(e.errno().0, 108, "{e}");
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t.elapsed()
+    );
+    let e2 = tokio::time::timeout(
+        Duration::from_secs(5),
+        img.write(0, Bytes::from(vec![3u8; 512])),
+    )
+    .await
+    .expect("no hang")
+    .unwrap_err();
+    assert_eq!(e2.errno().0, 108);
+    let _ = Command::new("ceph")
+        .args(["--conf", &env().conf, "--keyring", &env().keyring])
+        .args(["osd", "blocklist", "rm", &a])
+        .output();
+    drop(img);
+    // librbd can take the image over from the blocklisted client
+    python(
+        &p,
+        "img = rbd.Image(ioctx, 'img')\nimg.write(b'\\x09' * 4096, 0)\nimg.close()",
+    );
+    object_map_check(&p, "img");
+    let _ = OpenOptions::default();
+    pool.cleanup().await;
+}
