@@ -59,7 +59,7 @@ async fn default_feature_image_lifecycle() {
     assert_eq!(img.features().await.unwrap(), 61);
     let mut rng = Rng(seed());
     let mut model = vec![0u8; (64 * MIB) as usize];
-    let mut put = |model: &mut Vec<u8>, off: u64, d: &[u8]| {
+    let put = |model: &mut Vec<u8>, off: u64, d: &[u8]| {
         model[off as usize..off as usize + d.len()].copy_from_slice(d);
     };
     for &(off, len) in &[
@@ -289,6 +289,7 @@ async fn dead_librbd_owner_is_taken_over() {
         .await
         .unwrap();
     let took = t.elapsed();
+    eprintln!("take-over from a SIGKILLed librbd owner: {took:?}");
     // the dead owner's watch times out after 30 s at most; the break itself is quick
     assert!(took < Duration::from_secs(45), "take-over took {took:?}");
     let (owner, _) = lock_owner(&p, "img").unwrap();
