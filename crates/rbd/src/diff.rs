@@ -27,7 +27,7 @@ pub struct DiffExtent {
 
 /// A set of disjoint half-open intervals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Intervals(BTreeMap<u64, u64>); // start -> end
+pub(crate) struct Intervals(pub(crate) BTreeMap<u64, u64>); // start -> end
 
 impl Intervals {
     pub fn insert(&mut self, start: u64, len: u64) {

@@ -288,6 +288,11 @@ impl ExclusiveLock {
         Ok(())
     }
 
+    /// Install a rebuilt head map (if loaded).
+    pub fn replace_map(&self, m: ObjectMap) {
+        self.with_map(|cur| *cur = m)
+    }
+
     fn head_oid(&self) -> String {
         object_map::object_map_name(&self.image_id, NOSNAP)
     }

@@ -46,6 +46,7 @@ mod info;
 mod io;
 pub mod layout;
 pub mod object_map;
+mod object_map_ops;
 mod rbd;
 mod resize;
 mod snap;

@@ -6,6 +6,7 @@ pub mod args;
 pub mod fmt;
 
 mod bench;
+mod features;
 mod image;
 mod snap;
 mod transfer;
@@ -243,6 +244,7 @@ pub async fn open_image(rbd: &Rbd, name: &str, snap: &str, mode: Mode) -> R<Imag
         read_only: mode == Mode::ReadOnly,
         snapshot: None,
         no_watch: mode == Mode::ReadOnly,
+        ..Default::default()
     };
     let img = rbd
         .open_with(name, &opts)
@@ -257,6 +259,7 @@ pub async fn open_image(rbd: &Rbd, name: &str, snap: &str, mode: Mode) -> R<Imag
         read_only: true,
         snapshot: Some(snap.to_string()),
         no_watch: true,
+        ..Default::default()
     };
     rbd.open_with(name, &opts).await.map_err(|e| {
         if e.is_not_found() {
@@ -314,6 +317,8 @@ Commands (the `rbd` tool's syntax, options and output):
   diff [--from-snap S] [--whole-object] IMAGE[@SNAP]
   export-diff [--from-snap S] IMAGE[@SNAP] FILE|-
   import-diff FILE|- IMAGE
+  feature enable|disable IMAGE FEATURE...
+  object-map check|rebuild IMAGE[@SNAP]
 
 IMAGE is [POOL/[NAMESPACE/]]NAME (or -p POOL --namespace NS --image NAME --snap SNAP).
 Common options: --format plain|json [--pretty-format], --no-progress.
@@ -328,6 +333,10 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     if c.args.flag("help") || words.is_empty() || w(0) == "help" {
         out(&format!("{USAGE}\n"));
         return Ok(());
+    }
+    if let Some(cmd) = features::dispatch_words(w(0), w(1)) {
+        c.args.pos.drain(..2);
+        return features::run(&mut c, cmd).await;
     }
     // (command word count, handler)
     let (n, cmd) = match (w(0), w(1), w(2)) {

@@ -1,0 +1,266 @@
+//! Object map maintenance: check and rebuild from the objects' clone lists, and feature
+//! changes with librbd's dependency rules (ceph: src/librbd/operation/
+//! {ObjectMapIterate,RebuildObjectMapRequest,EnableFeaturesRequest,
+//! DisableFeaturesRequest}.cc, src/librbd/Operations.cc `update_features`).
+
+use crate::cls::{self, lock::lock_type, lock::RBD_LOCK_NAME, ClsCall};
+use crate::diff::calc_snap_set_diff;
+use crate::error::{RbdError, Result};
+use crate::features;
+use crate::image::{Image, State};
+use crate::object_map::{self, state, ObjectMap};
+use crate::util::{run_all, BoxFut};
+use ceph_encoding::EncodeExt;
+use ceph_rados::NOSNAP;
+use std::sync::Arc;
+
+/// Features `feature enable` accepts (librbd `RBD_FEATURES_MUTABLE` minus the ones this
+/// client does not implement).
+pub const ENABLE_MUTABLE: u64 =
+    features::EXCLUSIVE_LOCK | features::OBJECT_MAP | features::FAST_DIFF;
+/// Features `feature disable` accepts (`RBD_FEATURES_MUTABLE | RBD_FEATURES_DISABLE_ONLY`).
+pub const DISABLE_MUTABLE: u64 = ENABLE_MUTABLE | features::DEEP_FLATTEN | features::JOURNALING;
+
+/// cls_rbd `set_features(features, mask)`.
+fn set_features(bits: u64, mask: u64) -> ClsCall {
+    let mut v = Vec::new();
+    v.put_u64(bits);
+    v.put_u64(mask);
+    ClsCall::new("rbd", "set_features", v, true)
+}
+
+/// cls_rbd `set_flags(flags, mask, snap_id)`.
+fn set_flags(flags: u64, mask: u64, snap_id: u64) -> ClsCall {
+    let mut v = Vec::new();
+    v.put_u64(flags);
+    v.put_u64(mask);
+    v.put_u64(snap_id);
+    ClsCall::new("rbd", "set_flags", v, true)
+}
+
+/// What a correct map says for object `ono` at `end` (a snap id or NOSNAP), given the
+/// snapshot before it (`prev`, 0 if none): NONEXISTENT if the object is absent there,
+/// EXISTS_CLEAN (fast-diff) if unchanged since `prev`, else EXISTS.
+async fn expected_state(
+    st: &Arc<State>,
+    ono: u64,
+    prev: u64,
+    end: u64,
+    fast_diff: bool,
+) -> Result<u8> {
+    let oid = st.object_name(ono);
+    let (clones, seq) = match st.data_io.list_snaps(&oid).await {
+        Ok(r) => r,
+        Err(e) if e.is_not_found() => return Ok(state::NONEXISTENT),
+        Err(e) => return Err(e.into()),
+    };
+    let d = calc_snap_set_diff(&clones, seq, prev, end);
+    if !d.end_exists {
+        return Ok(state::NONEXISTENT);
+    }
+    if fast_diff && prev != 0 && !d.whole_object && d.diff.0.is_empty() {
+        return Ok(state::EXISTS_CLEAN);
+    }
+    Ok(state::EXISTS)
+}
+
+impl Image {
+    fn snap_ids(st: &State, snap: Option<&str>) -> Result<(u64, u64, u64)> {
+        // (end id, previous snapshot id or 0, image size at end)
+        let (end, size) = match snap {
+            None => (NOSNAP, st.h.size),
+            Some(n) => {
+                let s = st
+                    .h
+                    .snap_by_name(n)
+                    .ok_or_else(|| RbdError::not_found(format!("snapshot '{n}' does not exist")))?;
+                (s.id, s.size)
+            }
+        };
+        let prev =
+            st.h.snaps
+                .iter()
+                .map(|s| s.id)
+                .filter(|&id| id < end)
+                .max()
+                .unwrap_or(0);
+        Ok((end, prev, size))
+    }
+
+    async fn computed_map(&self, st: &Arc<State>, snap: Option<&str>) -> Result<(u64, ObjectMap)> {
+        let (end, prev, size) = Self::snap_ids(st, snap)?;
+        let fast_diff = st.h.features & features::FAST_DIFF != 0;
+        let n = st.h.layout.num_objects(size);
+        let futs: Vec<BoxFut<u8>> = (0..n)
+            .map(|ono| {
+                let st = st.clone();
+                Box::pin(async move { expected_state(&st, ono, prev, end, fast_diff).await })
+                    as BoxFut<u8>
+            })
+            .collect();
+        let states = run_all(futs, 64).await?;
+        Ok((end, ObjectMap { states }))
+    }
+
+    /// `rbd object-map check`: compare the stored map of the head (or `snap`) with the
+    /// objects; returns the mismatches as (object, stored, expected).
+    pub async fn object_map_check(&self, snap: Option<&str>) -> Result<Vec<(u64, u8, u8)>> {
+        let st = self.state().await?;
+        if st.h.features & features::OBJECT_MAP == 0 {
+            return Err(RbdError::InvalidArgument(
+                "image does not have object map feature enabled".into(),
+            ));
+        }
+        let (end, want) = self.computed_map(&st, snap).await?;
+        let oid = object_map::object_map_name(&self.inner.id, end);
+        let have = match object_map::load().exec(&self.inner.md_io, &oid).await {
+            Ok(b) => ObjectMap::decode(&b)?,
+            Err(e) if e.is_not_found() => ObjectMap::default(),
+            Err(e) => return Err(e),
+        };
+        let mut bad = Vec::new();
+        for i in 0..want.len().max(have.len()) {
+            let (h, w) = (have.get(i), want.get(i));
+            if h != w || i >= have.len() {
+                bad.push((i, h, w));
+            }
+        }
+        Ok(bad)
+    }
+
+    /// `rbd object-map rebuild`: recompute the head's (or `snap`'s) map from the objects,
+    /// save it under the exclusive lock and clear the invalid flags.
+    pub async fn object_map_rebuild(&self, snap: Option<&str>) -> Result<()> {
+        self.check_writable()?;
+        let _og = self.op_gate().await?;
+        let st = self.state().await?;
+        if st.h.features & features::OBJECT_MAP == 0 {
+            return Err(RbdError::InvalidArgument(
+                "image does not have object map feature enabled".into(),
+            ));
+        }
+        let _q = self.inner.quiesce.write().await;
+        let (end, map) = self.computed_map(&st, snap).await?;
+        let io = &self.inner.md_io;
+        let oid = object_map::object_map_name(&self.inner.id, end);
+        let mut ops = Vec::new();
+        if end == NOSNAP {
+            ops.push(cls::lock::assert_locked(RBD_LOCK_NAME, lock_type::EXCLUSIVE, "", "").op());
+        }
+        ops.push(object_map::save(&map).op());
+        io.operate_write(&oid, ops).await?;
+        if end == NOSNAP {
+            if let Some(x) = self.xlock() {
+                x.replace_map(map);
+            }
+        }
+        set_flags(
+            0,
+            features::flag::OBJECT_MAP_INVALID | features::flag::FAST_DIFF_INVALID,
+            end,
+        )
+        .exec(io, &self.inner.header_oid)
+        .await?;
+        drop(_q);
+        drop(_og);
+        self.notify_header_update().await;
+        Ok(())
+    }
+
+    /// `rbd feature enable|disable`: librbd's dependency rules; enabling the object map
+    /// creates it flagged invalid (to be rebuilt), disabling it removes the maps.
+    pub async fn update_features(&self, mask: u64, enable: bool) -> Result<()> {
+        self.check_writable()?;
+        let st = self.state().await?;
+        let cur = st.h.features;
+        let allowed = if enable {
+            ENABLE_MUTABLE
+        } else {
+            DISABLE_MUTABLE
+        };
+        if mask == 0 || mask & !allowed != 0 {
+            return Err(RbdError::InvalidArgument(
+                "cannot update immutable features".into(),
+            ));
+        }
+        let mut mask = mask;
+        if enable {
+            mask &= !cur;
+            let after = cur | mask;
+            if let Some(why) = features::missing_dependency(after) {
+                return Err(RbdError::InvalidArgument(why.into()));
+            }
+        } else {
+            mask &= cur;
+            if mask & features::OBJECT_MAP != 0 {
+                mask |= cur & features::FAST_DIFF;
+            }
+            let after = cur & !mask;
+            if mask & features::EXCLUSIVE_LOCK != 0
+                && after & (features::OBJECT_MAP | features::JOURNALING) != 0
+            {
+                return Err(RbdError::InvalidArgument(
+                    "cannot disable exclusive-lock. object-map or journaling must be disabled before disabling exclusive-lock.".into(),
+                ));
+            }
+            if let Some(why) = features::missing_dependency(after) {
+                return Err(RbdError::InvalidArgument(why.into()));
+            }
+        }
+        if mask == 0 {
+            return Ok(());
+        }
+        // the lock owner changes features (librbd acquires it first)
+        let _og = self.op_gate().await?;
+        let io = &self.inner.md_io;
+        let hoid = &self.inner.header_oid;
+        if enable {
+            if mask & (features::OBJECT_MAP | features::FAST_DIFF) != 0 {
+                let flags = features::flag::OBJECT_MAP_INVALID | features::flag::FAST_DIFF_INVALID;
+                set_flags(flags, flags, NOSNAP).exec(io, hoid).await?;
+                if mask & features::OBJECT_MAP != 0 {
+                    let n = st.h.layout.num_objects(st.h.size);
+                    object_map::resize(n, state::NONEXISTENT)
+                        .exec(io, &object_map::object_map_name(&self.inner.id, NOSNAP))
+                        .await?;
+                    for s in &st.h.snaps {
+                        set_flags(flags, flags, s.id).exec(io, hoid).await?;
+                        let sn = st.h.layout.num_objects(s.size);
+                        object_map::resize(sn, state::NONEXISTENT)
+                            .exec(io, &object_map::object_map_name(&self.inner.id, s.id))
+                            .await?;
+                    }
+                }
+            }
+            set_features(cur | mask, mask).exec(io, hoid).await?;
+        } else {
+            set_features(cur & !mask, mask).exec(io, hoid).await?;
+            if mask & features::OBJECT_MAP != 0 {
+                let mut ids: Vec<u64> = st.h.snaps.iter().map(|s| s.id).collect();
+                ids.push(NOSNAP);
+                for id in ids {
+                    match io
+                        .remove(&object_map::object_map_name(&self.inner.id, id))
+                        .await
+                    {
+                        Ok(()) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            if mask & (features::OBJECT_MAP | features::FAST_DIFF) != 0 {
+                let flags = features::flag::OBJECT_MAP_INVALID | features::flag::FAST_DIFF_INVALID;
+                let clear = if mask & features::OBJECT_MAP != 0 {
+                    flags
+                } else {
+                    features::flag::FAST_DIFF_INVALID
+                };
+                let _ = set_flags(0, clear, NOSNAP).exec(io, hoid).await;
+            }
+        }
+        drop(_og);
+        self.notify_header_update().await;
+        Ok(())
+    }
+}
