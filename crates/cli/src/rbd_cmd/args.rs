@@ -39,6 +39,8 @@ const VALUED: &[&[&str]] = &[
     &["import-format"],
     &["path"],
     &["sparse-size"],
+    &["options", "-o"],
+    &["device-type", "-t"],
 ];
 
 /// Switches.
@@ -58,6 +60,9 @@ const FLAGS: &[&[&str]] = &[
     &["ignore-quiesce-error"],
     &["no-error"],
     &["help", "-h"],
+    &["read-only"],
+    &["exclusive"],
+    &["shared"],
 ];
 
 /// The parsed command line.

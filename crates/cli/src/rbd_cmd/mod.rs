@@ -7,6 +7,7 @@ pub mod fmt;
 
 mod bench;
 mod features;
+mod device;
 mod image;
 mod snap;
 mod transfer;
@@ -319,6 +320,8 @@ Commands (the `rbd` tool's syntax, options and output):
   import-diff FILE|- IMAGE
   feature enable|disable IMAGE FEATURE...
   object-map check|rebuild IMAGE[@SNAP]
+  device map [--read-only] [--exclusive] [-o OPTS] IMAGE[@SNAP] | device unmap DEV|IMAGE
+  device list [--format json]
 
 IMAGE is [POOL/[NAMESPACE/]]NAME (or -p POOL --namespace NS --image NAME --snap SNAP).
 Common options: --format plain|json [--pretty-format], --no-progress.
@@ -341,6 +344,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     // (command word count, handler)
     let (n, cmd) = match (w(0), w(1), w(2)) {
         ("pool", "init", _) => (2, "pool init"),
+        ("device", "map" | "unmap" | "list" | "ls", _) => (2, "device"),
         ("snap", "limit", "set") => (3, "snap limit set"),
         ("snap", "limit", "clear") => (3, "snap limit clear"),
         ("snap", "create" | "add", _) => (2, "snap create"),
@@ -383,6 +387,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     }
     match cmd {
         "pool init" => image::pool_init(&mut c).await,
+        "device" => device::dispatch(&mut c, &words[1]).await,
         "create" => image::create(&mut c).await,
         "ls" => image::list(&mut c).await,
         "info" => image::info(&mut c).await,
