@@ -15,7 +15,7 @@ use super::messages::{backoff_op, flag, Backoff, OsdOpReply, OsdOpRequest, NOSNA
 use super::target::{calc_target, needs_resend, Hold, Placement};
 use super::OpRequest;
 use crate::error::{Errno, Error, Result};
-use crate::osdmap::{OsdMap, PgId};
+use crate::osdmap::{map_flags, pool_flags, OsdMap, PgId};
 use ceph_encoding::{features, Decoder, EntityAddr, UTime};
 use ceph_msgr2::Message;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -173,6 +173,22 @@ fn op_key<'a>(req: &'a OpRequest, p: &Placement) -> HKey<'a> {
     )
 }
 
+/// Whether a write must wait because its pool (or the cluster) is full: writes that respect
+/// fullness are paused until the flag clears and then resent (the OSD drops them while
+/// full); with FULL_TRY/FULL_FORCE they are sent and the OSD answers EDQUOT/ENOSPC at once.
+/// (ceph: src/osdc/Objecter.cc `_calc_target` `respects_full`, `_osdmap_pool_full`.)
+fn held_by_full(map: &OsdMap, req: &OpRequest, pool: i64) -> bool {
+    let f = req.flags();
+    if f & flag::WRITE == 0 || f & (flag::FULL_TRY | flag::FULL_FORCE) != 0 {
+        return false;
+    }
+    map.flags & map_flags::FULL != 0
+        || map
+            .pools
+            .get(&pool)
+            .is_some_and(|p| p.has_flag(pool_flags::FULL) || p.has_flag(pool_flags::FULL_QUOTA))
+}
+
 /// The objecter state machine. `W` is what the driver keeps per caller.
 pub(crate) struct Core<W> {
     map: Option<Arc<OsdMap>>,
@@ -314,7 +330,11 @@ impl<W: Waiter> Core<W> {
                 op.dirty = match (&op.placement, op.conn) {
                     (Some(old), Some(_)) if !skipped => {
                         match calc_target(m, &op.req.target, op.req.pg_seed, op.req.is_write()) {
-                            Ok(new) => needs_resend(old, &new),
+                            // A write sent before its pool filled up was dropped by the
+                            // OSD: park it now, resend when the flag clears.
+                            Ok(new) => {
+                                needs_resend(old, &new) || held_by_full(m, &op.req, new.pool)
+                            }
                             Err(_) => true,
                         }
                     }
@@ -564,6 +584,16 @@ impl<W: Waiter> Core<W> {
                 return;
             }
         };
+        if held_by_full(&map, &op.req, placement.pool) {
+            trace!(
+                tid,
+                pool = placement.pool,
+                "write held: pool or cluster full"
+            );
+            op.placement = Some(placement);
+            op.conn = None;
+            return;
+        }
         let osd = placement.primary;
         let Some(conn) = self.session_for(osd, &map, now) else {
             let op = self.ops.get_mut(&tid).expect("present");

@@ -450,3 +450,46 @@ fn session_reset_resends_after_redial_delay() {
     assert_eq!(s2.len(), 2);
     assert_ne!(s2[1].conn, s.conn);
 }
+
+/// Defect 4: writes to a full pool wait (the OSD would drop them) and go out when the flag
+/// clears, including one sent just before the pool filled; reads still go; FULL_TRY
+/// writes are sent at once (the OSD answers EDQUOT/ENOSPC).
+#[test]
+fn full_pool_pauses_writes_until_it_clears() {
+    use crate::osdmap::pool_flags;
+    let mut sim = Sim::new();
+    let (t1, _g1) = sim.submit(1, write("a"), None);
+    assert_eq!(sim.sends_of(t1).len(), 1);
+    sim.maps(&[&|m: &mut OsdMap| {
+        m.pools.get_mut(&1).unwrap().flags |= pool_flags::FULL | pool_flags::FULL_QUOTA
+    }]);
+    let (t2, _g2) = sim.submit(2, write("b"), None);
+    assert_eq!(sim.sends_of(t2).len(), 0, "write sent to a full pool");
+    let mut read = OpRequest::new(write("c").target, vec![OsdOp::read(0, 4)]);
+    read.snapid = NOSNAP;
+    let (t3, _g3) = sim.submit(3, read, None);
+    assert_eq!(
+        sim.sends_of(t3).len(),
+        1,
+        "reads are not held by a full pool"
+    );
+    let mut try_req = write("d");
+    try_req.extra_flags |= flag::FULL_TRY;
+    let (t4, _g4) = sim.submit(4, try_req, None);
+    assert_eq!(sim.sends_of(t4).len(), 1, "FULL_TRY write held");
+    sim.advance(Duration::from_secs(2));
+    assert_eq!(sim.sends_of(t2).len(), 0);
+    sim.maps(&[&|m: &mut OsdMap| {
+        m.pools.get_mut(&1).unwrap().flags &= !(pool_flags::FULL | pool_flags::FULL_QUOTA)
+    }]);
+    assert_eq!(
+        sim.sends_of(t1).len(),
+        2,
+        "write dropped while full was not resent"
+    );
+    assert_eq!(
+        sim.sends_of(t2).len(),
+        1,
+        "held write not sent when the pool cleared"
+    );
+}
