@@ -122,6 +122,7 @@ impl Rados {
             read_snap: NOSNAP,
             snapc: SnapContext::default(),
             timeout: None,
+            full_try: false,
         }
     }
 }
@@ -135,6 +136,7 @@ pub struct IoCtx {
     read_snap: u64,
     snapc: SnapContext,
     timeout: Option<Duration>,
+    full_try: bool,
 }
 
 /// Object size and modification time.
@@ -224,6 +226,13 @@ impl IoCtx {
         self.snapc = snapc;
     }
 
+    /// Fail writes to a full pool or cluster at once (EDQUOT for a pool quota, ENOSPC
+    /// otherwise) instead of waiting for space, like librados' `FULL_TRY` op flag. By
+    /// default writes wait until the full flag clears, then go out.
+    pub fn set_full_try(&mut self, on: bool) {
+        self.full_try = on;
+    }
+
     /// Per-op timeout for this context.
     pub fn set_op_timeout(&mut self, t: Option<Duration>) {
         self.timeout = t;
@@ -247,6 +256,9 @@ impl IoCtx {
             r.snapid = self.read_snap;
         }
         r.timeout = self.timeout;
+        if self.full_try {
+            r.extra_flags |= messages::flag::FULL_TRY;
+        }
         r
     }
 
@@ -542,19 +554,39 @@ impl IoCtx {
         let o = oid.to_string();
         let pinger = tokio::spawn(async move {
             let mut gen = 1u32;
+            // Blocklisted: the watch is over for good. Tell the owner once and close the
+            // event stream (`Watch::next` then returns `None`) instead of reporting
+            // Disconnected forever.
+            let end = |io: &IoCtx| {
+                io.rados.objecter.unregister_watch(cookie);
+            };
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 if tx.is_closed() {
                     return;
                 }
-                if io
-                    .watch_op(&o, cookie, ops::watch_op::PING, gen)
-                    .await
-                    .is_err()
-                {
-                    let _ = tx.send(WatchEvent::Disconnected);
-                    gen += 1;
-                    let _ = io.watch_op(&o, cookie, ops::watch_op::RECONNECT, gen).await;
+                let e = match io.watch_op(&o, cookie, ops::watch_op::PING, gen).await {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                };
+                let _ = tx.send(WatchEvent::Disconnected);
+                if e.is_blocklisted() {
+                    return end(&io);
+                }
+                gen += 1;
+                match io.watch_op(&o, cookie, ops::watch_op::RECONNECT, gen).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_blocklisted() => return end(&io),
+                    // The OSD expired the watch (no ping within its timeout): register it
+                    // again; the owner was told it may have missed notifies (ceph:
+                    // src/librados/IoCtxImpl.cc WatchInfo::handle_error, librbd rewatch).
+                    Err(e) if e.errno() == Errno::ENOTCONN => {
+                        match io.watch_op(&o, cookie, ops::watch_op::WATCH, gen).await {
+                            Err(e) if e.is_blocklisted() => return end(&io),
+                            _ => {}
+                        }
+                    }
+                    Err(_) => {}
                 }
             }
         });

@@ -221,6 +221,17 @@ impl Error {
         self.errno() == Errno::ENOENT
     }
 
+    /// True when the cluster blocklisted this client (EBLOCKLISTED, 108): every later
+    /// request fails too; the client must be recreated (librbd then drops its locks).
+    pub fn is_blocklisted(&self) -> bool {
+        self.errno() == Errno::EBLOCKLISTED
+    }
+
+    /// True for ETIMEDOUT (a request cancelled by its timeout).
+    pub fn is_timeout(&self) -> bool {
+        self.errno() == Errno::ETIMEDOUT
+    }
+
     /// True for EEXIST.
     pub fn is_exists(&self) -> bool {
         self.errno() == Errno::EEXIST

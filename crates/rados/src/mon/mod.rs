@@ -63,6 +63,8 @@ enum MonCmd {
     },
     OsdMap(Message),
     RenewSubscription,
+    /// Deliver every OSDMap epoch from now on (the objecter's resend rules need each one).
+    SubscribeMaps(mpsc::UnboundedSender<Vec<Arc<OsdMap>>>),
 }
 
 /// State shared by every handle and the task.
@@ -136,6 +138,7 @@ impl MonClient {
             subs,
             osdmap: None,
             osdmap_tx: osd_tx,
+            map_subs: Vec::new(),
             monmap_tx: mon_tx,
             fsid: None,
             ready: Some(ready_tx),
@@ -323,6 +326,16 @@ impl MonClient {
         let _ = self.tx.send(MonCmd::RenewSubscription);
     }
 
+    /// Every OSDMap epoch from now on, one batch per MOSDMap (the current map first). The
+    /// objecter needs each epoch, not only the last of a batch: a primary that goes A→B→A
+    /// inside one MOSDMap still means a resend (ceph: src/osdc/Objecter.cc handle_osd_map
+    /// scans requests once per epoch).
+    pub(crate) fn osdmap_batches(&self) -> mpsc::UnboundedReceiver<Vec<Arc<OsdMap>>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = self.tx.send(MonCmd::SubscribeMaps(tx));
+        rx
+    }
+
     /// Next global_seq for a new connection.
     pub(crate) fn next_global_seq(&self) -> u64 {
         self.shared.global_seq.fetch_add(1, Ordering::Relaxed) + 1
@@ -364,6 +377,8 @@ struct MonTask {
     subs: BTreeMap<String, SubItem>,
     osdmap: Option<Arc<OsdMap>>,
     osdmap_tx: watch::Sender<Option<Arc<OsdMap>>>,
+    /// Who gets every epoch of each MOSDMap batch (the objecter).
+    map_subs: Vec<mpsc::UnboundedSender<Vec<Arc<OsdMap>>>>,
     monmap_tx: watch::Sender<Option<Arc<MonMap>>>,
     fsid: Option<Uuid>,
     ready: Option<oneshot::Sender<Result<()>>>,
@@ -441,6 +456,12 @@ impl MonTask {
             }
             MonCmd::OsdMap(m) => self.handle_osdmap(&m),
             MonCmd::RenewSubscription => self.subscribe(),
+            MonCmd::SubscribeMaps(tx) => {
+                if let Some(m) = &self.osdmap {
+                    let _ = tx.send(vec![m.clone()]);
+                }
+                self.map_subs.push(tx);
+            }
         }
     }
 
@@ -862,6 +883,10 @@ impl MonTask {
             .max()
             .unwrap_or(0);
         let mut failed = false;
+        // Each epoch this batch passes through, for the objecter (only kept when someone
+        // listens: cloning a map per epoch is not free).
+        let keep_steps = !self.map_subs.is_empty();
+        let mut steps: Vec<Arc<OsdMap>> = Vec::new();
         let mut e = map.epoch + 1;
         while e <= last {
             if let Some(b) = msg.incrementals.get(&e) {
@@ -869,7 +894,12 @@ impl MonTask {
                     .map_err(|e| e.to_string())
                     .and_then(|inc| map.apply_incremental(&inc).map_err(|e| e.to_string()))
                 {
-                    Ok(()) => changed = true,
+                    Ok(()) => {
+                        changed = true;
+                        if keep_steps {
+                            steps.push(Arc::new(map.clone()));
+                        }
+                    }
                     Err(err) => {
                         warn!(epoch = e, error = %err, "cannot apply incremental OSDMap");
                         failed = true;
@@ -881,6 +911,9 @@ impl MonTask {
                     Ok(full) => {
                         map = full;
                         changed = true;
+                        if keep_steps {
+                            steps.push(Arc::new(map.clone()));
+                        }
                     }
                     Err(err) => {
                         warn!(epoch = e, error = %err, "undecodable full OSDMap");
@@ -918,6 +951,13 @@ impl MonTask {
                 },
             );
             self.osdmap = Some(arc.clone());
+            if keep_steps {
+                if steps.last().map(|m| m.epoch) == Some(arc.epoch) {
+                    steps.pop();
+                }
+                steps.push(arc.clone());
+                self.map_subs.retain(|tx| tx.send(steps.clone()).is_ok());
+            }
             self.osdmap_tx.send_replace(Some(arc));
         }
         if failed {

@@ -1,16 +1,23 @@
 //! The OSD op client ("objecter").
 //!
-//! One task owns every in-flight request (`tid → request`), the OSD sessions, and the
-//! watch registrations; one task per OSD session only moves bytes (the `net` module).
-//! Callers hold a cheap [`Objecter`] handle; each request carries a oneshot reply that is
-//! matched by tid and attempt, so a late reply to an old attempt is dropped, never
-//! delivered twice. Dropping a request's future leaves it in flight and discards the reply.
+//! The resend rules live in a sans-IO core ([`core`]): every in-flight request
+//! (`tid → request`), which session it went out on, backoffs, blocklisting, deadlines. This
+//! module is its thin tokio driver: one task feeds the core OSDMap epochs, replies, session
+//! events and the time, and carries out what it asks (open/close sessions, send, complete);
+//! one task per OSD session only moves bytes (the `net` module). Callers hold a cheap
+//! [`Objecter`] handle; each request carries a oneshot reply that is matched by tid and
+//! attempt, so a late reply to an old attempt is dropped, never delivered twice.
 //!
-//! Requests are resent when a new OSDMap moves their PG (primary or acting change, split,
-//! pool force-resend), when their OSD session resets, on EAGAIN, and on redirects. An OSD
-//! that dies does not hang callers: its session fails, requests wait for the map that
-//! marks it down and go to the new primary; a per-op timeout bounds the wait if set.
+//! Cancellation: a request whose caller timed out or dropped its future is never sent again
+//! (the core checks before every resend and drops it within one tick, releasing its
+//! in-flight permit), so a write reported as failed cannot land later over a newer one. An
+//! attempt already on the wire cannot be recalled (as in librados' `op_cancel`).
+//!
+//! Requests are resent when an OSDMap epoch moves their PG (primary or acting change,
+//! split, pool force-resend, a skipped epoch), when their OSD session resets or the OSD
+//! moves to a new address, on EAGAIN, on redirects and when a backoff is lifted.
 
+mod core;
 pub mod messages;
 pub mod ops;
 pub mod target;
@@ -23,14 +30,14 @@ use crate::osdmap::OsdMap;
 use bytes::Bytes;
 use ceph_encoding::{features, EntityAddr, EntityType, UTime};
 use ceph_msgr2::{ConnectionConfig, FrameLimits, Message, MsgType};
-use messages::{flag, Backoff, OsdOpReply, OsdOpRequest, SnapContext, WatchNotify};
+use messages::{flag, Backoff, OsdOpReply, SnapContext, WatchNotify};
 use ops::OsdOp;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use target::{calc_target, needs_resend, Hold, ObjectTarget, Placement};
+use target::ObjectTarget;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
-use tracing::{debug, trace, warn};
+use tracing::{debug, warn};
 
 /// Most requests in flight at once (librados `objecter_inflight_ops`).
 const MAX_INFLIGHT_OPS: usize = 1024;
@@ -106,11 +113,7 @@ pub enum WatchEvent {
 }
 
 enum ObjCmd {
-    Submit(
-        Box<OpRequest>,
-        oneshot::Sender<Result<OsdOpReply>>,
-        OwnedSemaphorePermit,
-    ),
+    Submit(Box<OpRequest>, Pending, Option<Instant>),
     RegisterWatch(u64, mpsc::UnboundedSender<WatchEvent>),
     UnregisterWatch(u64),
     RegisterNotify(u64, oneshot::Sender<Result<Bytes>>),
@@ -136,21 +139,15 @@ impl Objecter {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let task = ObjTask {
+            core: core::Core::new(mon.global_id()),
+            maps: mon.osdmap_batches(),
             mon: mon.clone(),
-            map: mon.osdmap(),
-            map_rx: mon.osdmap_watch(),
             rx,
             ev_tx,
             ev_rx,
-            sessions: HashMap::new(),
-            conn_osd: HashMap::new(),
-            ops: HashMap::new(),
-            next_tid: 0,
-            next_conn: 1,
+            conns: HashMap::new(),
             watches: HashMap::new(),
             notifies: HashMap::new(),
-            backoffs: HashSet::new(),
-            retry_after: HashMap::new(),
         };
         tokio::spawn(task.run());
         Objecter {
@@ -167,9 +164,30 @@ impl Objecter {
 
     /// Submit a request and wait for its reply. The reply's overall result is checked: a
     /// negative result becomes [`Error::Server`]; per-op results are in the reply.
+    ///
+    /// The timeout covers the wait for an in-flight slot too. When it expires, or when this
+    /// future is dropped, the request is cancelled: never sent again, its slot released.
     pub async fn submit(&self, req: OpRequest) -> Result<OsdOpReply> {
         let timeout = req.timeout.or(self.mon.config().op_timeout);
         let what = format!("{}/{}", req.target.pool, req.target.oid);
+        let reply = match timeout {
+            Some(t) => {
+                let deadline = tokio::time::Instant::now() + t;
+                tokio::time::timeout_at(deadline, self.submit_inner(req, Some(deadline.into())))
+                    .await
+                    .map_err(|_| {
+                        Error::server(format!("{what}: no reply within {t:?}"), Errno::ETIMEDOUT)
+                    })?
+            }
+            None => self.submit_inner(req, None).await,
+        }?;
+        if reply.result < 0 {
+            return Err(Error::server(what, Errno::from_result(reply.result)));
+        }
+        Ok(reply)
+    }
+
+    async fn submit_inner(&self, req: OpRequest, deadline: Option<Instant>) -> Result<OsdOpReply> {
         let permit = self
             .sem
             .clone()
@@ -177,22 +195,36 @@ impl Objecter {
             .await
             .map_err(|_| Error::Shutdown)?;
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(ObjCmd::Submit(Box::new(req), tx, permit))
-            .map_err(|_| Error::Shutdown)?;
-        let reply = match timeout {
-            Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| {
-                Error::server(format!("{what}: no reply within {t:?}"), Errno::ETIMEDOUT)
-            })?,
-            None => rx.await,
+        let pending = Pending {
+            tx,
+            _permit: permit,
         };
-        let reply = reply.map_err(|_| Error::Shutdown)??;
-        if reply.result < 0 {
-            return Err(Error::server(what, Errno::from_result(reply.result)));
-        }
-        Ok(reply)
+        self.tx
+            .send(ObjCmd::Submit(Box::new(req), pending, deadline))
+            .map_err(|_| Error::Shutdown)?;
+        rx.await.map_err(|_| Error::Shutdown)?
     }
 
+    /// Requests the objecter holds right now (sent or waiting), for tests and diagnostics.
+    pub fn in_flight(&self) -> usize {
+        MAX_INFLIGHT_OPS - self.sem.available_permits()
+    }
+}
+
+/// What the driver keeps per caller: the reply channel and the in-flight permit, released
+/// when the core drops the request.
+struct Pending {
+    tx: oneshot::Sender<Result<OsdOpReply>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl core::Waiter for Pending {
+    fn is_cancelled(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl Objecter {
     /// Route notifications for `cookie` to `tx`.
     pub(crate) fn register_watch(&self, cookie: u64, tx: mpsc::UnboundedSender<WatchEvent>) {
         let _ = self.tx.send(ObjCmd::RegisterWatch(cookie, tx));
@@ -211,40 +243,16 @@ impl Objecter {
     }
 }
 
-struct InFlight {
-    req: Box<OpRequest>,
-    reply: oneshot::Sender<Result<OsdOpReply>>,
-    _permit: OwnedSemaphorePermit,
-    attempt: i32,
-    placement: Option<Placement>,
-    /// Session (connection id) the current attempt went out on.
-    conn: Option<u64>,
-    mtime: UTime,
-}
-
-struct OsdSession {
-    conn: ConnHandle,
-    addr: EntityAddr,
-}
-
 struct ObjTask {
+    core: core::Core<Pending>,
     mon: MonClient,
-    map: Option<Arc<OsdMap>>,
-    map_rx: tokio::sync::watch::Receiver<Option<Arc<OsdMap>>>,
+    maps: mpsc::UnboundedReceiver<Vec<Arc<OsdMap>>>,
     rx: mpsc::UnboundedReceiver<ObjCmd>,
     ev_tx: net::EventTx,
     ev_rx: mpsc::UnboundedReceiver<(u64, ConnEvent)>,
-    sessions: HashMap<i32, OsdSession>,
-    conn_osd: HashMap<u64, i32>,
-    ops: HashMap<u64, InFlight>,
-    next_tid: u64,
-    next_conn: u64,
+    conns: HashMap<u64, ConnHandle>,
     watches: HashMap<u64, mpsc::UnboundedSender<WatchEvent>>,
     notifies: HashMap<u64, oneshot::Sender<Result<Bytes>>>,
-    /// (osd, pgid) pairs an OSD asked us to back off from.
-    backoffs: HashSet<(i32, crate::osdmap::PgId)>,
-    /// OSDs whose session just failed: do not redial before this instant.
-    retry_after: HashMap<i32, Instant>,
 }
 
 impl ObjTask {
@@ -258,138 +266,40 @@ impl ObjTask {
                     None => return,
                 },
                 Some((id, ev)) = self.ev_rx.recv() => self.handle_conn_event(id, ev),
-                r = self.map_rx.changed() => {
-                    if r.is_err() { return; }
-                    let m = self.map_rx.borrow_and_update().clone();
-                    if m.is_some() {
-                        self.map = m;
-                        self.rescan();
+                m = self.maps.recv() => match m {
+                    Some(maps) => self.core.handle_maps(&maps, Instant::now()),
+                    None => return,
+                },
+                _ = tick.tick() => self.core.tick(Instant::now()),
+            }
+            self.flush();
+        }
+    }
+
+    /// Carry out what the core asked for.
+    fn flush(&mut self) {
+        while let Some(o) = self.core.poll_output() {
+            match o {
+                core::Output::Send { conn, msg } => {
+                    if let Some(c) = self.conns.get(&conn) {
+                        c.send(msg);
                     }
                 }
-                _ = tick.tick() => self.tick(),
+                core::Output::Complete { waiter, result } => {
+                    let _ = waiter.tx.send(result);
+                }
+                core::Output::Connect { conn, osd, addr } => self.connect(conn, osd, addr),
+                core::Output::Close { conn } => {
+                    // Dropping the handle ends the session task.
+                    self.conns.remove(&conn);
+                }
+                core::Output::WantMap => self.mon.feed_osdmap_request(),
             }
         }
     }
 
-    fn handle_cmd(&mut self, c: ObjCmd) {
-        match c {
-            ObjCmd::Submit(req, reply, permit) => {
-                self.next_tid += 1;
-                let tid = self.next_tid;
-                let op = InFlight {
-                    req,
-                    reply,
-                    _permit: permit,
-                    attempt: -1,
-                    placement: None,
-                    conn: None,
-                    mtime: UTime::from_system(SystemTime::now()),
-                };
-                self.ops.insert(tid, op);
-                self.send_op(tid);
-            }
-            ObjCmd::RegisterWatch(c, tx) => {
-                self.watches.insert(c, tx);
-            }
-            ObjCmd::UnregisterWatch(c) => {
-                self.watches.remove(&c);
-            }
-            ObjCmd::RegisterNotify(c, tx) => {
-                self.notifies.insert(c, tx);
-            }
-        }
-    }
-
-    /// Compute the target of `tid` and send a new attempt if we can.
-    fn send_op(&mut self, tid: u64) {
-        let Some(map) = self.map.clone() else { return };
-        let Some(op) = self.ops.get_mut(&tid) else {
-            return;
-        };
-        let is_write = op.req.is_write();
-        let placement = match calc_target(&map, &op.req.target, op.req.pg_seed, is_write) {
-            Ok(p) => p,
-            Err(Hold::PoolGone) => {
-                let op = self.ops.remove(&tid).expect("present");
-                let _ = op.reply.send(Err(Error::server(
-                    format!("pool {} does not exist", op.req.target.pool),
-                    Errno::ENOENT,
-                )));
-                return;
-            }
-            Err(h) => {
-                trace!(tid, ?h, "request held until the map changes");
-                op.placement = None;
-                op.conn = None;
-                return;
-            }
-        };
-        let osd = placement.primary;
-        if self.backoffs.contains(&(osd, placement.pgid)) {
-            op.placement = Some(placement);
-            op.conn = None;
-            return;
-        }
-        let global_id = self.mon.global_id();
-        let Some(conn_id) = self.session_for(osd, &map) else {
-            let op = self.ops.get_mut(&tid).expect("present");
-            op.placement = Some(placement);
-            op.conn = None;
-            return;
-        };
-        let op = self.ops.get_mut(&tid).expect("present");
-        op.attempt += 1;
-        let mut flags = op.req.flags();
-        if op.attempt > 0 {
-            flags |= flag::RETRY;
-        }
-        let msg = OsdOpRequest {
-            tid,
-            pgid: placement.pgid,
-            shard: -1,
-            hash: placement.hash,
-            epoch: map.epoch,
-            flags,
-            global_id,
-            mtime: op.mtime,
-            pool: placement.pool,
-            key: &op.req.target.key,
-            nspace: &op.req.target.nspace,
-            oid: &op.req.target.oid,
-            ops: &op.req.ops,
-            snapid: op.req.snapid,
-            snapc: &op.req.snapc,
-            attempt: op.attempt,
-            features: features::CEPH_FEATURES_ALL,
-        }
-        .encode();
-        trace!(tid, osd, pg = %placement.pgid, attempt = op.attempt, "send op");
-        op.placement = Some(placement);
-        op.conn = Some(conn_id);
-        if let Some(s) = self.sessions.get(&osd) {
-            s.conn.send(msg);
-        }
-    }
-
-    /// The connection id of the session to `osd`, opening one if needed.
-    fn session_for(&mut self, osd: i32, map: &OsdMap) -> Option<u64> {
-        let addr = map.osd_addrs(osd).and_then(|v| v.msgr2().copied())?;
-        if let Some(s) = self.sessions.get(&osd) {
-            if s.addr == addr {
-                return Some(s.conn.id);
-            }
-            // The OSD restarted at a new address: drop the old session.
-            let old = self.sessions.remove(&osd).expect("present");
-            self.conn_osd.remove(&old.conn.id);
-        }
-        if let Some(t) = self.retry_after.get(&osd) {
-            if Instant::now() < *t {
-                return None;
-            }
-        }
-        let sa = addr.addr?;
-        let id = self.next_conn;
-        self.next_conn += 1;
+    fn connect(&mut self, id: u64, osd: i32, addr: EntityAddr) {
+        let Some(sa) = addr.addr else { return };
         let shared = &self.mon.shared;
         let cfg = ConnectionConfig {
             entity_type: EntityType::CLIENT,
@@ -416,61 +326,25 @@ impl ObjTask {
         };
         debug!(osd, %addr, "opening OSD session");
         let conn = net::spawn(id, sa, cfg, Box::new(auth), self.ev_tx.clone(), opts);
-        self.sessions.insert(osd, OsdSession { conn, addr });
-        self.conn_osd.insert(id, osd);
-        Some(id)
+        self.conns.insert(id, conn);
     }
 
-    /// A new map: resend whatever it moved, and whatever was waiting for it.
-    fn rescan(&mut self) {
-        let Some(map) = self.map.clone() else { return };
-        debug!(
-            epoch = map.epoch,
-            inflight = self.ops.len(),
-            "rescanning requests for new map"
-        );
-        let tids: Vec<u64> = self.ops.keys().copied().collect();
-        for tid in tids {
-            let op = &self.ops[&tid];
-            let resend = match (&op.placement, op.conn) {
-                (Some(old), Some(_)) => {
-                    match calc_target(&map, &op.req.target, op.req.pg_seed, op.req.is_write()) {
-                        Ok(new) => needs_resend(old, &new),
-                        Err(_) => true,
-                    }
-                }
-                _ => true,
-            };
-            if resend {
-                self.send_op(tid);
+    fn handle_cmd(&mut self, c: ObjCmd) {
+        match c {
+            ObjCmd::Submit(req, pending, deadline) => {
+                let now = Instant::now();
+                let mtime = UTime::from_system(SystemTime::now());
+                self.core.submit(req, pending, mtime, deadline, now);
             }
-        }
-        // Sessions to OSDs that are no longer up are closed.
-        let down: Vec<i32> = self
-            .sessions
-            .keys()
-            .copied()
-            .filter(|o| !map.is_up(*o))
-            .collect();
-        for osd in down {
-            if let Some(s) = self.sessions.remove(&osd) {
-                self.conn_osd.remove(&s.conn.id);
+            ObjCmd::RegisterWatch(c, tx) => {
+                self.watches.insert(c, tx);
             }
-        }
-    }
-
-    fn tick(&mut self) {
-        let now = Instant::now();
-        self.retry_after.retain(|_, t| *t > now);
-        // Requests parked because their OSD could not be dialled yet.
-        let parked: Vec<u64> = self
-            .ops
-            .iter()
-            .filter(|(_, o)| o.conn.is_none())
-            .map(|(t, _)| *t)
-            .collect();
-        for tid in parked {
-            self.send_op(tid);
+            ObjCmd::UnregisterWatch(c) => {
+                self.watches.remove(&c);
+            }
+            ObjCmd::RegisterNotify(c, tx) => {
+                self.notifies.insert(c, tx);
+            }
         }
     }
 
@@ -479,29 +353,10 @@ impl ObjTask {
             ConnEvent::Ready { .. } => {}
             ConnEvent::Message(m) => self.handle_message(id, m),
             ConnEvent::Closed(err) => {
-                let Some(osd) = self.conn_osd.remove(&id) else {
-                    return;
-                };
-                warn!(osd, error = %err, "OSD session closed");
-                if self.sessions.get(&osd).map(|s| s.conn.id) == Some(id) {
-                    self.sessions.remove(&osd);
+                if self.conns.remove(&id).is_some() {
+                    warn!(osd = ?self.core.osd_of(id), error = %err, "OSD session closed");
                 }
-                self.retry_after
-                    .insert(osd, Instant::now() + Duration::from_millis(500));
-                self.backoffs.retain(|(o, _)| *o != osd);
-                let tids: Vec<u64> = self
-                    .ops
-                    .iter()
-                    .filter(|(_, o)| o.conn == Some(id))
-                    .map(|(t, _)| *t)
-                    .collect();
-                for tid in tids {
-                    if let Some(o) = self.ops.get_mut(&tid) {
-                        o.conn = None;
-                    }
-                }
-                // Ask the monitors whether the map moved on (the OSD may be down).
-                self.mon.feed_osdmap_request();
+                self.core.handle_conn_closed(id, Instant::now());
             }
         }
     }
@@ -509,7 +364,7 @@ impl ObjTask {
     fn handle_message(&mut self, conn: u64, m: Message) {
         match m.header.ty {
             MsgType::OSD_OPREPLY => match OsdOpReply::decode(&m) {
-                Ok(r) => self.handle_reply(conn, r),
+                Ok(r) => self.core.handle_reply(conn, r, Instant::now()),
                 Err(e) => warn!(error = %e, "undecodable MOSDOpReply"),
             },
             MsgType::OSD_MAP => self.mon.feed_osdmap(m),
@@ -518,50 +373,11 @@ impl ObjTask {
                 Err(e) => warn!(error = %e, "undecodable MWatchNotify"),
             },
             MsgType::OSD_BACKOFF => match Backoff::decode(&m) {
-                Ok(b) => self.handle_backoff(conn, b),
+                Ok(b) => self.core.handle_backoff(conn, b, Instant::now()),
                 Err(e) => warn!(error = %e, "undecodable MOSDBackoff"),
             },
             ty => debug!(?ty, "ignoring OSD message"),
         }
-    }
-
-    fn handle_reply(&mut self, conn: u64, r: OsdOpReply) {
-        let Some(op) = self.ops.get(&r.tid) else {
-            trace!(tid = r.tid, "reply for unknown tid");
-            return;
-        };
-        if r.attempt != op.attempt || op.conn != Some(conn) {
-            trace!(
-                tid = r.tid,
-                attempt = r.attempt,
-                want = op.attempt,
-                "stale reply dropped"
-            );
-            return;
-        }
-        if r.result == -Errno::EAGAIN.0 {
-            debug!(tid = r.tid, "EAGAIN: resending");
-            self.send_op(r.tid);
-            return;
-        }
-        if let Some((pool, oid)) = r.redirect.clone() {
-            let op = self.ops.get_mut(&r.tid).expect("present");
-            debug!(tid = r.tid, pool, %oid, "redirected");
-            op.req.target.pool = pool;
-            if !oid.is_empty() {
-                op.req.target.oid = oid;
-            }
-            op.req.extra_flags |= flag::REDIRECTED | flag::IGNORE_OVERLAY;
-            self.send_op(r.tid);
-            return;
-        }
-        if let Some(map) = &self.map {
-            if r.epoch > map.epoch {
-                self.mon.feed_osdmap_request();
-            }
-        }
-        let op = self.ops.remove(&r.tid).expect("present");
-        let _ = op.reply.send(Ok(r));
     }
 
     fn handle_watch_notify(&mut self, n: WatchNotify) {
@@ -603,38 +419,6 @@ impl ObjTask {
                 }
             }
             other => debug!(other, "unknown watch event"),
-        }
-    }
-
-    fn handle_backoff(&mut self, conn: u64, b: Backoff) {
-        let Some(&osd) = self.conn_osd.get(&conn) else {
-            return;
-        };
-        let epoch = self.map.as_ref().map(|m| m.epoch).unwrap_or(0);
-        match b.op {
-            messages::backoff_op::BLOCK => {
-                debug!(osd, pg = %b.pgid, "OSD asked us to back off");
-                self.backoffs.insert((osd, b.pgid));
-                if let Some(s) = self.sessions.get(&osd) {
-                    s.conn.send(b.ack(epoch));
-                }
-            }
-            messages::backoff_op::UNBLOCK => {
-                debug!(osd, pg = %b.pgid, "backoff lifted");
-                self.backoffs.remove(&(osd, b.pgid));
-                let tids: Vec<u64> = self
-                    .ops
-                    .iter()
-                    .filter(|(_, o)| {
-                        o.conn.is_none() && o.placement.as_ref().map(|p| p.pgid) == Some(b.pgid)
-                    })
-                    .map(|(t, _)| *t)
-                    .collect();
-                for t in tids {
-                    self.send_op(t);
-                }
-            }
-            _ => {}
         }
     }
 }

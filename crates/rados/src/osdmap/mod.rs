@@ -570,4 +570,4 @@ impl OsdMap {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

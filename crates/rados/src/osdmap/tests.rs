@@ -5,7 +5,7 @@ const UP_IN: u32 = osd_state::EXISTS | osd_state::UP;
 
 /// 6 OSDs on 3 hosts (protocol map §6.9 CRUSH map), all up and in; pool 1 replicated
 /// size 3 pg_num 48 (rule 0), pool 2 erasure size 4 pg_num 16 (rule 1, indep).
-fn base_map() -> OsdMap {
+pub(crate) fn base_map() -> OsdMap {
     let mut pools = BTreeMap::new();
     pools.insert(1, PgPool::new(pool_type::REPLICATED, 3, 0, 48));
     pools.insert(2, PgPool::new(pool_type::ERASURE, 4, 1, 16));

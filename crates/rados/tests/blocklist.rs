@@ -1,0 +1,100 @@
+//! Blocklisting (issue 10, defect 7): once the cluster blocklists this client, every
+//! in-flight and later request fails promptly with EBLOCKLISTED (108) — never a hang —
+//! so callers such as rbd's exclusive lock learn they lost the object. Non-destructive:
+//! only this test's own client address is blocklisted, and the entry is removed after.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Removes the blocklist entry even when the test fails.
+struct Unblock(String);
+
+impl Drop for Unblock {
+    fn drop(&mut self) {
+        let _ = tool_raw("ceph", &["osd", "blocklist", "rm", &self.0]);
+    }
+}
+
+#[test]
+fn blocklisted_client_fails_fast_with_errno_108() {
+    let pool = make_pool("blocklist", 8);
+    rt().block_on(async {
+        let r = admin().await;
+        let io = r.ioctx(&pool).await.unwrap();
+        io.write_full("w", Bytes::from_static(b"x")).await.unwrap();
+        // Our address as the cluster sees it: the watcher entry of our own watch
+        // (`watcher=127.0.0.1:0/NONCE client.ID cookie=...`).
+        let watch = io.watch("w").await.unwrap();
+        let out = String::from_utf8(tool("rados", &["-p", &pool, "listwatchers", "w"])).unwrap();
+        let me = format!("client.{}", r.instance_id());
+        let line = out
+            .lines()
+            .find(|l| l.contains(&me))
+            .unwrap_or_else(|| panic!("our watch not listed: {out}"));
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("watcher="))
+            .expect("watcher address")
+            .to_string();
+
+        // A stream of writes, running while we get blocklisted.
+        let writer = {
+            let io = io.clone();
+            tokio::spawn(async move {
+                for i in 0u64.. {
+                    let oid = format!("obj-{}", i % 16);
+                    if let Err(e) = io.write(&oid, 0, Bytes::from(vec![7u8; 4096])).await {
+                        return (i, e, Instant::now());
+                    }
+                }
+                unreachable!()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tool("ceph", &["osd", "blocklist", "add", &addr]);
+        let _unblock = Unblock(addr.clone());
+        let t0 = Instant::now();
+        let (n, err, when) = tokio::time::timeout(Duration::from_secs(30), writer)
+            .await
+            .expect("writes still running 30 s after the blocklist")
+            .unwrap();
+        assert!(n > 0, "no write succeeded before the blocklist");
+        assert!(err.is_blocklisted(), "wanted EBLOCKLISTED, got {err}");
+        assert_eq!(err.errno().0, 108);
+        let took = when.saturating_duration_since(t0);
+        assert!(took < Duration::from_secs(20), "noticed after {took:?}");
+        // Later requests fail at once, reads included.
+        let t = Instant::now();
+        let e = io.read("w", 0, 1).await.unwrap_err();
+        assert!(e.is_blocklisted(), "{e}");
+        let e = io
+            .write_full("w", Bytes::from_static(b"y"))
+            .await
+            .unwrap_err();
+        assert!(e.is_blocklisted(), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        // The watch ends: a Disconnected, then the stream closes (no endless events).
+        let mut watch = watch;
+        let ended = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut n = 0;
+            while watch.next().await.is_some() {
+                n += 1;
+            }
+            n
+        })
+        .await
+        .expect("watch events kept coming after the blocklist");
+        assert!(ended >= 1, "no Disconnected before the watch ended");
+    });
+}
