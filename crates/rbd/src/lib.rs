@@ -44,10 +44,13 @@ mod image;
 mod info;
 mod io;
 pub mod layout;
+pub mod meta;
+mod namespace;
 mod rbd;
 mod resize;
 mod snap;
 mod tools;
+pub mod trash;
 pub mod util;
 pub mod watch_notify;
 
@@ -59,3 +62,4 @@ pub use image::{Image, OpenOptions, SnapInfo};
 pub use info::{ImageInfo, ParentInfo};
 pub use rbd::{ChildInfo, CloneFormat, CloneOptions, CreateOptions, ImageSpec, Rbd};
 pub use tools::{BenchIoType, BenchOptions, BenchPattern, BenchReport};
+pub use trash::{TrashEntry, TrashSource};
