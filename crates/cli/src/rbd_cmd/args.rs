@@ -39,6 +39,9 @@ const VALUED: &[&[&str]] = &[
     &["import-format"],
     &["path"],
     &["sparse-size"],
+    &["expires-at"],
+    &["expired-before"],
+    &["threshold"],
 ];
 
 /// Switches.
