@@ -47,10 +47,13 @@ mod io;
 pub mod layout;
 pub mod object_map;
 mod object_map_ops;
+pub mod meta;
+mod namespace;
 mod rbd;
 mod resize;
 mod snap;
 mod tools;
+pub mod trash;
 pub mod util;
 pub mod watch_notify;
 
@@ -62,3 +65,4 @@ pub use image::{Image, OpenOptions, SnapInfo};
 pub use info::{ImageInfo, ParentInfo};
 pub use rbd::{ChildInfo, CloneFormat, CloneOptions, CreateOptions, ImageSpec, Rbd};
 pub use tools::{BenchIoType, BenchOptions, BenchPattern, BenchReport};
+pub use trash::{TrashEntry, TrashSource};

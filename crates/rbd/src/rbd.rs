@@ -497,7 +497,7 @@ impl Rbd {
             let n = e.errno();
             if n == Errno::ENOTEMPTY || n == Errno::EBUSY || n == EMLINK {
                 // best effort: put the image back where it was
-                let _ = self.trash_restore(&id, name).await;
+                let _ = self.restore_after_failed_remove(&id, name).await;
             }
         }
         r
@@ -515,7 +515,7 @@ impl Rbd {
             .map(|(id, _)| id))
     }
 
-    async fn trash_restore(&self, id: &str, name: &str) -> Result<()> {
+    async fn restore_after_failed_remove(&self, id: &str, name: &str) -> Result<()> {
         let io = &self.io;
         cls::trash_state_set(id, trash_state::RESTORING, trash_state::NORMAL)
             .exec(io, RBD_TRASH)
@@ -605,7 +605,7 @@ impl Rbd {
     }
 
     /// librbd `Trash::remove` + `image::RemoveRequest`.
-    async fn trash_remove_image(
+    pub(crate) async fn trash_remove_image(
         &self,
         id: &str,
         progress: &(dyn Fn(u64, u64) + Send + Sync),

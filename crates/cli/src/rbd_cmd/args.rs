@@ -41,6 +41,9 @@ const VALUED: &[&[&str]] = &[
     &["sparse-size"],
     &["options", "-o"],
     &["device-type", "-t"],
+    &["expires-at"],
+    &["expired-before"],
+    &["threshold"],
 ];
 
 /// Switches.

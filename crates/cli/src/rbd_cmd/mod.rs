@@ -9,8 +9,11 @@ mod bench;
 mod features;
 mod device;
 mod image;
+mod meta;
+mod namespace;
 mod snap;
 mod transfer;
+mod trash;
 
 use args::{Args, Spec};
 use ceph_rados::{CommonArgs, IoCtx, Rados};
@@ -355,6 +358,18 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("snap", "rollback" | "revert", _) => (2, "snap rollback"),
         ("snap", "protect", _) => (2, "snap protect"),
         ("snap", "unprotect", _) => (2, "snap unprotect"),
+        ("image-meta", "list" | "ls", _) => (2, "image-meta list"),
+        ("image-meta", "get", _) => (2, "image-meta get"),
+        ("image-meta", "set", _) => (2, "image-meta set"),
+        ("image-meta", "remove" | "rm", _) => (2, "image-meta remove"),
+        ("trash", "move" | "mv", _) => (2, "trash mv"),
+        ("trash", "list" | "ls", _) => (2, "trash ls"),
+        ("trash", "remove" | "rm", _) => (2, "trash rm"),
+        ("trash", "restore", _) => (2, "trash restore"),
+        ("trash", "purge", _) => (2, "trash purge"),
+        ("namespace", "create", _) => (2, "namespace create"),
+        ("namespace", "list" | "ls", _) => (2, "namespace ls"),
+        ("namespace", "remove" | "rm", _) => (2, "namespace rm"),
         ("create", ..) => (1, "create"),
         ("list" | "ls", ..) => (1, "ls"),
         ("info", ..) => (1, "info"),
@@ -380,7 +395,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         }
     };
     c.args.pos.drain(..n);
-    if c.args.get("image-id").is_some() {
+    if c.args.get("image-id").is_some() && !matches!(cmd, "trash rm" | "trash restore") {
         return Err(Fail::einval(
             "rbd-rs: --image-id is not supported; name the image instead",
         ));
@@ -391,7 +406,22 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         "create" => image::create(&mut c).await,
         "ls" => image::list(&mut c).await,
         "info" => image::info(&mut c).await,
-        "rm" => image::remove(&mut c).await,
+        "rm" => match trash::remove_via_trash(&mut c).await {
+            Some(r) => r,
+            None => image::remove(&mut c).await,
+        },
+        "image-meta list" => meta::list(&mut c).await,
+        "image-meta get" => meta::get(&mut c).await,
+        "image-meta set" => meta::set(&mut c).await,
+        "image-meta remove" => meta::remove(&mut c).await,
+        "trash mv" => trash::mv(&mut c).await,
+        "trash ls" => trash::ls(&mut c).await,
+        "trash rm" => trash::rm(&mut c).await,
+        "trash restore" => trash::restore(&mut c).await,
+        "trash purge" => trash::purge(&mut c).await,
+        "namespace create" => namespace::create(&mut c).await,
+        "namespace ls" => namespace::list(&mut c).await,
+        "namespace rm" => namespace::remove(&mut c).await,
         "rename" => image::rename(&mut c).await,
         "resize" => image::resize(&mut c).await,
         "status" => image::status(&mut c).await,

@@ -7,12 +7,14 @@
 //! No I/O happens here except in [`ClsCall::exec`].
 
 pub mod lock;
+mod meta;
 pub mod types;
 
 use crate::error::Result;
 use bytes::Bytes;
 use ceph_encoding::{Decode, DecodeError, Decoder, EncodeExt, UTime};
 use ceph_rados::{IoCtx, OsdOp, SnapContext};
+pub use meta::*;
 use std::collections::{BTreeMap, BTreeSet};
 pub use types::*;
 
