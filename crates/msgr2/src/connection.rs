@@ -20,7 +20,9 @@ use ceph_encoding::{
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::VecDeque;
+use subtle::ConstantTimeEq;
 use tracing::{debug, trace};
+use zeroize::Zeroize;
 
 const BANNER_PREFIX: &[u8; 8] = b"ceph v2\n";
 /// msgr2 feature bit: frame format revision 1.
@@ -82,8 +84,8 @@ impl ConMode {
     }
 }
 
-/// The keys an authentication exchange yields.
-#[derive(Default)]
+/// The keys an authentication exchange yields. Wiped on drop.
+#[derive(Default, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct AuthKeys {
     /// HMAC key for AUTH_SIGNATURE (the session key of the ticket used). Empty for auth none.
     pub session_key: Vec<u8>,
@@ -105,7 +107,21 @@ pub trait AuthClient: Send {
         con_mode: u32,
         payload: &[u8],
     ) -> Result<AuthKeys, Error>;
+    /// The entity type of the service this authenticates to (a monitor, an OSD, ...): the
+    /// peer's HELLO must announce exactly this type (ProtocolV2::handle_hello faults on a
+    /// mismatch). `None` accepts any server type.
+    fn peer_type(&self) -> Option<EntityType> {
+        None
+    }
 }
+
+/// Entity types a client may legitimately be talking to.
+const SERVER_TYPES: [EntityType; 4] = [
+    EntityType::MON,
+    EntityType::MDS,
+    EntityType::OSD,
+    EntityType::MGR,
+];
 
 /// Per-connection settings.
 #[derive(Debug, Clone)]
@@ -200,6 +216,13 @@ pub struct Connection {
     in_seq: u64,
     pending: Vec<Message>,
     peer_features: u64,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Normally already wiped after AUTH_SIGNATURE; not if the handshake failed.
+        self.session_key.zeroize();
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -329,6 +352,14 @@ impl Connection {
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         self.reader.feed(data);
         self.process_received()
+    }
+
+    /// Make room in the receive buffer for the next socket read (see
+    /// [`FrameReader::prepare_read`]): the rest of a large frame goes straight into the room
+    /// reserved for it at its final size; between frames a buffer of `small` bytes is used.
+    pub fn prepare_read(&mut self, small: usize) -> &mut bytes::BytesMut {
+        self.reader.prepare_read(small);
+        self.reader.buffer_mut()
     }
 
     /// The receive buffer: a driver may read from its socket straight into it and then
@@ -471,9 +502,20 @@ impl Connection {
 
     fn handle_hello(&mut self, p: &[u8]) -> Result<(), Error> {
         let mut d = Decoder::new(p);
-        let peer_type = d.u8()?;
+        let peer_type = EntityType(u32::from(d.u8()?));
         let my_addr = EntityAddr::decode(&mut d)?;
-        debug!(peer_type, %my_addr, "msgr2 hello");
+        debug!(?peer_type, %my_addr, "msgr2 hello");
+        // ceph: src/msg/async/ProtocolV2.cc handle_hello ("peer type mismatch" faults).
+        let ok = match self.auth.peer_type() {
+            Some(want) => peer_type == want,
+            None => SERVER_TYPES.contains(&peer_type),
+        };
+        if !ok {
+            return Err(Error::protocol(format!(
+                "HELLO from peer type {peer_type:?}, expected {:?}",
+                self.auth.peer_type()
+            )));
+        }
         self.my_addr = Some(my_addr);
         self.state = State::ExpectAuthReply;
         let (method, payload) = self.auth.auth_request()?;
@@ -500,11 +542,12 @@ impl Connection {
                 "server chose mode {mode:?} we did not offer"
             )));
         }
-        let keys = self.auth.handle_done(global_id, con_mode, payload)?;
+        let mut keys = self.auth.handle_done(global_id, con_mode, payload)?;
         debug!(global_id, ?mode, "msgr2 auth done");
         self.global_id = global_id;
         self.mode = mode;
-        self.session_key = keys.session_key;
+        self.session_key.zeroize();
+        self.session_key = std::mem::take(&mut keys.session_key);
         if mode == ConMode::Secure {
             self.writer
                 .set_mode(Mode::Secure(Box::new(SecureKeys::from_connection_secret(
@@ -535,14 +578,15 @@ impl Connection {
 
     fn handle_auth_signature(&mut self, p: &[u8]) -> Result<(), Error> {
         let want = self.hmac(&self.pre_auth_tx);
-        if p.len() != 32 || p != want {
+        // Constant time: a byte-by-byte early exit would tell a forger how many leading
+        // bytes of a guessed signature were right. (The length is public.)
+        if p.len() != want.len() || !bool::from(p.ct_eq(&want[..])) {
             return Err(Error::BadSignature);
         }
         self.pre_auth_rx = Vec::new();
         self.pre_auth_tx = Vec::new();
         // The signature was the session key's last use on this connection: wipe it.
-        self.session_key.iter_mut().for_each(|b| *b = 0);
-        self.session_key.clear();
+        self.session_key.zeroize();
         self.state = State::ExpectServerIdent;
         let my = EntityAddr {
             empty_len: 0,
@@ -640,8 +684,12 @@ mod tests {
 
     struct FixedAuth {
         secret: Vec<u8>,
+        peer: Option<EntityType>,
     }
     impl AuthClient for FixedAuth {
+        fn peer_type(&self) -> Option<EntityType> {
+            self.peer
+        }
         fn auth_request(&mut self) -> Result<(u32, Vec<u8>), Error> {
             Ok((auth_method::CEPHX, b"hi".to_vec()))
         }
@@ -689,11 +737,16 @@ mod tests {
     /// secure mode, checking signatures both ways, then exchanges a message and a
     /// keepalive.
     fn handshake(mode: ConMode) {
+        handshake_with(mode, false)
+    }
+
+    fn handshake_with(mode: ConMode, forge_signature: bool) {
         let secret: Vec<u8> = (100..164u8).collect();
         let mut c = Connection::new(
             cfg(vec![ConMode::Secure, ConMode::Crc]),
             Box::new(FixedAuth {
                 secret: secret.clone(),
+                peer: Some(EntityType::MON),
             }),
         );
         let mut sw = FrameWriter::default();
@@ -777,7 +830,15 @@ mod tests {
                 SecureKeys::server_side(&secret).unwrap(),
             )));
         }
-        let sig = hmac(&[7u8; 16], &server_rx);
+        let mut sig = hmac(&[7u8; 16], &server_rx);
+        if forge_signature {
+            // Right length, last byte wrong: rejected (and compared in constant time).
+            sig[31] ^= 1;
+            sw.control(Tag::AUTH_SIGNATURE, &sig, &mut out);
+            let r: Result<Vec<()>, Error> = out.iter().map(|b| c.receive(b)).collect();
+            assert!(matches!(r, Err(Error::BadSignature)), "{r:?}");
+            return;
+        }
         sw.control(Tag::AUTH_SIGNATURE, &sig, &mut out);
         for b in &out {
             c.receive(b).unwrap();
@@ -879,10 +940,56 @@ mod tests {
     }
 
     #[test]
+    fn forged_signature_rejected() {
+        handshake_with(ConMode::Crc, true);
+        handshake_with(ConMode::Secure, true);
+    }
+
+    /// Drive a client to the point where it expects HELLO, then answer with `peer_type`.
+    fn hello_from(expect: Option<EntityType>, peer_type: u8) -> Result<(), Error> {
+        let mut c = Connection::new(
+            cfg(vec![ConMode::Crc]),
+            Box::new(FixedAuth {
+                secret: vec![],
+                peer: expect,
+            }),
+        );
+        let mut banner = b"ceph v2\n".to_vec();
+        banner.extend_from_slice(&16u16.to_le_bytes());
+        banner.extend_from_slice(&1u64.to_le_bytes());
+        banner.extend_from_slice(&0u64.to_le_bytes());
+        c.receive(&banner)?;
+        let mut p = vec![peer_type];
+        EntityAddr::msgr2("127.0.0.1:5555".parse().unwrap()).encode(&mut p);
+        let mut out = vec![];
+        FrameWriter::default().control(Tag::HELLO, &p, &mut out);
+        for b in &out {
+            c.receive(b)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn hello_peer_type_checked() {
+        // The service we authenticate to must be who answers.
+        hello_from(Some(EntityType::OSD), 4).unwrap();
+        assert!(hello_from(Some(EntityType::OSD), 1).is_err());
+        assert!(hello_from(Some(EntityType::MON), 4).is_err());
+        // Without an expectation, any server type but never a client or garbage.
+        hello_from(None, 16).unwrap();
+        assert!(hello_from(None, 8).is_err());
+        assert!(hello_from(None, 0).is_err());
+        assert!(hello_from(None, 0xff).is_err());
+    }
+
+    #[test]
     fn bad_banner_and_bad_signature() {
         let mut c = Connection::new(
             cfg(vec![ConMode::Crc]),
-            Box::new(FixedAuth { secret: vec![] }),
+            Box::new(FixedAuth {
+                secret: vec![],
+                peer: None,
+            }),
         );
         assert!(matches!(
             c.receive(b"HTTP/1.1 400 Bad Request\r\n"),

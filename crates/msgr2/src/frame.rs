@@ -8,17 +8,17 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::error::Error;
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes128Gcm, KeyInit, Nonce, Tag as GcmTag};
+use crate::gcm::GcmKey;
 use bytes::{Bytes, BytesMut};
 use ceph_encoding::ceph_crc32c;
 use std::fmt;
+use zeroize::Zeroize;
 
 /// Size of the frame preamble.
 pub const PREAMBLE_LEN: usize = 32;
 /// Bytes of segment 0 carried inside the first secure-mode chunk.
 const INLINE_LEN: usize = 48;
-const GCM_TAG_LEN: usize = 16;
+const GCM_TAG_LEN: usize = crate::gcm::TAG_LEN;
 const GCM_BLOCK: usize = 16;
 /// First secure-mode chunk on the wire: preamble + inline area + tag.
 const SECURE_HEAD_LEN: usize = PREAMBLE_LEN + INLINE_LEN + GCM_TAG_LEN;
@@ -214,18 +214,18 @@ fn padded(n: usize) -> usize {
 /// One direction of AES-128-GCM with the msgr2 nonce rule: a fixed 4-byte part and a
 /// 64-bit little-endian counter, incremented after every GCM operation (rev1).
 struct GcmStream {
-    cipher: Aes128Gcm,
+    key: GcmKey,
     nonce: [u8; 12],
 }
 
 impl GcmStream {
-    fn new(key: &[u8], nonce: &[u8]) -> Self {
+    fn new(key: &[u8], nonce: &[u8]) -> Result<Self, Error> {
         let mut n = [0u8; 12];
         n.copy_from_slice(nonce);
-        GcmStream {
-            cipher: Aes128Gcm::new_from_slice(key).expect("16-byte key"),
+        Ok(GcmStream {
+            key: GcmKey::new(key)?,
             nonce: n,
-        }
+        })
     }
 
     fn bump(&mut self) {
@@ -235,31 +235,24 @@ impl GcmStream {
         self.nonce[4..12].copy_from_slice(&c.to_le_bytes());
     }
 
-    /// Encrypt `buf` in place and append the tag.
+    /// Encrypt `buf[start..]` in place and append the tag.
     fn seal(&mut self, buf: &mut Vec<u8>, start: usize) {
-        let nonce = Nonce::from(self.nonce);
-        let tag = self
-            .cipher
-            .encrypt_in_place_detached(&nonce, b"", &mut buf[start..])
-            .expect("GCM encryption of a bounded buffer cannot fail");
+        let tag = self.key.seal(self.nonce, &mut buf[start..]);
         buf.extend_from_slice(&tag);
         self.bump();
     }
 
     /// Decrypt `ct ‖ tag` in place; returns the plaintext length.
     fn open(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        if buf.len() < GCM_TAG_LEN {
-            return Err(Error::protocol("secure chunk shorter than a GCM tag"));
-        }
-        let n = buf.len() - GCM_TAG_LEN;
-        let (ct, tag) = buf.split_at_mut(n);
-        let nonce = Nonce::from(self.nonce);
-        let tag = GcmTag::clone_from_slice(tag);
-        self.cipher
-            .decrypt_in_place_detached(&nonce, b"", ct, &tag)
-            .map_err(|_| Error::DecryptFailed)?;
+        let n = self.key.open(self.nonce, buf)?;
         self.bump();
         Ok(n)
+    }
+}
+
+impl Drop for GcmStream {
+    fn drop(&mut self) {
+        self.nonce.zeroize();
     }
 }
 
@@ -280,8 +273,8 @@ impl SecureKeys {
             )));
         }
         Ok(SecureKeys {
-            rx: GcmStream::new(&secret[0..16], &secret[16..28]),
-            tx: GcmStream::new(&secret[0..16], &secret[28..40]),
+            rx: GcmStream::new(&secret[0..16], &secret[16..28])?,
+            tx: GcmStream::new(&secret[0..16], &secret[28..40])?,
         })
     }
 
@@ -405,7 +398,25 @@ impl FrameWriter {
             Mode::Secure(keys) => {
                 let tx = &mut keys.tx;
                 let len0 = segs[0].len();
-                let mut buf = Vec::with_capacity(SECURE_HEAD_LEN + padded(len0) + 64);
+                let b_len = if len0 > INLINE_LEN {
+                    padded(len0 - INLINE_LEN) + GCM_TAG_LEN
+                } else {
+                    0
+                };
+                let c_len = if nsegs > 1 {
+                    segs[1..nsegs]
+                        .iter()
+                        .map(|s| padded(s.len()))
+                        .sum::<usize>()
+                        + EPILOGUE_SECURE_LEN
+                        + GCM_TAG_LEN
+                } else {
+                    0
+                };
+                // One allocation at the frame's exact wire size: a 4 MiB write is copied
+                // once (it must be: the caller's bytes are shared and we encrypt in place)
+                // and never regrown.
+                let mut buf = Vec::with_capacity(SECURE_HEAD_LEN + b_len + c_len);
                 // Chunk A: preamble + inline part of segment 0.
                 buf.extend_from_slice(&pre.encode());
                 let inline = len0.min(INLINE_LEN);
@@ -432,6 +443,7 @@ impl FrameWriter {
                     buf.extend_from_slice(&epi);
                     tx.seal(&mut buf, start);
                 }
+                debug_assert_eq!(buf.len(), SECURE_HEAD_LEN + b_len + c_len);
                 out.push(buf.into());
             }
         }
@@ -484,6 +496,10 @@ pub struct FrameReader {
     limits: FrameLimits,
     /// Secure mode: preamble already decrypted and consumed, waiting for the rest.
     pending: Option<(Preamble, Bytes)>,
+    /// Buffered bytes the frame being received needs in all, once its preamble is known
+    /// (0 otherwise): lets the driver read the rest of a large frame straight into the
+    /// room reserved for it instead of growing the buffer again mid-frame.
+    frame_end: usize,
 }
 
 impl Default for FrameReader {
@@ -500,6 +516,7 @@ impl FrameReader {
             mode: Mode::Crc,
             limits,
             pending: None,
+            frame_end: 0,
         }
     }
 
@@ -517,6 +534,31 @@ impl FrameReader {
     /// (saving a copy); call [`FrameReader::next`] afterwards.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
         &mut self.buf
+    }
+
+    /// How many more bytes the frame being received needs, once its preamble has been
+    /// read (0 when unknown: between frames, or before [`FrameReader::next`] saw the
+    /// preamble). The room for them is already reserved (up to the reserve step), so the
+    /// driver should not grow the buffer while this is non-zero.
+    pub fn wanted(&self) -> usize {
+        self.frame_end.saturating_sub(self.buf.len())
+    }
+
+    /// Make room for the next socket read: the rest of the current frame when its size is
+    /// known (reserved once, at its final size, by [`FrameReader::next`]), otherwise a small
+    /// buffer of `small` bytes for control frames and preambles. Never grows a buffer in the
+    /// middle of a frame whose room is already there, which would copy the partial frame.
+    pub fn prepare_read(&mut self, small: usize) {
+        let spare = self.buf.capacity() - self.buf.len();
+        let want = self.wanted();
+        if want > 0 {
+            if spare == 0 {
+                // Only after a lying or huge preamble exceeded the reserve step.
+                self.buf.reserve(want.min(RESERVE_STEP));
+            }
+        } else if spare < small / 4 {
+            self.buf.reserve(small);
+        }
     }
 
     /// Bytes buffered but not yet part of a frame.
@@ -558,11 +600,16 @@ impl FrameReader {
             total += (1..pre.nsegs).map(|i| pre.len(i)).sum::<usize>() + EPILOGUE_CRC_LEN;
         }
         if self.buf.len() < total {
-            // Grow with what actually arrives, not with what the preamble announces: a
-            // peer must send the bytes before we hold them.
-            self.buf.reserve((total - self.buf.len()).min(RESERVE_STEP));
+            // One allocation at the frame's final size (bounded by the reserve step, so a
+            // lying preamble costs little): the socket reads land in it directly and the
+            // data segment is handed out as a slice of it, never copied.
+            if self.frame_end != total {
+                self.frame_end = total;
+                self.buf.reserve((total - self.buf.len()).min(RESERVE_STEP));
+            }
             return Ok(None);
         }
+        self.frame_end = 0;
         let raw = self.buf.split_to(total).freeze();
         let mut off = PREAMBLE_LEN;
         let mut segments = Vec::with_capacity(pre.nsegs);
@@ -631,10 +678,14 @@ impl FrameReader {
             0
         };
         if self.buf.len() < b_len + c_len {
-            self.buf
-                .reserve((b_len + c_len - self.buf.len()).min(RESERVE_STEP));
+            if self.frame_end != b_len + c_len {
+                self.frame_end = b_len + c_len;
+                self.buf
+                    .reserve((b_len + c_len - self.buf.len()).min(RESERVE_STEP));
+            }
             return Ok(None);
         }
+        self.frame_end = 0;
         let inline = inline.clone();
         self.pending = None;
         let mut segments = Vec::with_capacity(pre.nsegs);
@@ -806,6 +857,71 @@ mod tests {
         )));
         r.feed(&bytes);
         assert!(matches!(r.next(), Err(Error::DecryptFailed)));
+    }
+
+    /// A driver that reads into `prepare_read`'s room receives a 4 MiB message into one
+    /// allocation made after the preamble: no regrow (and so no copy) mid-frame, and the data
+    /// segment handed out is a slice of that allocation.
+    #[test]
+    fn large_frame_received_into_one_allocation() {
+        let secret: Vec<u8> = (0..64u8).collect();
+        for secure in [false, true] {
+            let mut w = FrameWriter::default();
+            let mut r = FrameReader::default();
+            if secure {
+                w.set_mode(Mode::Secure(Box::new(
+                    SecureKeys::from_connection_secret(&secret).unwrap(),
+                )));
+                r.set_mode(Mode::Secure(Box::new(
+                    SecureKeys::server_side(&secret).unwrap(),
+                )));
+            }
+            let data = Bytes::from((0..4u32 << 20).map(|i| i as u8).collect::<Vec<u8>>());
+            let mut out = vec![];
+            // Two frames back to back: the second starts inside the last read of the first.
+            w.message(
+                &[1u8; 40],
+                &Bytes::from_static(b"front"),
+                &Bytes::new(),
+                &data,
+                &mut out,
+            );
+            w.control(Tag::KEEPALIVE2, &[0u8; 12], &mut out);
+            let wire = concat(out);
+            let (mut pos, mut frames) = (0usize, vec![]);
+            let mut in_frame_base: Option<usize> = None;
+            while pos < wire.len() || frames.len() < 2 {
+                r.prepare_read(64 * 1024);
+                if r.wanted() > 0 {
+                    let base = r.buffer_mut().as_ptr() as usize;
+                    assert_eq!(
+                        *in_frame_base.get_or_insert(base),
+                        base,
+                        "regrown mid-frame"
+                    );
+                }
+                let buf = r.buffer_mut();
+                let room = buf.capacity() - buf.len();
+                assert!(room > 0);
+                // Socket reads of at most 100 KB, like a busy TCP stream.
+                let n = room.min(100_000).min(wire.len() - pos);
+                buf.extend_from_slice(&wire[pos..pos + n]);
+                pos += n;
+                while let Some((f, _)) = r.next().unwrap() {
+                    if f.tag == Tag::MESSAGE {
+                        let base = in_frame_base.expect("large frame was announced");
+                        let p = f.segments[3].as_ptr() as usize;
+                        assert!(p >= base && p < base + (5 << 20), "data segment copied");
+                    }
+                    frames.push(f);
+                }
+            }
+            assert_eq!(frames.len(), 2);
+            assert_eq!(frames[0].segments[3], data);
+            assert_eq!(&frames[0].segments[1][..], b"front");
+            assert_eq!(frames[1].tag, Tag::KEEPALIVE2);
+            assert_eq!(r.wanted(), 0);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod connection;
 mod error;
 pub mod frame;
+mod gcm;
 mod message;
 
 pub use connection::{

@@ -108,6 +108,10 @@ impl AuthClient for MonAuth {
             }
         }
     }
+
+    fn peer_type(&self) -> Option<EntityType> {
+        Some(EntityType::MON)
+    }
 }
 
 /// Authentication towards an OSD or manager with a cephx authorizer.
@@ -158,5 +162,9 @@ impl AuthClient for ServiceAuth {
             session_key: a.session_key().secret().to_vec(),
             connection_secret: std::mem::take(&mut r.connection_secret),
         })
+    }
+
+    fn peer_type(&self) -> Option<EntityType> {
+        Some(self.service)
     }
 }

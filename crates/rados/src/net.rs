@@ -7,6 +7,7 @@ use crate::error::Error;
 use bytes::Bytes;
 use ceph_encoding::UTime;
 use ceph_msgr2::{AuthClient, Connection, ConnectionConfig, Event, Message};
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -108,7 +109,7 @@ async fn run(
     let mut last_ka = Instant::now();
     loop {
         tokio::select! {
-            r = read_into(&mut rd, conn.receive_buffer()) => {
+            r = rd.read_buf(conn.prepare_read(SMALL_READ)) => {
                 let n = r?;
                 if n == 0 {
                     return Err(Error::Io(std::io::Error::new(
@@ -163,20 +164,17 @@ async fn run(
     }
 }
 
-/// Read from the socket straight into the connection's receive buffer (no intermediate
-/// copy), keeping at least 64 KiB of room.
-async fn read_into(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
-    buf: &mut bytes::BytesMut,
-) -> std::io::Result<usize> {
-    if buf.capacity() - buf.len() < 64 * 1024 {
-        buf.reserve(256 * 1024);
-    }
-    rd.read_buf(buf).await
-}
+/// Room for one socket read between frames (control frames, small replies, the preamble of
+/// a large one). The rest of a large frame is read into a buffer reserved at its final size
+/// once its preamble is known (`Connection::prepare_read`), so a 4 MiB reply is neither
+/// regrown nor copied mid-frame.
+const SMALL_READ: usize = 64 * 1024;
 
-/// Write everything the connection queued. Small chunks are coalesced into one write;
-/// large data segments go out as they are, without a copy.
+/// Most slices handed to one `writev` (Linux accepts 1024).
+const MAX_IOVECS: usize = 64;
+
+/// Write everything the connection queued with vectored writes: frame heads, 4 MiB data
+/// segments (shared with the caller, never copied) and epilogues leave in one `writev`.
 async fn flush(
     conn: &mut Connection,
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
@@ -185,25 +183,47 @@ async fn flush(
         return Ok(());
     }
     let chunks = conn.poll_transmit();
-    let mut small: Vec<u8> = Vec::new();
-    for c in chunks {
-        if c.len() >= 64 * 1024 {
-            if !small.is_empty() {
-                wr.write_all(&small).await?;
-                small.clear();
-            }
-            write_bytes(wr, c).await?;
-        } else {
-            small.extend_from_slice(&c);
-        }
-    }
-    if !small.is_empty() {
-        wr.write_all(&small).await?;
-    }
+    write_all_vectored(wr, &chunks).await?;
     Ok(())
 }
 
-async fn write_bytes(wr: &mut tokio::net::tcp::OwnedWriteHalf, b: Bytes) -> Result<(), Error> {
-    wr.write_all(&b).await?;
+/// `write_all` over several buffers (`IoSlice::advance_slices` needs Rust 1.81; the
+/// workspace supports 1.80).
+async fn write_all_vectored(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    chunks: &[Bytes],
+) -> std::io::Result<()> {
+    let (mut i, mut off) = (0usize, 0usize);
+    while i < chunks.len() {
+        if off == chunks[i].len() {
+            i += 1;
+            off = 0;
+            continue;
+        }
+        let mut iov = Vec::with_capacity((chunks.len() - i).min(MAX_IOVECS));
+        iov.push(IoSlice::new(&chunks[i][off..]));
+        iov.extend(
+            chunks[i + 1..]
+                .iter()
+                .filter(|c| !c.is_empty())
+                .take(MAX_IOVECS - 1)
+                .map(|c| IoSlice::new(c)),
+        );
+        let mut n = wr.write_vectored(&iov).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let left = chunks[i].len() - off;
+            if n < left {
+                off += n;
+                n = 0;
+            } else {
+                n -= left;
+                i += 1;
+                off = 0;
+            }
+        }
+    }
     Ok(())
 }
