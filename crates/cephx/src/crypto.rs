@@ -10,6 +10,7 @@ use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvI
 use ceph_encoding::{Decode, DecodeError, Decoder, Encode, EncodeExt, UTime};
 use std::fmt;
 use std::path::Path;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 /// The fixed IV of every cephx AES-CBC operation (`CEPH_AES_IV`).
@@ -86,8 +87,11 @@ impl fmt::Debug for CryptoKey {
 
 impl PartialEq for CryptoKey {
     fn eq(&self, other: &Self) -> bool {
-        // Not constant time; keys are compared only in tests.
-        self.ty == other.ty && self.created == other.created && self.secret == other.secret
+        // Constant time over the secret bytes, so that no comparison of keys can leak
+        // how many leading bytes matched.
+        self.ty == other.ty
+            && self.created == other.created
+            && bool::from(self.secret.ct_eq(&other.secret))
     }
 }
 impl Eq for CryptoKey {}
