@@ -34,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+pub mod advisory;
 mod blocking;
 mod clone;
 pub mod cls;

@@ -42,6 +42,7 @@ const VALUED: &[&[&str]] = &[
     &["expires-at"],
     &["expired-before"],
     &["threshold"],
+    &["shared"],
 ];
 
 /// Switches.

@@ -7,6 +7,7 @@ pub mod fmt;
 
 mod bench;
 mod image;
+mod lock;
 mod meta;
 mod namespace;
 mod snap;
@@ -357,6 +358,9 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("namespace", "create", _) => (2, "namespace create"),
         ("namespace", "list" | "ls", _) => (2, "namespace ls"),
         ("namespace", "remove" | "rm", _) => (2, "namespace rm"),
+        ("lock", "list" | "ls", _) => (2, "lock ls"),
+        ("lock", "add", _) => (2, "lock add"),
+        ("lock", "remove" | "rm", _) => (2, "lock rm"),
         ("create", ..) => (1, "create"),
         ("list" | "ls", ..) => (1, "ls"),
         ("info", ..) => (1, "info"),
@@ -396,6 +400,9 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
             Some(r) => r,
             None => image::remove(&mut c).await,
         },
+        "lock ls" => lock::list(&mut c).await,
+        "lock add" => lock::add(&mut c).await,
+        "lock rm" => lock::remove(&mut c).await,
         "image-meta list" => meta::list(&mut c).await,
         "image-meta get" => meta::get(&mut c).await,
         "image-meta set" => meta::set(&mut c).await,
