@@ -234,3 +234,53 @@ fn import_image_option_takes_a_spec_like_rbd() {
     );
     assert_eq!(same(&["ls", &p.name]), "a\nb\nc\nd\n");
 }
+
+#[test]
+fn global_options_scripts_pass_are_accepted() {
+    let p = Pool::new("glob");
+    ok(RBD, &["create", "--size", "1M", &p.img("g")]);
+    let tmp = TmpDir::new("glob");
+    let log = tmp.path("rbd.log");
+    let log = log.to_str().unwrap();
+    let e = env();
+    // both tools accept the same global options and list the same images
+    let args = [
+        "--log-file",
+        log,
+        "--debug-rbd",
+        "20",
+        "--debug_ms=1/5",
+        "--no-log-to-stderr",
+        "--cluster",
+        "ceph",
+        "-k",
+        e.keyring.as_str(),
+        "--id",
+        "admin",
+        "--rbd_cache=false",
+        "ls",
+        p.name.as_str(),
+    ];
+    assert_eq!(same(&args), "g\n");
+    // rbd-rs wrote its debug log where it was told to
+    assert!(std::fs::metadata(log).map(|m| m.len() > 0).unwrap_or(false));
+    same(&[
+        "--name",
+        "client.admin",
+        "--user",
+        "admin",
+        "info",
+        &p.img("g"),
+    ]);
+    // xml output is refused with EINVAL rather than printed as something else
+    let o = run(RBD_RS, &["ls", "--format", "xml", &p.name]);
+    assert_eq!(code(&o), 22);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("xml"));
+    // an option rbd does not know is refused by both, the same way
+    let (a, b) = (
+        run(RBD, &["ls", "--bogus-opt", &p.name]),
+        run(RBD_RS, &["ls", "--bogus-opt", &p.name]),
+    );
+    assert_eq!(code(&a), 1);
+    assert_eq!(code(&b), 1);
+}
