@@ -6,6 +6,7 @@ pub mod args;
 pub mod fmt;
 
 mod bench;
+mod config;
 mod image;
 mod lock;
 mod meta;
@@ -358,6 +359,13 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("namespace", "create", _) => (2, "namespace create"),
         ("namespace", "list" | "ls", _) => (2, "namespace ls"),
         ("namespace", "remove" | "rm", _) => (2, "namespace rm"),
+        ("config", "image", "get") => (3, "config image get"),
+        ("config", "image", "set") => (3, "config image set"),
+        ("config", "image", "remove" | "rm") => (3, "config image rm"),
+        ("config", "image", "list" | "ls") => (3, "config image list"),
+        ("config", "pool", "get") => (3, "config pool get"),
+        ("config", "pool", "set") => (3, "config pool set"),
+        ("config", "pool", "remove" | "rm") => (3, "config pool rm"),
         ("lock", "list" | "ls", _) => (2, "lock ls"),
         ("lock", "add", _) => (2, "lock add"),
         ("lock", "remove" | "rm", _) => (2, "lock rm"),
@@ -400,6 +408,13 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
             Some(r) => r,
             None => image::remove(&mut c).await,
         },
+        "config image get" => config::get(&mut c, config::Level::Image).await,
+        "config image set" => config::set(&mut c, config::Level::Image).await,
+        "config image rm" => config::remove(&mut c, config::Level::Image).await,
+        "config image list" => config::image_list(&mut c).await,
+        "config pool get" => config::get(&mut c, config::Level::Pool).await,
+        "config pool set" => config::set(&mut c, config::Level::Pool).await,
+        "config pool rm" => config::remove(&mut c, config::Level::Pool).await,
         "lock ls" => lock::list(&mut c).await,
         "lock add" => lock::add(&mut c).await,
         "lock rm" => lock::remove(&mut c).await,
