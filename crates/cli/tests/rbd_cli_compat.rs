@@ -284,3 +284,37 @@ fn global_options_scripts_pass_are_accepted() {
     assert_eq!(code(&a), 1);
     assert_eq!(code(&b), 1);
 }
+
+#[test]
+fn help_command_like_rbd() {
+    for words in [
+        vec!["help", "trash", "mv"],
+        vec!["help", "image-meta", "set"],
+        vec!["help", "lock", "add"],
+    ] {
+        let (a, b) = (run(RBD, &words), run(RBD_RS, &words));
+        assert_eq!((code(&a), code(&b)), (0, 0), "{words:?}");
+        let first = |o: &std::process::Output| {
+            // `usage: rbd <command words>` opens both
+            text(o)
+                .split_whitespace()
+                .take(4)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(
+            first(&a).replace("trash mv", "trash move"),
+            first(&b),
+            "{words:?}"
+        );
+        if words.contains(&"mv") {
+            assert!(text(&b).contains("--expires-at") && text(&a).contains("--expires-at"));
+        }
+    }
+    let (a, b) = (
+        run(RBD, &["help", "nosuchcmd"]),
+        run(RBD_RS, &["help", "nosuchcmd"]),
+    );
+    assert_eq!(code(&a), 1);
+    assert_eq!(code(&b), 1);
+}

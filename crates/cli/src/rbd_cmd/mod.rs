@@ -7,6 +7,7 @@ pub mod fmt;
 
 mod bench;
 mod config;
+mod help;
 mod image;
 mod lock;
 mod meta;
@@ -319,6 +320,14 @@ Commands (the `rbd` tool's syntax, options and output):
   diff [--from-snap S] [--whole-object] IMAGE[@SNAP]
   export-diff [--from-snap S] IMAGE[@SNAP] FILE|-
   import-diff FILE|- IMAGE
+  image-meta list|get|set|remove IMAGE [KEY [VALUE]]
+  trash mv [--expires-at DATE] IMAGE | trash ls [-a] [-l] [POOL[/NS]]
+  trash restore [--image NAME] [POOL/[NS/]]ID | trash rm [--force] [POOL/[NS/]]ID
+  trash purge [--expired-before DATE] [POOL[/NS]]
+  namespace create|ls|rm POOL[/NS]
+  lock ls IMAGE | lock add [--shared TAG] IMAGE ID | lock rm IMAGE ID LOCKER
+  config image get|set|rm|list IMAGE ... | config pool get|set|rm POOL ...
+  help COMMAND
 
 IMAGE is [POOL/[NAMESPACE/]]NAME (or -p POOL --namespace NS --image NAME --snap SNAP).
 Common options: --format plain|json [--pretty-format], --no-progress.
@@ -330,6 +339,24 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     let mut c = Ctx::new(args, common);
     let words: Vec<String> = c.args.pos.clone();
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    // `help COMMAND`: that command's usage (rbd exits 0); `COMMAND --help` prints the
+    // general usage in rbd 16.2, as below
+    let asked: &[String] = if w(0) == "help" { &words[1..] } else { &[] };
+    if !asked.is_empty() {
+        return match help::command_help(asked) {
+            Some(h) => {
+                out(&h);
+                Ok(())
+            }
+            None => {
+                out(&format!("{USAGE}\n"));
+                Err(Fail::usage(format!(
+                    "rbd-rs: no such command (or not implemented by rbd-rs): {}",
+                    asked.join(" ")
+                )))
+            }
+        };
+    }
     if c.args.flag("help") || words.is_empty() || w(0) == "help" {
         out(&format!("{USAGE}\n"));
         return Ok(());
