@@ -36,6 +36,7 @@
 
 pub mod advisory;
 mod blocking;
+mod blocking_rbd;
 mod clone;
 pub mod cls;
 mod diff;
@@ -56,6 +57,7 @@ pub mod util;
 pub mod watch_notify;
 
 pub use blocking::BlockingImage;
+pub use blocking_rbd::BlockingRbd;
 pub use clone::auto_clone_format;
 pub use diff::{DiffExtent, DIFF_V1_BANNER};
 pub use error::{RbdError, Result, EILSEQ};
