@@ -276,6 +276,20 @@ fn global_options_scripts_pass_are_accepted() {
     let o = run(RBD_RS, &["ls", "--format", "xml", &p.name]);
     assert_eq!(code(&o), 22);
     assert!(String::from_utf8_lossy(&o.stderr).contains("xml"));
+    // `--rbd_*` names that are no librbd option: refused by both (exit 1); a real
+    // librbd option rbd-rs does not act on: accepted, with a warning, never silently
+    for args in [
+        ["ls", "--rbd_no_such_option=1"],
+        ["ls", "--rbd-no-such-option=1"],
+    ] {
+        let mut v = args.to_vec();
+        v.push(&p.name);
+        let (a, b) = (run(RBD, &v), run(RBD_RS, &v));
+        assert_eq!((code(&a), code(&b)), (1, 1), "{v:?}");
+    }
+    let o = run(RBD_RS, &["ls", "--rbd_readahead_max_bytes=0", &p.name]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rbd_readahead_max_bytes has no effect"));
     // an option rbd does not know is refused by both, the same way
     let (a, b) = (
         run(RBD, &["ls", "--bogus-opt", &p.name]),

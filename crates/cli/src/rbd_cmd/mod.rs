@@ -334,6 +334,49 @@ Common options: --format plain|json [--pretty-format], --no-progress.
 Global options: -c CONF  -m MONADDR  --id NAME | -n TYPE.NAME  --keyring PATH  --key KEY
                 --keyfile PATH  --debug";
 
+/// Configuration overrides rbd-rs acts on.
+const HONORED: &[&str] = &[
+    "rbd_default_pool",
+    "rbd_default_features",
+    "rbd_default_clone_format",
+    "rbd_move_to_trash_on_remove",
+    "rbd_move_to_trash_on_remove_expire_seconds",
+    "rbd_blocklist_on_break_lock",
+    "rbd_blocklist_expire_seconds",
+];
+
+/// Other librbd options rbd accepts on the command line (not per-image overrides).
+const OTHER_KNOWN: &[&str] = &[
+    "rbd_default_order",
+    "rbd_default_stripe_count",
+    "rbd_default_stripe_unit",
+    "rbd_default_data_pool",
+    "rbd_default_format",
+    "rbd_validate_pool",
+    "rbd_validate_names",
+    "rbd_auto_exclusive_lock_until_manual_request",
+    "rbd_op_threads",
+    "rbd_op_thread_timeout",
+    "rbd_tracing",
+];
+
+/// No option may be accepted and silently ignored: `--rbd_*` overrides that are not
+/// librbd options are refused like rbd refuses them (exit 1); real librbd options this
+/// tool does not act on are accepted (scripts pass them) with a warning on stderr.
+fn check_overrides(a: &Args) -> R {
+    for k in a.config.keys() {
+        if HONORED.contains(&k.as_str()) {
+            continue;
+        }
+        if ceph_rbd::meta::option_kind(k).is_some() || OTHER_KNOWN.contains(&k.as_str()) {
+            eprintln!("rbd-rs: warning: option {k} has no effect in rbd-rs");
+            continue;
+        }
+        return Err(Fail::usage(format!("rbd: unrecognised option '--{k}'")));
+    }
+    Ok(())
+}
+
 /// Run the command line (after the global options were taken out).
 pub async fn run(args: Args, common: CommonArgs) -> R {
     let mut c = Ctx::new(args, common);
@@ -421,6 +464,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         }
     };
     c.args.pos.drain(..n);
+    check_overrides(&c.args)?;
     if c.args.get("image-id").is_some() && !matches!(cmd, "trash rm" | "trash restore") {
         return Err(Fail::einval(
             "rbd-rs: --image-id is not supported; name the image instead",
