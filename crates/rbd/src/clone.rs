@@ -301,7 +301,19 @@ pub(crate) async fn list_children_of(img: &Image, snap_id: u64) -> Result<Vec<Ch
         Err(e) if e.is_not_found() || e.errno() == Errno::EOPNOTSUPP => {}
         Err(e) => return Err(e),
     }
-    // v1: every pool's rbd_children (default namespace)
+    out.extend(v1_children_of(img, snap_id).await?);
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Clone-v1 children of snapshot `snap_id`: every pool's `rbd_children` (default
+/// namespace). Only these keep a snapshot protected: librbd's unprotect scans them and
+/// ignores clone-v2 children (ceph: src/librbd/operation/SnapshotUnprotectRequest.cc).
+pub(crate) async fn v1_children_of(img: &Image, snap_id: u64) -> Result<Vec<ChildInfo>> {
+    let io = img.ioctx();
+    let rados = io.rados();
+    let mut out = Vec::new();
     let spec = ParentImageSpec {
         pool_id: io.pool_id(),
         pool_namespace: String::new(),

@@ -230,7 +230,7 @@ pub struct OpenOptions {
     pub read_only: bool,
     /// Open at this snapshot (implies read-only).
     pub snapshot: Option<String>,
-    /// Do not register a header watch (internal parent opens use this).
+    /// Do not register a header watch (read-only opens never register one).
     pub no_watch: bool,
     /// Exclusive-lock images: keep the lock once taken and refuse peers' requests for
     /// it (krbd's `exclusive` map option).
@@ -329,7 +329,11 @@ impl Image {
                 .atime
                 .store(get(cls::get_access_timestamp()).await, Ordering::Relaxed);
         }
-        if !opts.no_watch {
+        // librbd's user read-only opens register no header watch (OpenRequest skips
+        // it for IMAGE_READ_ONLY_FLAG_USER): a reader never makes `rbd rm` fail with
+        // EBUSY and needs no write cap on the header (a clone's parent in a pool the
+        // user may only read). ceph: src/librbd/image/OpenRequest.cc
+        if !opts.no_watch && !read_only {
             img.register_watch().await?;
         }
         Ok(img)

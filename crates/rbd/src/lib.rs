@@ -9,7 +9,9 @@
 //! requests in flight, snapshots (create, remove incl. the clone-v2 snapshot trash,
 //! rename, rollback, protect, limit, open at a snapshot), layering (clone v1 and v2,
 //! reads through parent chains, copy-up, flatten, children) and snapshot diffs with the
-//! `rbd diff v1` export/import stream.
+//! `rbd diff v1` export/import stream, image and pool metadata ([`meta`], incl. the
+//! `conf_` configuration overrides), the trash ([`trash`]), namespaces, advisory locks
+//! ([`advisory`]) and the watcher check.
 //!
 //! What it is not: no client-side cache, no exclusive-lock / object-map / fast-diff /
 //! journaling / mirroring implementation (images using them are refused for writing, with
@@ -17,7 +19,7 @@
 //! images, no encryption, no live migration.
 //!
 //! Entry points: [`Rbd`] (a pool + namespace) and [`Image`] (an open image, async);
-//! [`BlockingImage`] for callers without a runtime; [`cls`] for the typed cls_rbd calls.
+//! [`BlockingImage`] and [`BlockingRbd`] for callers without a runtime; [`cls`] for the typed cls_rbd calls.
 //!
 //! ```no_run
 //! # async fn demo(rados: ceph_rados::Rados) -> ceph_rbd::Result<()> {
@@ -34,7 +36,9 @@
 
 #![warn(missing_docs)]
 
+pub mod advisory;
 mod blocking;
+mod blocking_rbd;
 mod clone;
 pub mod cls;
 mod diff;
@@ -58,6 +62,7 @@ pub mod util;
 pub mod watch_notify;
 
 pub use blocking::BlockingImage;
+pub use blocking_rbd::BlockingRbd;
 pub use clone::auto_clone_format;
 pub use diff::{DiffExtent, DIFF_V1_BANNER};
 pub use error::{RbdError, Result, EILSEQ};

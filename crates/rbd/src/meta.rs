@@ -52,7 +52,7 @@ pub const OPTIONS: &[(&str, OptionKind, &str)] = {
         ("rbd_cache_policy", Str, "writearound"),
         ("rbd_cache_size", Int, "33554432"),
         ("rbd_cache_target_dirty", Int, "16777216"),
-        ("rbd_cache_writethrough_until_flush", Bool, "true"),
+        ("rbd_cache_writethrough_until_flush", Bool, "false"),
         ("rbd_clone_copy_on_read", Bool, "false"),
         ("rbd_compression_hint", Str, "none"),
         ("rbd_concurrent_management_ops", Int, "10"),

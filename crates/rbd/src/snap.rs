@@ -162,7 +162,8 @@ impl Image {
         cls::set_protection_status(s.id, protection::UNPROTECTING)
             .exec(io, oid)
             .await?;
-        let children = crate::clone::list_children_of(self, s.id).await;
+        // clone-v2 children do not depend on protection: only v1 children block
+        let children = crate::clone::v1_children_of(self, s.id).await;
         let busy = match &children {
             Ok(c) => !c.is_empty(),
             Err(_) => true,

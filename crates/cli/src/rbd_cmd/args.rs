@@ -44,6 +44,7 @@ const VALUED: &[&[&str]] = &[
     &["expires-at"],
     &["expired-before"],
     &["threshold"],
+    &["shared"],
 ];
 
 /// Switches.

@@ -44,7 +44,12 @@ pub async fn pool_init(c: &mut Ctx) -> R {
         } else if n == 1 {
             eprintln!("rbd: pool already registered to a different application.");
         } else {
-            return Err(Fail::rbd("error registered application", &e));
+            // rbd prints the error and still exits 0 (Pool.cc execute_init returns 0)
+            let n = e.errno().0;
+            eprintln!(
+                "rbd: error registered application: ({n}) {}",
+                super::strerror(n)
+            );
         }
     }
     Ok(())

@@ -8,7 +8,10 @@ pub mod fmt;
 mod bench;
 mod features;
 mod device;
+mod config;
+mod help;
 mod image;
+mod lock;
 mod meta;
 mod namespace;
 mod snap;
@@ -325,17 +328,86 @@ Commands (the `rbd` tool's syntax, options and output):
   object-map check|rebuild IMAGE[@SNAP]
   device map [--read-only] [--exclusive] [-o OPTS] IMAGE[@SNAP] | device unmap DEV|IMAGE
   device list [--format json]
+  image-meta list|get|set|remove IMAGE [KEY [VALUE]]
+  trash mv [--expires-at DATE] IMAGE | trash ls [-a] [-l] [POOL[/NS]]
+  trash restore [--image NAME] [POOL/[NS/]]ID | trash rm [--force] [POOL/[NS/]]ID
+  trash purge [--expired-before DATE] [POOL[/NS]]
+  namespace create|ls|rm POOL[/NS]
+  lock ls IMAGE | lock add [--shared TAG] IMAGE ID | lock rm IMAGE ID LOCKER
+  config image get|set|rm|list IMAGE ... | config pool get|set|rm POOL ...
+  help COMMAND
 
 IMAGE is [POOL/[NAMESPACE/]]NAME (or -p POOL --namespace NS --image NAME --snap SNAP).
 Common options: --format plain|json [--pretty-format], --no-progress.
 Global options: -c CONF  -m MONADDR  --id NAME | -n TYPE.NAME  --keyring PATH  --key KEY
                 --keyfile PATH  --debug";
 
+/// Configuration overrides rbd-rs acts on.
+const HONORED: &[&str] = &[
+    "rbd_default_pool",
+    "rbd_default_features",
+    "rbd_default_clone_format",
+    "rbd_move_to_trash_on_remove",
+    "rbd_move_to_trash_on_remove_expire_seconds",
+    "rbd_blocklist_on_break_lock",
+    "rbd_blocklist_expire_seconds",
+];
+
+/// Other librbd options rbd accepts on the command line (not per-image overrides).
+const OTHER_KNOWN: &[&str] = &[
+    "rbd_default_order",
+    "rbd_default_stripe_count",
+    "rbd_default_stripe_unit",
+    "rbd_default_data_pool",
+    "rbd_default_format",
+    "rbd_validate_pool",
+    "rbd_validate_names",
+    "rbd_auto_exclusive_lock_until_manual_request",
+    "rbd_op_threads",
+    "rbd_op_thread_timeout",
+    "rbd_tracing",
+];
+
+/// No option may be accepted and silently ignored: `--rbd_*` overrides that are not
+/// librbd options are refused like rbd refuses them (exit 1); real librbd options this
+/// tool does not act on are accepted (scripts pass them) with a warning on stderr.
+fn check_overrides(a: &Args) -> R {
+    for k in a.config.keys() {
+        if HONORED.contains(&k.as_str()) {
+            continue;
+        }
+        if ceph_rbd::meta::option_kind(k).is_some() || OTHER_KNOWN.contains(&k.as_str()) {
+            eprintln!("rbd-rs: warning: option {k} has no effect in rbd-rs");
+            continue;
+        }
+        return Err(Fail::usage(format!("rbd: unrecognised option '--{k}'")));
+    }
+    Ok(())
+}
+
 /// Run the command line (after the global options were taken out).
 pub async fn run(args: Args, common: CommonArgs) -> R {
     let mut c = Ctx::new(args, common);
     let words: Vec<String> = c.args.pos.clone();
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    // `help COMMAND`: that command's usage (rbd exits 0); `COMMAND --help` prints the
+    // general usage in rbd 16.2, as below
+    let asked: &[String] = if w(0) == "help" { &words[1..] } else { &[] };
+    if !asked.is_empty() {
+        return match help::command_help(asked) {
+            Some(h) => {
+                out(&h);
+                Ok(())
+            }
+            None => {
+                out(&format!("{USAGE}\n"));
+                Err(Fail::usage(format!(
+                    "rbd-rs: no such command (or not implemented by rbd-rs): {}",
+                    asked.join(" ")
+                )))
+            }
+        };
+    }
     if c.args.flag("help") || words.is_empty() || w(0) == "help" {
         out(&format!("{USAGE}\n"));
         return Ok(());
@@ -370,6 +442,16 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("namespace", "create", _) => (2, "namespace create"),
         ("namespace", "list" | "ls", _) => (2, "namespace ls"),
         ("namespace", "remove" | "rm", _) => (2, "namespace rm"),
+        ("config", "image", "get") => (3, "config image get"),
+        ("config", "image", "set") => (3, "config image set"),
+        ("config", "image", "remove" | "rm") => (3, "config image rm"),
+        ("config", "image", "list" | "ls") => (3, "config image list"),
+        ("config", "pool", "get") => (3, "config pool get"),
+        ("config", "pool", "set") => (3, "config pool set"),
+        ("config", "pool", "remove" | "rm") => (3, "config pool rm"),
+        ("lock", "list" | "ls", _) => (2, "lock ls"),
+        ("lock", "add", _) => (2, "lock add"),
+        ("lock", "remove" | "rm", _) => (2, "lock rm"),
         ("create", ..) => (1, "create"),
         ("list" | "ls", ..) => (1, "ls"),
         ("info", ..) => (1, "info"),
@@ -395,6 +477,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         }
     };
     c.args.pos.drain(..n);
+    check_overrides(&c.args)?;
     if c.args.get("image-id").is_some() && !matches!(cmd, "trash rm" | "trash restore") {
         return Err(Fail::einval(
             "rbd-rs: --image-id is not supported; name the image instead",
@@ -410,6 +493,16 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
             Some(r) => r,
             None => image::remove(&mut c).await,
         },
+        "config image get" => config::get(&mut c, config::Level::Image).await,
+        "config image set" => config::set(&mut c, config::Level::Image).await,
+        "config image rm" => config::remove(&mut c, config::Level::Image).await,
+        "config image list" => config::image_list(&mut c).await,
+        "config pool get" => config::get(&mut c, config::Level::Pool).await,
+        "config pool set" => config::set(&mut c, config::Level::Pool).await,
+        "config pool rm" => config::remove(&mut c, config::Level::Pool).await,
+        "lock ls" => lock::list(&mut c).await,
+        "lock add" => lock::add(&mut c).await,
+        "lock rm" => lock::remove(&mut c).await,
         "image-meta list" => meta::list(&mut c).await,
         "image-meta get" => meta::get(&mut c).await,
         "image-meta set" => meta::set(&mut c).await,

@@ -209,6 +209,32 @@ pub async fn import(c: &mut Ctx) -> R {
         SpecCheck::Full,
         &defaults,
     )?;
+    if c.args.get("pool").is_some() {
+        eprintln!("rbd: -p [ --pool ] is deprecated, use --dest-pool");
+    }
+    if c.args.get("image").is_some() {
+        eprintln!("rbd: --image is deprecated, use --dest");
+    }
+    if let (true, Some(v)) = (d.image.is_empty(), c.args.get("image")) {
+        // the deprecated --image is a spec too: `--image POOL/NAME` (16.2 takes no
+        // namespace or snapshot there)
+        let p = super::args::split_spec(v, SpecCheck::None)
+            .ok_or_else(|| Fail::einval(format!("rbd: invalid spec '{v}'")))?;
+        if !p.namespace.is_empty() {
+            return Err(Fail::einval(
+                "rbd: namespace name specified for a command that doesn't use it",
+            ));
+        }
+        if !p.snap.is_empty() {
+            return Err(Fail::einval(
+                "rbd: destination snapshot name specified for a command that doesn't use it",
+            ));
+        }
+        if !p.pool.is_empty() {
+            d.pool = p.pool;
+        }
+        d.image = p.image;
+    }
     if d.image.is_empty() {
         d.image = c.args.get("image").map(str::to_string).unwrap_or_else(|| {
             std::path::Path::new(&path)

@@ -1,0 +1,121 @@
+//! `rbd-rs help COMMAND` / `rbd-rs COMMAND --help`: the usage of one command, so
+//! scripts that probe the help text before using a feature find the commands and
+//! options this tool has (the layout follows rbd's: `usage: rbd ...`, a blank line,
+//! the description). ceph: src/tools/rbd/Shell.cc (print_action_help).
+
+/// (command words, usage arguments, description).
+const COMMANDS: &[(&str, &str, &str)] = &[
+    ("bench", "--io-type <io-type> [--io-size <io-size>] [--io-threads <io-threads>] [--io-total <io-total>] [--io-pattern <io-pattern>] [--rw-mix-read <rw-mix-read>] <image-spec>", "Simple benchmark."),
+    ("children", "[--all] [--descendants] [--format <format>] [--pretty-format] <image-or-snap-spec>", "Display children of an image or its snapshot."),
+    ("clone", "[--rbd-default-clone-format <1|2|auto>] [--image-feature <image-feature>] <source-snap-spec> <dest-image-spec>", "Clone a snapshot into a CoW child image."),
+    ("config image get", "<image-spec> <key>", "Get an image-level configuration override."),
+    ("config image list", "[--format <format>] [--pretty-format] <image-spec>", "List image-level configuration overrides."),
+    ("config image remove", "<image-spec> <key>", "Remove an image-level configuration override."),
+    ("config image set", "<image-spec> <key> <value>", "Set an image-level configuration override."),
+    ("config pool get", "<pool-name> <key>", "Get a pool-level configuration override."),
+    ("config pool remove", "<pool-name> <key>", "Remove a pool-level configuration override."),
+    ("config pool set", "<pool-name> <key> <value>", "Set a pool-level configuration override."),
+    ("create", "--size <size> [--image-feature <image-feature>] [--order <order>] [--object-size <object-size>] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] <image-spec>", "Create an empty image."),
+    ("diff", "[--from-snap <from-snap>] [--whole-object] [--format <format>] [--pretty-format] <image-or-snap-spec>", "Print extents that differ since a previous snap, or image creation."),
+    ("disk-usage", "[--from-snap <from-snap>] [--exact] [--merge-snapshots] [--format <format>] [--pretty-format] <image-or-snap-spec>", "Show disk usage stats for pool, image or snapshot."),
+    ("export", "[--export-format <export-format>] [--no-progress] <source-image-or-snap-spec> <path-name>", "Export image to file."),
+    ("export-diff", "[--from-snap <from-snap>] [--whole-object] [--no-progress] <source-image-or-snap-spec> <path-name>", "Export incremental diff to file."),
+    ("flatten", "[--no-progress] <image-spec>", "Fill clone with parent data (make it independent)."),
+    ("image-meta get", "<image-spec> <key>", "Image metadata get the value associated with the key."),
+    ("image-meta list", "[--format <format>] [--pretty-format] <image-spec>", "Image metadata list keys with values."),
+    ("image-meta remove", "<image-spec> <key>", "Image metadata remove the key and value associated."),
+    ("image-meta set", "<image-spec> <key> <value>", "Image metadata set key with value."),
+    ("import", "[--dest <dest>] [--image-feature <image-feature>] [--import-format <import-format>] [--sparse-size <sparse-size>] [--no-progress] <path-name> <dest-image-spec>", "Import image from file."),
+    ("import-diff", "[--sparse-size <sparse-size>] [--no-progress] <path-name> <image-spec>", "Import an incremental diff."),
+    ("info", "[--format <format>] [--pretty-format] <image-or-snap-spec>", "Show information about image size, striping, etc."),
+    ("list", "[--long] [--format <format>] [--pretty-format] <pool-spec>", "List rbd images."),
+    ("lock add", "[--shared <shared>] <image-spec> <lock-id>", "Take a lock on an image."),
+    ("lock list", "[--format <format>] [--pretty-format] <image-spec>", "Show locks held on an image."),
+    ("lock remove", "<image-spec> <lock-id> <locker>", "Release a lock on an image."),
+    ("namespace create", "<pool-spec>", "Create an RBD image namespace."),
+    ("namespace list", "[--format <format>] [--pretty-format] <pool-spec>", "List RBD image namespaces."),
+    ("namespace remove", "<pool-spec>", "Remove an RBD image namespace."),
+    ("pool init", "[--force] <pool-name>", "Initialize pool for use by RBD."),
+    ("remove", "[--no-progress] <image-spec>", "Delete an image."),
+    ("rename", "<source-image-spec> <dest-image-spec>", "Rename image within pool."),
+    ("resize", "--size <size> [--allow-shrink] [--no-progress] <image-spec>", "Resize (expand or shrink) image."),
+    ("snap create", "[--skip-quiesce] [--ignore-quiesce-error] [--no-progress] <snap-spec>", "Create a snapshot."),
+    ("snap limit clear", "<image-spec>", "Remove snapshot limit."),
+    ("snap limit set", "--limit <limit> <image-spec>", "Limit the number of snapshots."),
+    ("snap list", "[--all] [--format <format>] [--pretty-format] <image-spec>", "Dump list of image snapshots."),
+    ("snap protect", "<snap-spec>", "Prevent a snapshot from being deleted."),
+    ("snap purge", "[--no-progress] <image-spec>", "Delete all unprotected snapshots."),
+    ("snap remove", "[--no-progress] [--force] <snap-spec>", "Delete a snapshot."),
+    ("snap rename", "<source-snap-spec> <dest-snap-spec>", "Rename a snapshot."),
+    ("snap rollback", "[--no-progress] <snap-spec>", "Rollback image to snapshot."),
+    ("snap unprotect", "<snap-spec>", "Allow a snapshot to be deleted."),
+    ("status", "[--format <format>] [--pretty-format] <image-spec>", "Show the status of this image."),
+    ("trash list", "[--all] [--long] [--format <format>] [--pretty-format] <pool-spec>", "List trash images."),
+    ("trash move", "[--expires-at <expires-at>] <image-spec>", "Move an image to the trash."),
+    ("trash purge", "[--no-progress] [--expired-before <date>] <pool-spec>", "Remove all expired images from trash."),
+    ("trash remove", "[--image-id <image-id>] [--no-progress] [--force] <image-id>", "Remove an image from trash."),
+    ("trash restore", "[--image-id <image-id>] [--image <image>] <image-id>", "Restore an image from trash."),
+];
+
+/// Aliases rbd accepts for command words.
+const ALIASES: &[(&str, &str)] = &[
+    ("ls", "list"),
+    ("rm", "remove"),
+    ("mv", "rename"),
+    ("du", "disk-usage"),
+    ("add", "create"),
+    ("revert", "rollback"),
+];
+
+/// The help text of the command named by `words`, `None` if this tool lacks it.
+pub fn command_help(words: &[String]) -> Option<String> {
+    let raw = words.join(" ");
+    if let Some((c, args, d)) = COMMANDS.iter().find(|(c, _, _)| *c == raw) {
+        return Some(format!("usage: rbd {c} {args}\n\n{d}\n"));
+    }
+    let norm: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let w = w.as_str();
+            match (i, words.first().map(String::as_str), w) {
+                // `trash mv` is trash move, top-level `mv` is rename
+                (1, Some("trash"), "mv") => "move",
+                (_, _, w) => ALIASES
+                    .iter()
+                    .find(|(a, _)| *a == w)
+                    .map(|(_, c)| *c)
+                    .unwrap_or(w),
+            }
+        })
+        .collect();
+    let name = norm.join(" ");
+    COMMANDS
+        .iter()
+        .find(|(c, _, _)| *c == name)
+        .map(|(c, args, d)| format!("usage: rbd {c} {args}\n\n{d}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups() {
+        let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert!(command_help(&w("trash mv"))
+            .unwrap()
+            .starts_with("usage: rbd trash move"));
+        assert!(command_help(&w("mv"))
+            .unwrap()
+            .starts_with("usage: rbd rename"));
+        assert!(command_help(&w("image-meta ls")).is_some());
+        assert!(command_help(&w("lock add"))
+            .unwrap()
+            .starts_with("usage: rbd lock add"));
+        assert!(command_help(&w("snap add"))
+            .unwrap()
+            .starts_with("usage: rbd snap create"));
+        assert!(command_help(&w("group create")).is_none());
+    }
+}
