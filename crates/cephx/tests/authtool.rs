@@ -7,8 +7,12 @@ use ceph_encoding::EntityName;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[path = "../../rados/tests/common/oracle.rs"]
+mod oracle;
+use oracle::oracle;
+
 fn authtool(args: &[&str]) -> String {
-    let out = Command::new("ceph-authtool")
+    let out = Command::new(oracle("ceph-authtool"))
         .args(args)
         .output()
         .expect("ceph-authtool must be installed (ceph-common)");

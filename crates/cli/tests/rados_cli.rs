@@ -4,6 +4,10 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+#[path = "../../rados/tests/common/oracle.rs"]
+mod oracle;
+use oracle::oracle;
+
 fn cluster_dir() -> PathBuf {
     PathBuf::from(
         std::env::var("CEPH_TEST_CLUSTER").unwrap_or_else(|_| "/tmp/ceph-rs-cluster".into()),
@@ -31,7 +35,7 @@ fn ours(args: &[&str]) -> Output {
 }
 
 fn theirs(bin: &str, args: &[&str]) -> Output {
-    Command::new(format!("/usr/bin/{bin}"))
+    Command::new(oracle(bin))
         .arg("-c")
         .arg(conf())
         .args(args)
@@ -202,7 +206,7 @@ fn crush_test_matches_crushtool() {
     let dir = std::env::temp_dir().join(unique("crushcli"));
     std::fs::create_dir_all(&dir).unwrap();
     let map = dir.join("map");
-    let st = Command::new("crushtool")
+    let st = Command::new(oracle("crushtool"))
         .args([
             "--outfn",
             map.to_str().unwrap(),
@@ -244,7 +248,7 @@ fn crush_test_matches_crushtool() {
         }
         let mut theirs_args = args.clone();
         theirs_args.extend(["--test", "--show-mappings"]);
-        let t = Command::new("crushtool")
+        let t = Command::new(oracle("crushtool"))
             .args(&theirs_args)
             .output()
             .unwrap();

@@ -11,7 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const RBD: &str = "/usr/bin/rbd";
+#[path = "../../rados/tests/common/oracle.rs"]
+mod oracle;
+use oracle::oracle;
+
+/// librbd's `rbd` of the cluster's release (a bare name goes through [`oracle`]).
+const RBD: &str = "rbd";
 const RBD_RS: &str = env!("CARGO_BIN_EXE_rbd-rs");
 
 struct Env {
@@ -59,14 +64,19 @@ fn unique(tag: &str) -> String {
     )
 }
 
-/// Run `prog` with the cluster's conf and keyring.
+/// Run `prog` with the cluster's conf and keyring; a bare name (`rbd`, `ceph`) is the
+/// Ceph tool of the cluster's release, a path (`rbd-rs`) runs as is.
 fn run(prog: &str, args: &[&str]) -> Output {
     run_in(prog, args, None)
 }
 
 fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
     let e = env();
-    let mut c = Command::new(prog);
+    let mut c = if prog.contains('/') {
+        Command::new(prog)
+    } else {
+        Command::new(oracle(prog))
+    };
     c.arg("--conf")
         .arg(&e.conf)
         .arg("--keyring")
@@ -284,7 +294,7 @@ img = rbd.Image(io, sys.argv[4])\n\
 print('open', flush=True)\n\
 sys.stdin.read()\n\
 img.close(); io.close(); c.shutdown()\n";
-        let mut child = Command::new("/usr/bin/python3")
+        let mut child = Command::new(oracle("python3"))
             .args(["-c", script, &e.conf, &e.keyring, pool, image])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -197,7 +197,7 @@ fn live_placement_after_upmap_affinity_reweight() {
                 f.to_str().unwrap(),
             ],
         );
-        let out = std::process::Command::new("osdmaptool")
+        let out = std::process::Command::new(oracle("osdmaptool"))
             .arg(&f)
             .args(["--test-map-pgs-dump-all", "--pool", &pid.to_string()])
             .output()

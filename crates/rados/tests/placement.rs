@@ -1,5 +1,5 @@
 //! Placement oracles: the object corpus, the protocol map's vectors, and the real
-//! `crushtool` / `osdmaptool` (Ceph 16.2.15) run side by side with our CRUSH mapper and
+//! `crushtool` / `osdmaptool` (of the test cluster's release: 16.2 or 18.2) run side by side with our CRUSH mapper and
 //! OSDMap pipeline.
 //!
 //! These tests fail (never skip) when the corpus or the tools are missing.
@@ -9,6 +9,10 @@ use ceph_rados::crush::{crushtool_test_lines, CrushMap};
 use ceph_rados::osdmap::{Incremental, OsdMap, PgId, PgPool};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[path = "common/oracle.rs"]
+mod oracle;
+use oracle::oracle;
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -79,7 +83,7 @@ impl Drop for TempDir {
 
 /// Run a tool; panic with its output if it fails.
 fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
+    let out = Command::new(oracle(cmd))
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd} (is Ceph 16.2 installed?): {e}"));
@@ -685,7 +689,7 @@ fn crushtool_oracle_uneven_item_weights() {
         .enumerate()
         {
             let next = dir.path(&format!("b{si}-w{k}"));
-            let ok = Command::new("crushtool")
+            let ok = Command::new(oracle("crushtool"))
                 .args(["-i", p(&cur), "--reweight-item", item, w, "-o", p(&next)])
                 .output()
                 .unwrap()
@@ -1071,7 +1075,7 @@ fn osdmaptool_oracle_corpus_maps() {
     let mut total = 0;
     let mut maps = 0;
     for (v, f) in corpus_objects("OSDMap") {
-        let readable = Command::new("osdmaptool")
+        let readable = Command::new(oracle("osdmaptool"))
             .arg(&f)
             .arg("--print")
             .output()
@@ -1139,6 +1143,13 @@ fn osdmaptool_oracle_legacy_rulesets() {
     let base = compile(&dir, "base", &compose(&text, &rules, PROFILES[0].1));
     let m0 = CrushMap::decode(&std::fs::read(&base).unwrap()).unwrap();
     let mut total = 0;
+    let mut refused = 0;
+    // Quincy and later drop rulesets: a map whose ruleset differs from the rule id no
+    // longer decodes (ceph v18: src/crush/CrushWrapper.cc decode, "crush ruleset_id !=
+    // rule_id; encoding is too old"), so only the uniform cases are compared there.
+    // Reef 18.2.7 still applies the rule's size range (the uniform case with
+    // min_size 4 and a pool of 3 maps nowhere in osdmaptool 18.2.7 as in 16.2.15).
+    let quincy_plus = oracle::release() != "pacific";
     // (rulesets of rules 0..3, (min,max) sizes, pool size)
     type Case = ([u8; 3], [(u8, u8); 3], u32);
     let cases: &[Case] = &[
@@ -1163,10 +1174,31 @@ fn osdmaptool_oracle_legacy_rulesets() {
         m.encode(&mut bytes);
         let crush = dir.path(&format!("legacy{ci}"));
         std::fs::write(&crush, bytes).unwrap();
+        if quincy_plus && !m.has_uniform_rules() {
+            let om = dir.path(&format!("refused{ci}"));
+            let n = shape.osds.to_string();
+            run("osdmaptool", &["--createsimple", &n, p(&om)]);
+            let out = Command::new(oracle("osdmaptool"))
+                .args([p(&om), "--import-crush", p(&crush)])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains("ruleset_id != rule_id"),
+                "osdmaptool {} should refuse legacy rulesets {rulesets:?}: {err}",
+                oracle::release()
+            );
+            refused += 1;
+            continue;
+        }
         let om = simple_osdmap(&dir, &format!("om{ci}"), &crush, shape.osds, *pool_size);
         total += compare_osdmaptool(&om, &["--mark-up-in"], mark_up_in);
     }
-    eprintln!("osdmaptool legacy ruleset oracle: {total} PG mappings identical");
+    eprintln!(
+        "osdmaptool legacy ruleset oracle: {total} PG mappings identical, {refused} maps refused"
+    );
+    assert!(total > 0);
+    assert_eq!(refused, if quincy_plus { 5 } else { 0 });
 }
 
 // ---------------------------------------------------------------------------------------

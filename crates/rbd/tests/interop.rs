@@ -461,7 +461,7 @@ async fn our_clones_with_librbd() {
     scribble(&base, &mut model, &mut rng, 20, 4 * MIB).await;
     base.snap_create("gold").await.unwrap();
     // auto clone format follows the osdmap's require_min_compat_client
-    let dump = std::process::Command::new("ceph")
+    let dump = std::process::Command::new(oracle("ceph"))
         .args([
             "--conf",
             &env().conf,
@@ -785,7 +785,7 @@ async fn kubernetes_user_caps() {
     let e = env();
     let user = unique("k8s");
     let ceph = |args: &[&str]| {
-        let out = std::process::Command::new("ceph")
+        let out = std::process::Command::new(oracle("ceph"))
             .arg("--conf")
             .arg(&e.conf)
             .arg("--keyring")
@@ -882,7 +882,7 @@ async fn header_update_notifications() {
         "import rados, rbd, time\nc = rados.Rados(conffile={:?}, conf={{'keyring': {:?}}})\nc.connect()\nio = c.open_ioctx({:?})\nimg = rbd.Image(io, 'n')\nprint(img.size(), flush=True)\ntime.sleep(4)\nprint(img.size(), flush=True)\nimg.close()\nio.close()\nc.shutdown()\n",
         e.conf, e.keyring, p
     );
-    let child = std::process::Command::new("/usr/bin/python3")
+    let child = std::process::Command::new(oracle("python3"))
         .arg("-c")
         .arg(&script)
         .stdout(std::process::Stdio::piped())

@@ -7,6 +7,10 @@ use ceph_rados::{ClientConfig, CommonArgs, Rados};
 use std::path::PathBuf;
 use std::process::Command;
 
+mod oracle;
+#[allow(unused_imports)]
+pub use oracle::{oracle, release};
+
 /// The cluster directory.
 pub fn cluster_dir() -> PathBuf {
     PathBuf::from(
@@ -52,7 +56,8 @@ pub async fn admin() -> Rados {
         .expect("connect as client.admin")
 }
 
-/// Run a Ceph CLI tool (`ceph`, `rados`, `rbd`) against the cluster; returns stdout.
+/// Run a Ceph CLI tool (`ceph`, `rados`, `rbd`, of the cluster's release: [`oracle`])
+/// against the cluster; returns stdout.
 /// Panics with stderr if it fails.
 pub fn tool(bin: &str, args: &[&str]) -> Vec<u8> {
     let out = tool_raw(bin, args);
@@ -68,7 +73,7 @@ pub fn tool(bin: &str, args: &[&str]) -> Vec<u8> {
 /// Run a Ceph CLI tool and return the whole output.
 pub fn tool_raw(bin: &str, args: &[&str]) -> std::process::Output {
     let conf = conf_path();
-    Command::new(format!("/usr/bin/{bin}"))
+    Command::new(oracle(bin))
         .arg("-c")
         .arg(&conf)
         .args(args)

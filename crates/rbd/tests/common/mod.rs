@@ -13,6 +13,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+#[path = "../../../rados/tests/common/oracle.rs"]
+mod oracle;
+#[allow(unused_imports)]
+pub use oracle::{oracle, release};
+
 pub struct Env {
     pub conf: String,
     pub keyring: String,
@@ -93,7 +98,7 @@ impl Drop for TestPool {
         // a failed test must not leave its pool behind on the shared cluster
         if !self.done {
             let e = env();
-            let _ = Command::new("ceph")
+            let _ = Command::new(oracle("ceph"))
                 .args([
                     "--conf",
                     &e.conf,
@@ -138,7 +143,7 @@ impl TestPool {
 /// Run `rbd` against the test cluster; returns (success, stdout, stderr).
 pub fn rbd_cli(args: &[&str]) -> (bool, String, String) {
     let e = env();
-    let out = Command::new("rbd")
+    let out = Command::new(oracle("rbd"))
         .arg("--conf")
         .arg(&e.conf)
         .arg("--keyring")
@@ -171,11 +176,11 @@ pub fn python(pool: &str, body: &str) -> String {
         pool = pool,
         body = body
     );
-    let out = Command::new("/usr/bin/python3")
+    let out = Command::new(oracle("python3"))
         .arg("-c")
         .arg(&script)
         .output()
-        .expect("/usr/bin/python3");
+        .expect("python3 with the rados/rbd bindings");
     assert!(
         out.status.success(),
         "python failed: {}\n{script}",
