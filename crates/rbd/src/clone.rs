@@ -262,16 +262,18 @@ pub(crate) async fn detach_child(img: &Image, st: &Arc<State>) -> Result<()> {
                     &pio,
                     &spec.image_id,
                     Some(String::new()),
-                    &OpenOptions {
-                        no_watch: true,
-                        ..Default::default()
-                    },
+                    &OpenOptions::default(),
                 )
                 .await
                 {
-                    if let Ok(pst) = p.state().await {
-                        let _ = crate::snap::remove_snapshot_by_id(&p, &pst, spec.snap_id).await;
+                    // the parent's lock owner removes snapshots (taken over if needed)
+                    if let Ok(_og) = p.op_gate().await {
+                        if let Ok(pst) = p.state().await {
+                            let _ =
+                                crate::snap::remove_snapshot_by_id(&p, &pst, spec.snap_id).await;
+                        }
                     }
+                    let _ = p.close().await;
                 }
             }
         }

@@ -792,6 +792,20 @@ pub(crate) fn handle_lock_notify(inner: &Arc<ImageInner>, op_code: u32, from: Cl
     }
 }
 
+/// A maintenance request proxied to the lock owner (FLATTEN, RESIZE, SNAP_CREATE, ...):
+/// this client does not run peers' operations, so as the owner it answers -EOPNOTSUPP,
+/// upon which librbd asks for the lock and runs the operation itself
+/// (`Operations::C_InvokeAsyncRequest::handle_remote_request`). Non-owners stay silent.
+pub(crate) fn handle_proxied_request(inner: &Arc<ImageInner>, op_code: u32) -> Vec<u8> {
+    let proxied = matches!(op_code, op::FLATTEN..=op::SPARSIFY | op::METADATA_UPDATE);
+    match inner.xlock.as_ref() {
+        Some(x) if proxied && x.is_owner() => ceph_encoding::encode_to_vec(&ResponseMessage {
+            result: -(Errno::EOPNOTSUPP.0),
+        }),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

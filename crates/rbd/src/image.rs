@@ -1020,7 +1020,11 @@ async fn watch_task(
                                     reply = crate::exclusive_lock::handle_lock_notify(&i, op, client);
                                 }
                             }
-                            Ok(NotifyPayload::Other(_)) => {}
+                            Ok(NotifyPayload::Other(op)) => {
+                                if let Some(i) = image.upgrade() {
+                                    reply = crate::exclusive_lock::handle_proxied_request(&i, op);
+                                }
+                            }
                             Err(e) => warn!("undecodable notify on {oid}: {e}"),
                         }
                         if let Err(e) = io.notify_ack(&oid, notify_id, cookie, &reply).await {
