@@ -128,6 +128,37 @@ async fn default_feature_image_lifecycle() {
         "object 15 discarded since s1: {diff}"
     );
     assert!(!offs.contains(&0), "object 0 unchanged since s1: {diff}");
+    // ours (fast-diff from the object maps) agrees with rbd's, and so does du
+    let ro = pool.rbd.open_read_only("img").await.unwrap();
+    let ours: Vec<(u64, u64, bool)> = ro
+        .diff_iterate(Some("s1"), 0, 70 * MIB, false, true)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.offset, e.length, e.exists))
+        .collect();
+    let theirs: Vec<(u64, u64, bool)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["offset"].as_u64().unwrap(),
+                e["length"].as_u64().unwrap(),
+                e["exists"].as_str().unwrap() == "true",
+            )
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    ro.close().await.unwrap();
+    let du: serde_json::Value =
+        serde_json::from_str(&rbd_ok(&["du", "--format", "json", &format!("{p}/img@s1")])).unwrap();
+    let s1 = pool.rbd.open_snapshot("img", "s1").await.unwrap();
+    assert_eq!(
+        s1.disk_usage(None).await.unwrap(),
+        du["images"][0]["used_size"].as_u64().unwrap()
+    );
+    s1.close().await.unwrap();
 
     // clone v2 with default features, written and flattened by us
     rbd_ok(&["snap", "protect", &format!("{p}/img@s1")]);
