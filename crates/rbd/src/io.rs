@@ -430,18 +430,11 @@ pub(crate) async fn copyup(st: &Arc<State>, object_no: u64, body: Vec<OsdOp>) ->
     let data = parent_object_data(st, object_no).await?;
     let deep = !st.h.snapc.snaps.is_empty() && !data.is_empty();
     if deep {
-        if let Some(x) = &st.xlock {
-            let snaps = st.snaps_with_parent_data(object_no);
-            x.copyup_snapshot_maps(
-                object_no,
-                &snaps,
-                st.h.features & crate::features::FAST_DIFF != 0,
-            )
-            .await?;
-        }
         st.data_io_nosnapc
             .operate_write(&oid, vec![cls::copyup_op(&data)])
             .await?;
+        // the snapshots see the copied-up data too
+        crate::object_map_ops::sync_object_states(st, object_no, false).await?;
         if !body.is_empty() {
             st.data_io.operate_write(&oid, body).await?;
         }

@@ -266,9 +266,7 @@ impl Image {
             progress(done.load(Ordering::Relaxed), n);
             start = end;
         }
-        if let Some(x) = &st.xlock {
-            x.rollback_map(s.id).await?;
-        }
+        crate::object_map_ops::rebuild_head_map(&st, &self.inner.md_io, &self.inner.id).await?;
         restore_parent_view(&st, &s).await?;
         self.notify_header_update().await;
         Ok(())
