@@ -9,12 +9,15 @@
 //! requests in flight, snapshots (create, remove incl. the clone-v2 snapshot trash,
 //! rename, rollback, protect, limit, open at a snapshot), layering (clone v1 and v2,
 //! reads through parent chains, copy-up, flatten, children) and snapshot diffs with the
-//! `rbd diff v1` export/import stream.
+//! `rbd diff v1` export/import stream, and librbd's default features (61): the
+//! exclusive lock with cooperative hand-over to and from librbd clients, the object map
+//! and fast-diff.
 //!
-//! What it is not: no client-side cache, no exclusive-lock / object-map / fast-diff /
-//! journaling / mirroring implementation (images using them are refused for writing, with
-//! an error naming the features; read-only opening works where it is safe), no format 1
-//! images, no encryption, no live migration.
+//! What it is not: no client-side cache, no journaling / mirroring implementation
+//! (images using them are refused for writing, with an error naming the features;
+//! read-only opening works where it is safe), no format 1 images, no encryption, no live
+//! migration; maintenance requests proxied by librbd to the lock owner are declined
+//! (librbd then takes the lock and runs them itself).
 //!
 //! Entry points: [`Rbd`] (a pool + namespace) and [`Image`] (an open image, async);
 //! [`BlockingImage`] for callers without a runtime; [`cls`] for the typed cls_rbd calls.

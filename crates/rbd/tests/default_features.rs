@@ -413,6 +413,46 @@ async fn blocklisted_client_fails_fast() {
         "img = rbd.Image(ioctx, 'img')\nimg.write(b'\\x09' * 4096, 0)\nimg.close()",
     );
     object_map_check(&p, "img");
-    let _ = OpenOptions::default();
+    pool.cleanup().await;
+}
+
+/// The exclusive open mode keeps the lock: librbd's request is refused (EROFS) and its
+/// write fails instead of taking the image over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_mode_refuses_requests() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dflx").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "8M", &format!("{p}/img")]);
+    let img = pool
+        .rbd
+        .open_with(
+            "img",
+            &OpenOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    img.write(0, Bytes::from(vec![5u8; 4096])).await.unwrap();
+    let e = env();
+    let script = format!(
+        "import rados, rbd\ncluster = rados.Rados(conffile={conf:?}, conf={{'keyring': {key:?}}})\ncluster.connect()\nioctx = cluster.open_ioctx({p:?})\nimg = rbd.Image(ioctx, 'img')\ntry:\n    img.write(b'x' * 4096, 0)\n    print('written')\nexcept Exception as ex:\n    print(type(ex).__name__)\nimg.close()\n",
+        conf = e.conf,
+        key = e.keyring
+    );
+    let out = Command::new("timeout")
+        .args(["60", "/usr/bin/python3", "-c", &script])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        out, "ReadOnlyImage",
+        "librbd's write while we hold the lock exclusively"
+    );
+    assert!(img.is_lock_owner());
+    assert!(img.read(0, 4096).await.unwrap().iter().all(|&b| b == 5));
+    img.close().await.unwrap();
     pool.cleanup().await;
 }
