@@ -127,7 +127,9 @@ impl ExclusiveLock {
     /// Object map state of `ono` while owner (`None`: no map in use).
     pub fn object_state(&self, ono: u64) -> Option<u8> {
         let o = self.owned.lock().expect("lock state");
-        o.map.as_ref().map(|m| m.get(ono))
+        o.map
+            .as_ref()
+            .and_then(|m| m.states.get(ono as usize).copied())
     }
 
     /// True if the head map is loaded (owner with the object-map feature).
