@@ -234,6 +234,7 @@ async fn lock_handover_with_librbd() {
         let d = rng.bytes(70_000);
         let t = Instant::now();
         img.write(off, Bytes::from(d.clone())).await.unwrap();
+        eprintln!("round {round}: hand-over to us {:?}", t.elapsed());
         assert!(
             t.elapsed() < Duration::from_secs(20),
             "hand-over to us took {:?}",
@@ -389,6 +390,10 @@ async fn blocklisted_client_fails_fast() {
         .unwrap();
     assert!(n > 0);
     assert_eq!(e.errno().0, 108, "{e}");
+    eprintln!(
+        "blocklisted after {n} writes: EBLOCKLISTED after {:?}",
+        t.elapsed()
+    );
     assert!(
         t.elapsed() < Duration::from_secs(15),
         "took {:?}",
