@@ -126,6 +126,7 @@ fn lockers(spec: &str) -> Vec<(String, String)> {
 }
 
 /// Start a long write bench and wait until it owns the lock.
+#[allow(clippy::zombie_processes)] // the caller kills and waits for it
 fn start_owner(prog: &str, spec: &str) -> (Child, (String, String)) {
     let child = cmd(
         prog,
@@ -198,9 +199,8 @@ fn take_over(killed: &str, new_writer: &str, spec: &str) -> Duration {
         "{} ({addr}) not blocklisted after its lock was broken: {bl}",
         owner.0
     );
-    let now = lockers(spec);
-    assert_eq!(now.len(), 1);
-    assert_ne!(now[0].0, owner.0);
+    // the new writer closed and released it; the dead owner is gone for good
+    assert!(lockers(spec).iter().all(|l| l.0 != owner.0));
     took
 }
 

@@ -262,16 +262,18 @@ pub(crate) async fn detach_child(img: &Image, st: &Arc<State>) -> Result<()> {
                     &pio,
                     &spec.image_id,
                     Some(String::new()),
-                    &OpenOptions {
-                        no_watch: true,
-                        ..Default::default()
-                    },
+                    &OpenOptions::default(),
                 )
                 .await
                 {
-                    if let Ok(pst) = p.state().await {
-                        let _ = crate::snap::remove_snapshot_by_id(&p, &pst, spec.snap_id).await;
+                    // the parent's lock owner removes snapshots (taken over if needed)
+                    if let Ok(_og) = p.op_gate().await {
+                        if let Ok(pst) = p.state().await {
+                            let _ =
+                                crate::snap::remove_snapshot_by_id(&p, &pst, spec.snap_id).await;
+                        }
                     }
+                    let _ = p.close().await;
                 }
             }
         }
@@ -449,21 +451,8 @@ async fn flatten_object(st: &Arc<State>, ono: u64) -> Result<()> {
         return Ok(());
     }
     if let Some(x) = &st.xlock {
-        use crate::object_map::state as om;
-        let fast_diff = st.h.features & features::FAST_DIFF != 0;
-        let snaps = if st.h.snapc.snaps.is_empty() {
-            Vec::new()
-        } else {
-            st.snaps_with_parent_data(ono)
-        };
-        x.copyup_snapshot_maps(ono, &snaps, fast_diff).await?;
-        // nothing written after the copy-up: unchanged since the snapshots
-        let head = if !snaps.is_empty() && fast_diff {
-            om::EXISTS_CLEAN
-        } else {
-            om::EXISTS
-        };
-        x.update_object(ono, head, None).await?;
+        x.update_object(ono, crate::object_map::state::EXISTS, None)
+            .await?;
     }
     // copy-up alone; with snapshots under an empty snap context so they see the data too
     let io = if st.h.snapc.snaps.is_empty() {
@@ -472,6 +461,8 @@ async fn flatten_object(st: &Arc<State>, ono: u64) -> Result<()> {
         &st.data_io_nosnapc
     };
     io.operate_write(&oid, vec![cls::copyup_op(&data)]).await?;
+    // exact states for the head and the snapshots that now see the data
+    crate::object_map_ops::sync_object_states(st, ono, true).await?;
     Ok(())
 }
 

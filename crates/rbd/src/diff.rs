@@ -208,8 +208,51 @@ impl Image {
                 "from snapshot is newer than the end snapshot".into(),
             ));
         }
+        // fast-diff: whole objects straight from the object maps, when they are valid
+        // (a clone's diff from creation with the parent's data needs the objects)
+        if whole_object && !(from_id == 0 && include_parent && st.parent.is_some()) {
+            if let Some(changed) = crate::object_map_ops::fast_diff(
+                &st,
+                &self.inner.md_io,
+                &self.inner.id,
+                from_id,
+                end_id,
+            )
+            .await?
+            {
+                return Ok(fast_diff_extents(&st, &changed, off, len));
+            }
+        }
         diff_state(st, from_id, end_id, off, len, include_parent, whole_object).await
     }
+}
+
+/// Whole-object diff extents of `[off, off+len)` from per-object change flags.
+fn fast_diff_extents(st: &State, changed: &[Option<bool>], off: u64, len: u64) -> Vec<DiffExtent> {
+    let len = len.min(st.size.saturating_sub(off));
+    let mut all = Vec::new();
+    for e in st.h.layout.file_to_extents(off, len) {
+        if let Some(Some(exists)) = changed.get(e.object_no as usize) {
+            for &(bo, bl) in &e.buffer_extents {
+                all.push(DiffExtent {
+                    offset: off + bo,
+                    length: bl,
+                    exists: *exists,
+                });
+            }
+        }
+    }
+    all.sort_by_key(|e| e.offset);
+    let mut merged: Vec<DiffExtent> = Vec::with_capacity(all.len());
+    for e in all {
+        match merged.last_mut() {
+            Some(m) if m.exists == e.exists && m.offset + m.length == e.offset => {
+                m.length += e.length
+            }
+            _ => merged.push(e),
+        }
+    }
+    merged
 }
 
 fn diff_state(

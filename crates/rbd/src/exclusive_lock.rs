@@ -127,7 +127,9 @@ impl ExclusiveLock {
     /// Object map state of `ono` while owner (`None`: no map in use).
     pub fn object_state(&self, ono: u64) -> Option<u8> {
         let o = self.owned.lock().expect("lock state");
-        o.map.as_ref().map(|m| m.get(ono))
+        o.map
+            .as_ref()
+            .and_then(|m| m.states.get(ono as usize).copied())
     }
 
     /// True if the head map is loaded (owner with the object-map feature).
@@ -256,36 +258,18 @@ impl ExclusiveLock {
         Ok(())
     }
 
-    /// A deep copy-up (empty snap context) makes object `ono` exist in the snapshots
-    /// `snaps` (ascending) too: mark it in their maps, EXISTS in the oldest and
-    /// EXISTS_CLEAN in the later ones with fast-diff (librbd
-    /// `CopyupRequest::update_object_maps`).
-    pub async fn copyup_snapshot_maps(
-        &self,
-        ono: u64,
-        snaps: &[u64],
-        fast_diff: bool,
-    ) -> Result<()> {
-        if !self.has_map() {
-            return Ok(());
+    /// Set object `ono` of snapshot `snap`'s map (no lock assertion: snapshot maps are
+    /// not locked).
+    pub async fn set_snapshot_state(&self, snap: u64, ono: u64, st: u8) -> Result<()> {
+        let soid = object_map::object_map_name(&self.image_id, snap);
+        match object_map::update(ono, ono + 1, st, None)
+            .exec(&self.md_io, &soid)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
         }
-        for (i, &snap) in snaps.iter().enumerate() {
-            let st = if i == 0 || !fast_diff {
-                state::EXISTS
-            } else {
-                state::EXISTS_CLEAN
-            };
-            let soid = object_map::object_map_name(&self.image_id, snap);
-            match object_map::update(ono, ono + 1, st, None)
-                .exec(&self.md_io, &soid)
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 
     /// Install a rebuilt head map (if loaded).
@@ -387,25 +371,6 @@ impl ExclusiveLock {
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Replace the head map with a snapshot's (librbd `object_map::SnapshotRollbackRequest`).
-    pub async fn rollback_map(&self, snap_id: u64) -> Result<()> {
-        if !self.has_map() {
-            return Ok(());
-        }
-        let _g = self.map_update.lock().await;
-        let soid = object_map::object_map_name(&self.image_id, snap_id);
-        let b = match self.md_io.read_full(&soid).await {
-            Ok(b) => b,
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        let m = ObjectMap::decode(&b)?;
-        let ops = vec![Self::assert_op(), ceph_rados::OsdOp::write_full(b)];
-        self.md_io.operate_write(&self.head_oid(), ops).await?;
-        self.with_map(|cur| *cur = m);
-        Ok(())
     }
 
     /// A peer announced RELEASED_LOCK.
@@ -788,6 +753,20 @@ pub(crate) fn handle_lock_notify(inner: &Arc<ImageInner>, op_code: u32, from: Cl
             };
             ceph_encoding::encode_to_vec(&ResponseMessage { result })
         }
+        _ => Vec::new(),
+    }
+}
+
+/// A maintenance request proxied to the lock owner (FLATTEN, RESIZE, SNAP_CREATE, ...):
+/// this client does not run peers' operations, so as the owner it answers -EOPNOTSUPP,
+/// upon which librbd asks for the lock and runs the operation itself
+/// (`Operations::C_InvokeAsyncRequest::handle_remote_request`). Non-owners stay silent.
+pub(crate) fn handle_proxied_request(inner: &Arc<ImageInner>, op_code: u32) -> Vec<u8> {
+    let proxied = matches!(op_code, op::FLATTEN..=op::SPARSIFY | op::METADATA_UPDATE);
+    match inner.xlock.as_ref() {
+        Some(x) if proxied && x.is_owner() => ceph_encoding::encode_to_vec(&ResponseMessage {
+            result: -(Errno::EOPNOTSUPP.0),
+        }),
         _ => Vec::new(),
     }
 }

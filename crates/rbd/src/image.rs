@@ -115,22 +115,6 @@ impl State {
         util::data_object_name(&self.h.object_prefix, object_no)
     }
 
-    /// Snapshots (ascending) in which object `object_no` lies inside the parent overlap:
-    /// a deep copy-up makes it exist in them.
-    pub fn snaps_with_parent_data(&self, object_no: u64) -> Vec<u64> {
-        let l = self.h.layout;
-        self.h
-            .snaps
-            .iter()
-            .filter(|s| {
-                s.parent_overlap
-                    .map(|o| l.object_bytes_within(object_no, o) > 0)
-                    .unwrap_or(false)
-            })
-            .map(|s| s.id)
-            .collect()
-    }
-
     /// True if part of object `object_no` maps into the parent overlap.
     pub fn object_in_overlap(&self, object_no: u64) -> bool {
         if self.overlap == 0 || self.parent.is_none() {
@@ -1024,7 +1008,11 @@ async fn watch_task(
                                     reply = crate::exclusive_lock::handle_lock_notify(&i, op, client);
                                 }
                             }
-                            Ok(NotifyPayload::Other(_)) => {}
+                            Ok(NotifyPayload::Other(op)) => {
+                                if let Some(i) = image.upgrade() {
+                                    reply = crate::exclusive_lock::handle_proxied_request(&i, op);
+                                }
+                            }
                             Err(e) => warn!("undecodable notify on {oid}: {e}"),
                         }
                         if let Err(e) = io.notify_ack(&oid, notify_id, cookie, &reply).await {

@@ -244,6 +244,14 @@ pub(crate) fn read_extents(st: Arc<State>, extents: Vec<(u64, u64)>) -> BoxFut<B
 /// Read one object extent; always returns exactly `len` bytes.
 fn object_read(st: Arc<State>, object_no: u64, off: u64, len: u64) -> BoxFut<Bytes> {
     Box::pin(async move {
+        // the owner's object map says the object does not exist: no OSD round trip
+        // (librbd ObjectMap::object_may_exist); the map is exact only for the head
+        if st.data_io.read_snap() == ceph_rados::NOSNAP {
+            if let Some(om::NONEXISTENT) = st.xlock.as_ref().and_then(|x| x.object_state(object_no))
+            {
+                return read_from_parent(&st, object_no, off, len).await;
+            }
+        }
         let oid = st.object_name(object_no);
         match st.data_io.read(&oid, off, len).await {
             Ok(d) if d.len() as u64 == len => Ok(d),
@@ -430,18 +438,11 @@ pub(crate) async fn copyup(st: &Arc<State>, object_no: u64, body: Vec<OsdOp>) ->
     let data = parent_object_data(st, object_no).await?;
     let deep = !st.h.snapc.snaps.is_empty() && !data.is_empty();
     if deep {
-        if let Some(x) = &st.xlock {
-            let snaps = st.snaps_with_parent_data(object_no);
-            x.copyup_snapshot_maps(
-                object_no,
-                &snaps,
-                st.h.features & crate::features::FAST_DIFF != 0,
-            )
-            .await?;
-        }
         st.data_io_nosnapc
             .operate_write(&oid, vec![cls::copyup_op(&data)])
             .await?;
+        // the snapshots see the copied-up data too
+        crate::object_map_ops::sync_object_states(st, object_no, false).await?;
         if !body.is_empty() {
             st.data_io.operate_write(&oid, body).await?;
         }

@@ -11,12 +11,15 @@
 //! reads through parent chains, copy-up, flatten, children) and snapshot diffs with the
 //! `rbd diff v1` export/import stream, image and pool metadata ([`meta`], incl. the
 //! `conf_` configuration overrides), the trash ([`trash`]), namespaces, advisory locks
-//! ([`advisory`]) and the watcher check.
+//! ([`advisory`]), the watcher check, and librbd's default features (61): the exclusive
+//! lock with cooperative hand-over to and from librbd clients, the object map and
+//! fast-diff.
 //!
-//! What it is not: no client-side cache, no exclusive-lock / object-map / fast-diff /
-//! journaling / mirroring implementation (images using them are refused for writing, with
-//! an error naming the features; read-only opening works where it is safe), no format 1
-//! images, no encryption, no live migration.
+//! What it is not: no client-side cache, no journaling / mirroring implementation
+//! (images using them are refused for writing, with an error naming the features;
+//! read-only opening works where it is safe), no format 1 images, no encryption, no live
+//! migration; maintenance requests proxied by librbd to the lock owner are declined
+//! (librbd then takes the lock and runs them itself).
 //!
 //! Entry points: [`Rbd`] (a pool + namespace) and [`Image`] (an open image, async);
 //! [`BlockingImage`] and [`BlockingRbd`] for callers without a runtime; [`cls`] for the typed cls_rbd calls.

@@ -38,30 +38,123 @@ fn set_flags(flags: u64, mask: u64, snap_id: u64) -> ClsCall {
     ClsCall::new("rbd", "set_flags", v, true)
 }
 
-/// What a correct map says for object `ono` at `end` (a snap id or NOSNAP), given the
-/// snapshot before it (`prev`, 0 if none): NONEXISTENT if the object is absent there,
-/// EXISTS_CLEAN (fast-diff) if unchanged since `prev`, else EXISTS.
-async fn expected_state(
-    st: &Arc<State>,
+/// What a correct map says for object `ono` at each of `ends` (ascending snap ids,
+/// NOSNAP last for the head), from one LIST_SNAPS: NONEXISTENT if the object is absent
+/// there, EXISTS_CLEAN (fast-diff) if unchanged since the snapshot before, else EXISTS.
+pub(crate) async fn expected_states(
+    st: &State,
     ono: u64,
-    prev: u64,
-    end: u64,
+    snaps: &[u64],
+    ends: &[u64],
     fast_diff: bool,
-) -> Result<u8> {
+) -> Result<Vec<u8>> {
     let oid = st.object_name(ono);
     let (clones, seq) = match st.data_io.list_snaps(&oid).await {
         Ok(r) => r,
-        Err(e) if e.is_not_found() => return Ok(state::NONEXISTENT),
+        Err(e) if e.is_not_found() => return Ok(vec![state::NONEXISTENT; ends.len()]),
         Err(e) => return Err(e.into()),
     };
-    let d = calc_snap_set_diff(&clones, seq, prev, end);
-    if !d.end_exists {
-        return Ok(state::NONEXISTENT);
+    // librbd ObjectMapIterateRequest: with fast-diff an object is clean at a snapshot
+    // (or the head) when the same clone (or the head) serves the snapshot before it,
+    // i.e. no write reached the object in between (overlaps are not consulted)
+    let exists_at = |x: u64| calc_snap_set_diff(&clones, seq, 0, x).end_exists;
+    let server = |x: u64| -> Option<usize> {
+        if x == NOSNAP {
+            return None;
+        }
+        clones
+            .iter()
+            .position(|c| c.cloneid != NOSNAP && c.snaps.last().map(|&l| l >= x).unwrap_or(false))
+    };
+    Ok(ends
+        .iter()
+        .map(|&end| {
+            let prev = snaps
+                .iter()
+                .copied()
+                .filter(|&id| id < end)
+                .max()
+                .unwrap_or(0);
+            if !exists_at(end) {
+                state::NONEXISTENT
+            } else if fast_diff && prev != 0 && exists_at(prev) && server(prev) == server(end) {
+                state::EXISTS_CLEAN
+            } else {
+                state::EXISTS
+            }
+        })
+        .collect())
+}
+
+async fn expected_state(st: &State, ono: u64, prev: u64, end: u64, fast_diff: bool) -> Result<u8> {
+    let snaps: Vec<u64> = if prev == 0 { vec![] } else { vec![prev] };
+    Ok(expected_states(st, ono, &snaps, &[end], fast_diff).await?[0])
+}
+
+/// After a copy-up under an empty snap context (the object now shows in the snapshots
+/// too), or a rollback: set object `ono`'s state in every snapshot map (and the head's,
+/// with `head`) to what its clone list says (librbd `CopyupRequest::update_object_maps`).
+pub(crate) async fn sync_object_states(st: &State, ono: u64, head: bool) -> Result<()> {
+    let Some(x) = st.xlock.as_ref().filter(|x| x.has_map()) else {
+        return Ok(());
+    };
+    let snaps: Vec<u64> = st.h.snaps.iter().map(|s| s.id).collect();
+    let mut ends = snaps.clone();
+    if head {
+        ends.push(NOSNAP);
     }
-    if fast_diff && prev != 0 && !d.whole_object && d.diff.0.is_empty() {
-        return Ok(state::EXISTS_CLEAN);
+    let fast_diff = st.h.features & features::FAST_DIFF != 0;
+    let want = expected_states(st, ono, &snaps, &ends, fast_diff).await?;
+    for (&end, &w) in ends.iter().zip(&want) {
+        if end == NOSNAP {
+            x.update_object(ono, w, None).await?;
+        } else if st
+            .h
+            .snap(end)
+            .map(|s| ono < st.h.layout.num_objects(s.size))
+            .unwrap_or(false)
+        {
+            x.set_snapshot_state(end, ono, w).await?;
+        }
     }
-    Ok(state::EXISTS)
+    Ok(())
+}
+
+/// After a rollback: recompute the whole head map from the objects and save it (the
+/// rolled-back objects differ from the newest snapshot, so a copy of the snapshot's map
+/// would mark them clean).
+pub(crate) async fn rebuild_head_map(
+    st: &Arc<State>,
+    md_io: &ceph_rados::IoCtx,
+    image_id: &str,
+) -> Result<()> {
+    let Some(x) = st.xlock.as_ref().filter(|x| x.has_map()) else {
+        return Ok(());
+    };
+    let snaps: Vec<u64> = st.h.snaps.iter().map(|s| s.id).collect();
+    let fast_diff = st.h.features & features::FAST_DIFF != 0;
+    let n = st.h.layout.num_objects(st.h.size);
+    let futs: Vec<BoxFut<u8>> = (0..n)
+        .map(|ono| {
+            let st = st.clone();
+            let snaps = snaps.clone();
+            Box::pin(async move {
+                Ok(expected_states(&st, ono, &snaps, &[NOSNAP], fast_diff).await?[0])
+            }) as BoxFut<u8>
+        })
+        .collect();
+    let map = ObjectMap {
+        states: run_all(futs, 64).await?,
+    };
+    let ops = vec![
+        cls::lock::assert_locked(RBD_LOCK_NAME, lock_type::EXCLUSIVE, "", "").op(),
+        object_map::save(&map).op(),
+    ];
+    md_io
+        .operate_write(&object_map::object_map_name(image_id, NOSNAP), ops)
+        .await?;
+    x.replace_map(map);
+    Ok(())
 }
 
 impl Image {
@@ -263,4 +356,85 @@ impl Image {
         self.notify_header_update().await;
         Ok(())
     }
+}
+
+/// Per-object change between snapshot `from` (0: creation) and `end` (snap id or NOSNAP)
+/// from the object maps alone (librbd `object_map::DiffRequest`): `None` when fast-diff
+/// cannot be used (feature off, a map flagged invalid or missing); else, per object of
+/// the image at `end`, `Some(exists_at_end)` if it changed.
+pub(crate) async fn fast_diff(
+    st: &Arc<State>,
+    md_io: &ceph_rados::IoCtx,
+    image_id: &str,
+    from: u64,
+    end: u64,
+) -> Result<Option<Vec<Option<bool>>>> {
+    let h = &st.h;
+    if h.features & features::FAST_DIFF == 0 {
+        return Ok(None);
+    }
+    let bad = features::flag::OBJECT_MAP_INVALID | features::flag::FAST_DIFF_INVALID;
+    // the maps to walk: `from` (the base), then every snapshot after it up to `end`
+    let mut ids: Vec<u64> = h
+        .snaps
+        .iter()
+        .map(|s| s.id)
+        .filter(|&id| id > from && (end == NOSNAP || id <= end))
+        .collect();
+    ids.sort_unstable();
+    if end == NOSNAP {
+        ids.push(NOSNAP);
+    }
+    let flags_of = |id: u64| -> Option<u64> {
+        if id == NOSNAP {
+            Some(h.flags)
+        } else {
+            h.snap(id).map(|s| s.flags)
+        }
+    };
+    let md = crate::object_map::object_map_name;
+    let mut maps = Vec::new();
+    let base = if from == 0 { None } else { Some(from) };
+    for id in base.into_iter().chain(ids.iter().copied()) {
+        if flags_of(id).map(|f| f & bad != 0).unwrap_or(true) {
+            return Ok(None);
+        }
+        maps.push(id);
+    }
+    let end_size = if end == NOSNAP {
+        h.size
+    } else {
+        h.snap(end).map(|s| s.size).unwrap_or(0)
+    };
+    let n = h.layout.num_objects(end_size);
+    let mut loaded = Vec::with_capacity(maps.len());
+    for id in &maps {
+        let b = match md_io.read_full(&md(image_id, *id)).await {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        loaded.push(ObjectMap::decode(&b)?);
+    }
+    let exists = |s: u8| s != state::NONEXISTENT;
+    let mut out = vec![None; n as usize];
+    for (j, slot) in out.iter_mut().enumerate() {
+        let j = j as u64;
+        let (start_exists, rest) = if from == 0 {
+            (false, &loaded[..])
+        } else {
+            (exists(loaded[0].get(j)), &loaded[1..])
+        };
+        let end_exists = rest
+            .last()
+            .map(|m| exists(m.get(j)))
+            .unwrap_or(start_exists);
+        let dirty = rest
+            .iter()
+            .any(|m| matches!(m.get(j), state::EXISTS | state::PENDING));
+        if end_exists != start_exists || (end_exists && (dirty || from == 0)) {
+            *slot = Some(end_exists);
+        }
+    }
+    Ok(Some(out))
 }

@@ -24,7 +24,7 @@ use tracing::debug;
 pub struct CreateOptions {
     /// Object size order (12..=25; `None` = 22, 4 MiB objects).
     pub order: Option<u8>,
-    /// Feature bits (`None` = [`features::DEFAULT`], layering).
+    /// Feature bits (`None` = [`features::DEFAULT`], librbd's default 61).
     pub features: Option<u64>,
     /// Stripe unit (`None`/0 = object size).
     pub stripe_unit: Option<u64>,

@@ -267,10 +267,9 @@ impl Image {
             progress(done.load(Ordering::Relaxed), n);
             start = end;
         }
-        if let Some(x) = &st.xlock {
-            x.rollback_map(s.id).await?;
-        }
         restore_parent_view(&st, &s).await?;
+        // after every object (incl. the parent view's copy-ups) is back
+        crate::object_map_ops::rebuild_head_map(&st, &self.inner.md_io, &self.inner.id).await?;
         self.notify_header_update().await;
         Ok(())
     }

@@ -128,6 +128,37 @@ async fn default_feature_image_lifecycle() {
         "object 15 discarded since s1: {diff}"
     );
     assert!(!offs.contains(&0), "object 0 unchanged since s1: {diff}");
+    // ours (fast-diff from the object maps) agrees with rbd's, and so does du
+    let ro = pool.rbd.open_read_only("img").await.unwrap();
+    let ours: Vec<(u64, u64, bool)> = ro
+        .diff_iterate(Some("s1"), 0, 70 * MIB, false, true)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.offset, e.length, e.exists))
+        .collect();
+    let theirs: Vec<(u64, u64, bool)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["offset"].as_u64().unwrap(),
+                e["length"].as_u64().unwrap(),
+                e["exists"].as_str().unwrap() == "true",
+            )
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    ro.close().await.unwrap();
+    let du: serde_json::Value =
+        serde_json::from_str(&rbd_ok(&["du", "--format", "json", &format!("{p}/img@s1")])).unwrap();
+    let s1 = pool.rbd.open_snapshot("img", "s1").await.unwrap();
+    assert_eq!(
+        s1.disk_usage(None).await.unwrap(),
+        du["images"][0]["used_size"].as_u64().unwrap()
+    );
+    s1.close().await.unwrap();
 
     // clone v2 with default features, written and flattened by us
     rbd_ok(&["snap", "protect", &format!("{p}/img@s1")]);
@@ -203,6 +234,7 @@ async fn lock_handover_with_librbd() {
         let d = rng.bytes(70_000);
         let t = Instant::now();
         img.write(off, Bytes::from(d.clone())).await.unwrap();
+        eprintln!("round {round}: hand-over to us {:?}", t.elapsed());
         assert!(
             t.elapsed() < Duration::from_secs(20),
             "hand-over to us took {:?}",
@@ -358,6 +390,10 @@ async fn blocklisted_client_fails_fast() {
         .unwrap();
     assert!(n > 0);
     assert_eq!(e.errno().0, 108, "{e}");
+    eprintln!(
+        "blocklisted after {n} writes: EBLOCKLISTED after {:?}",
+        t.elapsed()
+    );
     assert!(
         t.elapsed() < Duration::from_secs(15),
         "took {:?}",
@@ -382,6 +418,46 @@ async fn blocklisted_client_fails_fast() {
         "img = rbd.Image(ioctx, 'img')\nimg.write(b'\\x09' * 4096, 0)\nimg.close()",
     );
     object_map_check(&p, "img");
-    let _ = OpenOptions::default();
+    pool.cleanup().await;
+}
+
+/// The exclusive open mode keeps the lock: librbd's request is refused (EROFS) and its
+/// write fails instead of taking the image over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_mode_refuses_requests() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dflx").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "8M", &format!("{p}/img")]);
+    let img = pool
+        .rbd
+        .open_with(
+            "img",
+            &OpenOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    img.write(0, Bytes::from(vec![5u8; 4096])).await.unwrap();
+    let e = env();
+    let script = format!(
+        "import rados, rbd\ncluster = rados.Rados(conffile={conf:?}, conf={{'keyring': {key:?}}})\ncluster.connect()\nioctx = cluster.open_ioctx({p:?})\nimg = rbd.Image(ioctx, 'img')\ntry:\n    img.write(b'x' * 4096, 0)\n    print('written')\nexcept Exception as ex:\n    print(type(ex).__name__)\nimg.close()\n",
+        conf = e.conf,
+        key = e.keyring
+    );
+    let out = Command::new("timeout")
+        .args(["60", "/usr/bin/python3", "-c", &script])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        out, "ReadOnlyImage",
+        "librbd's write while we hold the lock exclusively"
+    );
+    assert!(img.is_lock_owner());
+    assert!(img.read(0, 4096).await.unwrap().iter().all(|&b| b == 5));
+    img.close().await.unwrap();
     pool.cleanup().await;
 }

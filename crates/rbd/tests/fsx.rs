@@ -234,8 +234,34 @@ async fn fsx() {
         }
     }
     println!("fsx: {step} steps, {} images", images.len());
+    let mut specs = Vec::new();
     for m in images {
+        if m.img.features().await.unwrap() & ceph_rbd::features::OBJECT_MAP != 0 {
+            specs.push(m.name.clone());
+            specs.extend(m.snaps.iter().map(|(s, _)| format!("{}@{s}", m.name)));
+        }
         m.img.close().await.unwrap();
+    }
+    // default-feature images: librbd finds the object maps (head and snapshots) exact
+    println!(
+        "fsx: object-map check on {} heads and snapshots",
+        specs.len()
+    );
+    assert!(
+        !specs.is_empty(),
+        "fsx images have the default features (object map)"
+    );
+    for spec in specs {
+        let (ok, out, err) = rbd_cli(&["object-map", "check", &format!("{}/{spec}", pool.name)]);
+        assert!(
+            ok && !err.contains("object map error") && !err.contains("invalid"),
+            "seed {seed:#x}: object-map check {spec}: {out}{err}"
+        );
+        let info = rbd_ok(&["info", &format!("{}/{spec}", pool.name)]);
+        assert!(
+            info.contains("\tflags: \n"),
+            "seed {seed:#x}: {spec} flagged: {info}"
+        );
     }
     pool.cleanup().await;
 }

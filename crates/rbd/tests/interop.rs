@@ -69,7 +69,7 @@ async fn create_write_info_export() {
         Errno::EINVAL
     );
     let bad = CreateOptions {
-        features: Some(ceph_rbd::features::JOURNALING | 1),
+        features: Some(ceph_rbd::features::JOURNALING | ceph_rbd::features::EXCLUSIVE_LOCK | 1),
         ..Default::default()
     };
     let e = pool.rbd.create("j", size, &bad).await.unwrap_err();
@@ -259,11 +259,18 @@ async fn librbd_image_read_write_and_features() {
     assert_eq!(out, "abcdef");
     img.close().await.unwrap();
 
-    // exclusive-lock images: refused for writing (naming the feature), readable
-    rbd_ok(&["create", "--size", "8M", &format!("{p}/locked")]);
+    // journaling images: refused for writing (naming the feature), readable
+    rbd_ok(&[
+        "create",
+        "--size",
+        "8M",
+        "--image-feature",
+        "layering,exclusive-lock,journaling",
+        &format!("{p}/locked"),
+    ]);
     let e = pool.rbd.open("locked").await.unwrap_err();
     assert!(
-        e.to_string().contains("exclusive-lock") && e.errno() == Errno::ENOSYS,
+        e.to_string().contains("journaling") && e.errno() == Errno::ENOSYS,
         "{e}"
     );
     let ro = pool.rbd.open_read_only("locked").await.unwrap();
@@ -829,7 +836,16 @@ async fn kubernetes_user_caps() {
     let img = rbd.open("rbd_volume_data.img").await.unwrap();
     let info = img.info().await.unwrap();
     assert_eq!((info.size, info.objects, info.order), (10 << 30, 2560, 22));
-    assert_eq!(info.features, ["layering"]);
+    assert_eq!(
+        info.features,
+        [
+            "layering",
+            "exclusive-lock",
+            "object-map",
+            "fast-diff",
+            "deep-flatten"
+        ]
+    );
     img.write(7 << 30, Bytes::from_static(b"survives pod restarts"))
         .await
         .unwrap();

@@ -2,9 +2,9 @@
 //! (ceph: src/cls/lock/cls_lock_ops.h, cls_lock_types.h; kernel:
 //! net/ceph/cls_lock_client.c).
 //!
-//! This client does not implement the exclusive-lock feature (it refuses to open such
-//! images for writing), but it reads the lock state for `info`/`status` and can break a
-//! stale lock like `rbd lock rm`.
+//! The exclusive-lock feature built on these is in `crate::exclusive_lock`; the lock
+//! state is also read for `info`/`status`, and a stale lock can be broken like
+//! `rbd lock rm`.
 
 use super::ClsCall;
 use ceph_encoding::{
