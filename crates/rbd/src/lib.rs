@@ -17,7 +17,8 @@
 //! images, no encryption, no live migration.
 //!
 //! Entry points: [`Rbd`] (a pool + namespace) and [`Image`] (an open image, async);
-//! [`BlockingImage`] for callers without a runtime; [`cls`] for the typed cls_rbd calls.
+//! [`BlockingImage`] for callers without a runtime; [`ImageStream`] (tokio
+//! `AsyncRead`/`AsyncWrite`/`AsyncSeek`) and [`BlockingCursor`] (`std::io`) for streaming; [`cls`] for the typed cls_rbd calls.
 //!
 //! ```no_run
 //! # async fn demo(rados: ceph_rados::Rados) -> ceph_rbd::Result<()> {
@@ -47,6 +48,7 @@ pub mod layout;
 mod rbd;
 mod resize;
 mod snap;
+mod stream;
 mod tools;
 pub mod util;
 pub mod watch_notify;
@@ -58,4 +60,5 @@ pub use error::{RbdError, Result, EILSEQ};
 pub use image::{Image, OpenOptions, SnapInfo};
 pub use info::{ImageInfo, ParentInfo};
 pub use rbd::{ChildInfo, CloneFormat, CloneOptions, CreateOptions, ImageSpec, Rbd};
+pub use stream::{BlockingCursor, ImageStream};
 pub use tools::{BenchIoType, BenchOptions, BenchPattern, BenchReport};

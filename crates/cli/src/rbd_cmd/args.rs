@@ -41,6 +41,8 @@ const VALUED: &[&[&str]] = &[
     &["sparse-size"],
     &["options", "-o"],
     &["device-type", "-t"],
+    &["bind"],
+    &["socket"],
 ];
 
 /// Switches.

@@ -8,6 +8,7 @@ pub mod fmt;
 mod bench;
 mod device;
 mod image;
+mod nbd;
 mod snap;
 mod transfer;
 
@@ -317,6 +318,7 @@ Commands (the `rbd` tool's syntax, options and output):
   import-diff FILE|- IMAGE
   device map [--read-only] [--exclusive] [-o OPTS] IMAGE[@SNAP] | device unmap DEV|IMAGE
   device list [--format json]
+  nbd serve [--bind ADDR:PORT | --socket PATH] [--read-only] IMAGE[@SNAP]
 
 IMAGE is [POOL/[NAMESPACE/]]NAME (or -p POOL --namespace NS --image NAME --snap SNAP).
 Common options: --format plain|json [--pretty-format], --no-progress.
@@ -336,6 +338,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     let (n, cmd) = match (w(0), w(1), w(2)) {
         ("pool", "init", _) => (2, "pool init"),
         ("device", "map" | "unmap" | "list" | "ls", _) => (2, "device"),
+        ("nbd", "serve", _) => (2, "nbd serve"),
         ("snap", "limit", "set") => (3, "snap limit set"),
         ("snap", "limit", "clear") => (3, "snap limit clear"),
         ("snap", "create" | "add", _) => (2, "snap create"),
@@ -379,6 +382,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     match cmd {
         "pool init" => image::pool_init(&mut c).await,
         "device" => device::dispatch(&mut c, &words[1]).await,
+        "nbd serve" => nbd::serve(&mut c).await,
         "create" => image::create(&mut c).await,
         "ls" => image::list(&mut c).await,
         "info" => image::info(&mut c).await,
