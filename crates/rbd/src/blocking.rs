@@ -32,6 +32,11 @@ impl BlockingImage {
         BlockingImage { image, rt }
     }
 
+    /// The runtime the calls block on.
+    pub(crate) fn rt(&self) -> &Handle {
+        &self.rt
+    }
+
     /// The async image underneath.
     pub fn image(&self) -> &Image {
         &self.image

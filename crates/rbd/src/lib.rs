@@ -22,7 +22,9 @@
 //! (librbd then takes the lock and runs them itself).
 //!
 //! Entry points: [`Rbd`] (a pool + namespace) and [`Image`] (an open image, async);
-//! [`BlockingImage`] and [`BlockingRbd`] for callers without a runtime; [`cls`] for the typed cls_rbd calls.
+//! [`BlockingImage`] and [`BlockingRbd`] for callers without a runtime; [`ImageStream`] (tokio
+//! `AsyncRead`/`AsyncWrite`/`AsyncSeek`) and [`BlockingCursor`] (`std::io`) for streaming;
+//! [`cls`] for the typed cls_rbd calls.
 //!
 //! ```no_run
 //! # async fn demo(rados: ceph_rados::Rados) -> ceph_rbd::Result<()> {
@@ -59,6 +61,7 @@ mod namespace;
 mod rbd;
 mod resize;
 mod snap;
+mod stream;
 mod tools;
 pub mod trash;
 pub mod util;
@@ -72,5 +75,6 @@ pub use error::{RbdError, Result, EILSEQ};
 pub use image::{Image, OpenOptions, SnapInfo};
 pub use info::{ImageInfo, ParentInfo};
 pub use rbd::{ChildInfo, CloneFormat, CloneOptions, CreateOptions, ImageSpec, Rbd};
+pub use stream::{BlockingCursor, ImageStream};
 pub use tools::{BenchIoType, BenchOptions, BenchPattern, BenchReport};
 pub use trash::{TrashEntry, TrashSource};

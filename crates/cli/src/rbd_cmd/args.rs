@@ -45,6 +45,8 @@ const VALUED: &[&[&str]] = &[
     &["expired-before"],
     &["threshold"],
     &["shared"],
+    &["bind"],
+    &["socket"],
 ];
 
 /// Switches.
@@ -66,7 +68,6 @@ const FLAGS: &[&[&str]] = &[
     &["help", "-h"],
     &["read-only"],
     &["exclusive"],
-    &["shared"],
 ];
 
 /// The parsed command line.

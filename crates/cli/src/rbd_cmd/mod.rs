@@ -14,6 +14,7 @@ mod image;
 mod lock;
 mod meta;
 mod namespace;
+mod nbd;
 mod snap;
 mod transfer;
 mod trash;
@@ -336,6 +337,7 @@ Commands (the `rbd` tool's syntax, options and output):
   lock ls IMAGE | lock add [--shared TAG] IMAGE ID | lock rm IMAGE ID LOCKER
   config image get|set|rm|list IMAGE ... | config pool get|set|rm POOL ...
   help COMMAND
+  nbd serve [--bind ADDR:PORT | --socket PATH] [--read-only] IMAGE[@SNAP]
 
 IMAGE is [POOL/[NAMESPACE/]]NAME (or -p POOL --namespace NS --image NAME --snap SNAP).
 Common options: --format plain|json [--pretty-format], --no-progress.
@@ -420,6 +422,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     let (n, cmd) = match (w(0), w(1), w(2)) {
         ("pool", "init", _) => (2, "pool init"),
         ("device", "map" | "unmap" | "list" | "ls", _) => (2, "device"),
+        ("nbd", "serve", _) => (2, "nbd serve"),
         ("snap", "limit", "set") => (3, "snap limit set"),
         ("snap", "limit", "clear") => (3, "snap limit clear"),
         ("snap", "create" | "add", _) => (2, "snap create"),
@@ -486,6 +489,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     match cmd {
         "pool init" => image::pool_init(&mut c).await,
         "device" => device::dispatch(&mut c, &words[1]).await,
+        "nbd serve" => nbd::serve(&mut c).await,
         "create" => image::create(&mut c).await,
         "ls" => image::list(&mut c).await,
         "info" => image::info(&mut c).await,

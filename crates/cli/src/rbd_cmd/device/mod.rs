@@ -184,7 +184,8 @@ fn map_opts(c: &Ctx) -> R<MapOpts> {
     let mut o = MapOpts {
         read_only: c.args.flag("read-only"),
         exclusive: c.args.flag("exclusive"),
-        shared: c.args.flag("shared"),
+        // `--shared` is `lock add`'s valued option (as in rbd); device map takes `-o shared`
+        shared: false,
     };
     for list in c.args.all("options") {
         for w in list.split(',').filter(|w| !w.is_empty()) {
