@@ -77,7 +77,19 @@ async fn setup(c: &mut Ctx, spec: &Spec, opts: &MapOpts) -> R<Served> {
     // paths on the command line (keyring, conf) are read by now: leave the caller's
     // directory so it can be unmounted / removed
     let _ = std::env::set_current_dir("/");
-    let img = open_image(&rbd, &spec.image, &spec.snap, mode).await?;
+    let img = if opts.exclusive && mode == Mode::ReadWrite && spec.snap.is_empty() {
+        // krbd's `exclusive` map option: take the exclusive lock at map time and keep
+        // it (peers' REQUEST_LOCK answered with EROFS) until unmap
+        let o = ceph_rbd::OpenOptions {
+            exclusive: true,
+            ..Default::default()
+        };
+        rbd.open_with(&spec.image, &o)
+            .await
+            .map_err(|e| Fail::rbd(&format!("error opening image {}", spec.image), &e))?
+    } else {
+        open_image(&rbd, &spec.image, &spec.snap, mode).await?
+    };
     if mode == Mode::ReadWrite && !opts.shared {
         // ceph-csi's check before mapping: any other watcher on the header means another
         // node (or a crashed client whose watch has not timed out yet) uses the image.
@@ -99,6 +111,13 @@ async fn setup(c: &mut Ctx, spec: &Spec, opts: &MapOpts) -> R<Served> {
                 format!("rbd: image {} is still being used", spec_string(spec)),
                 EBUSY,
             ));
+        }
+    }
+    if opts.exclusive && mode == Mode::ReadWrite {
+        // only images with the exclusive-lock feature have a lock to take
+        if let Err(e) = img.acquire_lock().await {
+            let _ = img.close().await;
+            return Err(Fail::rbd("error acquiring the exclusive lock", &e));
         }
     }
     let size = match img.size().await {
