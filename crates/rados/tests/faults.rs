@@ -97,13 +97,13 @@ fn timed_out_write_never_lands_after_failover() {
         }
         // Give a (wrong) resend every chance to land on the new primary.
         tokio::time::sleep(Duration::from_secs(3)).await;
+        let got = io.read("victim", 0, 16).await.unwrap();
+        assert_eq!(&got[..], b"OLD", "a write reported as failed landed");
         assert_eq!(
             r.objecter().in_flight(),
             0,
             "the cancelled write is still held"
         );
-        let got = io.read("victim", 0, 16).await.unwrap();
-        assert_eq!(&got[..], b"OLD", "a write reported as failed landed");
         // New writes work and are not overtaken by the old one once the OSD is back.
         io.write_full("victim", Bytes::from_static(b"NEW"))
             .await
