@@ -699,12 +699,24 @@ impl IoCtx {
                 if end || pg_done {
                     break;
                 }
-                cursor = handle;
+                cursor = advance_cursor(&cursor, handle, seed)?;
             }
         }
         all.sort();
         Ok(all)
     }
+}
+
+/// The next PGNLS cursor, or an error when the OSD handed back the one we sent without
+/// reaching the end: listing would otherwise loop forever on that PG (issue 10, defect 8).
+fn advance_cursor(prev: &[u8], next: Vec<u8>, seed: u32) -> Result<Vec<u8>> {
+    if next == prev {
+        return Err(Error::server(
+            format!("listing PG seed {seed}: the OSD repeated the cursor"),
+            Errno::EIO,
+        ));
+    }
+    Ok(next)
 }
 
 fn ctx(e: Error, oid: &str) -> Error {
@@ -714,5 +726,21 @@ fn ctx(e: Error, oid: &str) -> Error {
             errno,
         },
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_stops_on_a_repeated_cursor() {
+        let mut start = Vec::new();
+        messages::encode_start_cursor(&mut start);
+        let e = advance_cursor(&start, start.clone(), 3).unwrap_err();
+        assert_eq!(e.errno(), Errno::EIO);
+        let mut next = start.clone();
+        *next.last_mut().unwrap() ^= 1;
+        assert_eq!(advance_cursor(&start, next.clone(), 3).unwrap(), next);
     }
 }

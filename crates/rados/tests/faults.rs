@@ -97,13 +97,13 @@ fn timed_out_write_never_lands_after_failover() {
         }
         // Give a (wrong) resend every chance to land on the new primary.
         tokio::time::sleep(Duration::from_secs(3)).await;
+        let got = io.read("victim", 0, 16).await.unwrap();
+        assert_eq!(&got[..], b"OLD", "a write reported as failed landed");
         assert_eq!(
             r.objecter().in_flight(),
             0,
             "the cancelled write is still held"
         );
-        let got = io.read("victim", 0, 16).await.unwrap();
-        assert_eq!(&got[..], b"OLD", "a write reported as failed landed");
         // New writes work and are not overtaken by the old one once the OSD is back.
         io.write_full("victim", Bytes::from_static(b"NEW"))
             .await
@@ -145,5 +145,72 @@ fn writes_survive_a_paused_primary() {
         );
         assert_eq!(&io.read("o", 0, 4).await.unwrap()[..], b"1");
         drop(guard);
+    });
+}
+
+fn mon_count() -> usize {
+    let v: serde_json::Value =
+        serde_json::from_slice(&tool("ceph", &["mon", "dump", "--format", "json"])).unwrap();
+    v["mons"].as_array().unwrap().len()
+}
+
+/// Restarts every monitor even when the test fails.
+struct MonsDown(usize);
+
+impl Drop for MonsDown {
+    fn drop(&mut self) {
+        for rank in 0..self.0 {
+            cluster_cmd(&["start-mon", &rank.to_string()]);
+        }
+    }
+}
+
+/// Defect 8 live: with every monitor down, monitor requests fail by their timeout instead of
+/// hanging (`get_version` had none), and a command abandoned by its timeout is never sent
+/// once a monitor is back: a pool create reported as timed out must not happen later.
+#[test]
+fn abandoned_mon_command_is_never_resent() {
+    let n = mon_count();
+    rt().block_on(async {
+        let mut cfg = admin_config();
+        cfg.mon_op_timeout = Some(Duration::from_secs(3));
+        let r = ceph_rados::Rados::connect(cfg).await.unwrap();
+        for rank in 0..n {
+            cluster_cmd(&["kill-mon", &rank.to_string()]);
+        }
+        let guard = MonsDown(n);
+        let pool = unique("never");
+        let t = Instant::now();
+        let e = tokio::time::timeout(Duration::from_secs(30), r.pool_create(&pool, Some(8)))
+            .await
+            .expect("pool create hung with every monitor down")
+            .unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_eq!(e.errno().0, 110, "{e}");
+        let e = tokio::time::timeout(Duration::from_secs(30), r.mon().get_version("osdmap"))
+            .await
+            .expect("get_version hung with every monitor down")
+            .unwrap_err();
+        assert_eq!(e.errno().0, 110, "{e}");
+        drop(guard);
+        // The client gets its session back...
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if r.mon().get_version("osdmap").await.is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no monitor session after the restart"
+            );
+        }
+        // ...and the abandoned command did not run.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let pools = String::from_utf8(tool("ceph", &["osd", "pool", "ls"])).unwrap();
+        let found = pools.lines().any(|l| l == pool);
+        if found {
+            drop_pool(&pool);
+        }
+        assert!(!found, "a pool create reported as timed out was run later");
     });
 }

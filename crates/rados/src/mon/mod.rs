@@ -149,6 +149,7 @@ impl MonClient {
             next_hunt: Instant::now(),
             hunt_index: 0,
             asked_full: false,
+            hunt_backoff: HUNT_BACKOFF_MIN,
         };
         tokio::spawn(task.run());
         let client = MonClient { shared, tx };
@@ -262,7 +263,9 @@ impl MonClient {
         }
     }
 
-    /// Newest and oldest epoch of a map (`osdmap`, `monmap`, ...).
+    /// Newest and oldest epoch of a map (`osdmap`, `monmap`, ...). Bounded by
+    /// `mon_op_timeout` (else the mount timeout): with every monitor gone it fails with
+    /// [`Error::Timeout`] instead of hanging.
     pub async fn get_version(&self, what: &str) -> Result<(u64, u64)> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -271,7 +274,19 @@ impl MonClient {
                 reply,
             })
             .map_err(|_| Error::Shutdown)?;
-        rx.await.map_err(|_| Error::Shutdown)?
+        tokio::time::timeout(self.op_timeout(), rx)
+            .await
+            .map_err(|_| Error::Timeout(format!("get_version {what}")))?
+            .map_err(|_| Error::Shutdown)?
+    }
+
+    /// The bound on a monitor request: `mon_op_timeout`, else the mount timeout. A request
+    /// abandoned by it is dropped by the monitor task, never resent later.
+    fn op_timeout(&self) -> Duration {
+        self.shared
+            .config
+            .mon_op_timeout
+            .unwrap_or(self.shared.config.mount_timeout)
     }
 
     /// A pool operation (MPoolOp); returns the OSDMap epoch of the change and response
@@ -293,7 +308,10 @@ impl MonClient {
                 reply,
             })
             .map_err(|_| Error::Shutdown)?;
-        let (epoch, data) = rx.await.map_err(|_| Error::Shutdown)??;
+        let (epoch, data) = tokio::time::timeout(self.op_timeout(), rx)
+            .await
+            .map_err(|_| Error::Timeout(format!("pool op {op} on pool {pool}")))?
+            .map_err(|_| Error::Shutdown)??;
         self.wait_for_osdmap(epoch).await?;
         Ok(data)
     }
@@ -390,7 +408,12 @@ struct MonTask {
     hunt_index: usize,
     /// We asked for a full OSDMap after an incremental failed to apply.
     asked_full: bool,
+    /// Pause after a hunting round in which every monitor failed; doubles per round.
+    hunt_backoff: Duration,
 }
+
+const HUNT_BACKOFF_MIN: Duration = Duration::from_millis(500);
+const HUNT_BACKOFF_MAX: Duration = Duration::from_secs(8);
 
 impl MonTask {
     async fn run(mut self) {
@@ -605,6 +628,10 @@ impl MonTask {
         }
         self.hunt().await;
         self.maybe_renew_tickets(now);
+        // Forget requests whose caller timed out or went away.
+        self.commands.retain(|_, c| !c.reply.is_closed());
+        self.versions.retain(|_, v| !v.1.is_closed());
+        self.pool_ops.retain(|_, p| !p.1.is_closed());
     }
 
     fn maybe_renew_tickets(&mut self, now: Instant) {
@@ -714,7 +741,10 @@ impl MonTask {
                     return;
                 }
                 if self.hunting.is_empty() {
-                    self.next_hunt = Instant::now() + Duration::from_millis(500);
+                    // Every monitor of this round failed: back off exponentially (ceph:
+                    // src/mon/MonClient.cc _un_backoff / mon_client_hunt_interval_backoff).
+                    self.next_hunt = Instant::now() + self.hunt_backoff;
+                    self.hunt_backoff = (self.hunt_backoff * 2).min(HUNT_BACKOFF_MAX);
                 }
             }
         }
@@ -725,7 +755,13 @@ impl MonTask {
             let _ = tx.send(Ok(()));
         }
         self.renewing = None;
+        self.hunt_backoff = HUNT_BACKOFF_MIN;
         self.subscribe();
+        // Requests whose caller gave up (timeout, dropped future) are forgotten, never
+        // resent to the new monitor: a command reported as timed out must not run later.
+        self.commands.retain(|_, c| !c.reply.is_closed());
+        self.versions.retain(|_, v| !v.1.is_closed());
+        self.pool_ops.retain(|_, p| !p.1.is_closed());
         let cmds: Vec<Message> = self.commands.values().map(|c| c.msg.clone()).collect();
         let vers: Vec<Message> = self.versions.values().map(|c| c.0.clone()).collect();
         let pops: Vec<Message> = self.pool_ops.values().map(|c| c.0.clone()).collect();

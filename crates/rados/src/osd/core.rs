@@ -26,6 +26,12 @@ use tracing::{debug, trace, warn};
 /// How long a failed OSD session is left alone before we dial it again.
 const REDIAL_DELAY: Duration = Duration::from_millis(500);
 
+/// First delay before resending a request the OSD answered EAGAIN; doubles per EAGAIN up
+/// to [`EAGAIN_MAX`], so a PG that keeps refusing is not hammered. (The tokio driver ticks
+/// every 500 ms, so live the first resend comes within one tick.)
+const EAGAIN_FIRST: Duration = Duration::from_millis(50);
+const EAGAIN_MAX: Duration = Duration::from_secs(2);
+
 /// What the core keeps for a caller waiting on a request: the driver's reply channel (and
 /// its in-flight permit). The core only asks whether the caller still waits.
 pub(crate) trait Waiter {
@@ -69,6 +75,9 @@ struct Op<W> {
     deadline: Option<Instant>,
     /// Some epoch of the current map batch moved this request.
     dirty: bool,
+    /// EAGAIN answers so far, and the instant before which it is not resent.
+    eagains: u32,
+    not_before: Option<Instant>,
 }
 
 struct Session {
@@ -283,6 +292,8 @@ impl<W: Waiter> Core<W> {
                 mtime,
                 deadline,
                 dirty: false,
+                eagains: 0,
+                not_before: None,
             },
         );
         self.send_op(tid, now);
@@ -381,8 +392,14 @@ impl<W: Waiter> Core<W> {
             return;
         }
         if r.result == -Errno::EAGAIN.0 {
-            debug!(tid = r.tid, "EAGAIN: resending");
-            self.send_op(r.tid, now);
+            let op = self.ops.get_mut(&r.tid).expect("present");
+            let delay = EAGAIN_FIRST
+                .saturating_mul(1 << op.eagains.min(16))
+                .min(EAGAIN_MAX);
+            op.eagains += 1;
+            debug!(tid = r.tid, ?delay, "EAGAIN: resending after a delay");
+            op.conn = None;
+            op.not_before = Some(now + delay);
             return;
         }
         if let Some((pool, oid)) = r.redirect.clone() {
@@ -495,7 +512,7 @@ impl<W: Waiter> Core<W> {
         for (tid, op) in &self.ops {
             if op.waiter.is_cancelled() || op.deadline.is_some_and(|d| d <= now) {
                 gone.push(*tid);
-            } else if op.conn.is_none() {
+            } else if op.conn.is_none() && op.not_before.is_none_or(|t| t <= now) {
                 retry.push(*tid);
             }
         }

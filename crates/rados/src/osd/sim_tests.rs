@@ -493,3 +493,24 @@ fn full_pool_pauses_writes_until_it_clears() {
         "held write not sent when the pool cleared"
     );
 }
+
+/// Defect 8: EAGAIN resends back off (50 ms, doubling) instead of spinning.
+#[test]
+fn eagain_resends_back_off() {
+    let mut sim = Sim::new();
+    let (tid, _g) = sim.submit(1, write("obj"), None);
+    let s0 = sim.sends_of(tid)[0].clone();
+    sim.reply(&s0, -11);
+    assert_eq!(sim.sends_of(tid).len(), 1, "EAGAIN resent at once");
+    sim.advance(Duration::from_millis(60));
+    let s1 = sim.sends_of(tid);
+    assert_eq!(s1.len(), 2, "not resent after the first delay");
+    sim.reply(&s1[1], -11);
+    sim.advance(Duration::from_millis(60));
+    assert_eq!(sim.sends_of(tid).len(), 2, "second delay did not double");
+    sim.advance(Duration::from_millis(60));
+    let s2 = sim.sends_of(tid);
+    assert_eq!(s2.len(), 3);
+    sim.reply(&s2[2], 0);
+    assert!(sim.done[0].1.is_ok());
+}
