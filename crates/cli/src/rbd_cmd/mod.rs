@@ -6,9 +6,9 @@ pub mod args;
 pub mod fmt;
 
 mod bench;
-mod features;
-mod device;
 mod config;
+mod device;
+mod features;
 mod help;
 mod image;
 mod lock;
