@@ -4,7 +4,7 @@
 //! maintains it with (ceph: src/common/bit_vector.hpp, src/librbd/ObjectMap.cc,
 //! src/librbd/object_map/*.cc, src/cls/rbd/cls_rbd.cc object_map_*).
 //!
-//! The codec here is sans-IO; [`crate::exclusive_lock`] keeps the head map in memory
+//! The codec here is sans-IO; the exclusive-lock module (`exclusive_lock.rs`) keeps the head map in memory
 //! while this client owns the exclusive lock and sends the updates.
 
 use crate::cls::ClsCall;

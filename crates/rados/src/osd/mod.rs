@@ -1,6 +1,6 @@
 //! The OSD op client ("objecter").
 //!
-//! The resend rules live in a sans-IO core ([`core`]): every in-flight request
+//! The resend rules live in a sans-IO core (`core.rs`): every in-flight request
 //! (`tid → request`), which session it went out on, backoffs, blocklisting, deadlines. This
 //! module is its thin tokio driver: one task feeds the core OSDMap epochs, replies, session
 //! events and the time, and carries out what it asks (open/close sessions, send, complete);
