@@ -159,8 +159,15 @@ struct MonsDown(usize);
 
 impl Drop for MonsDown {
     fn drop(&mut self) {
+        // with every monitor down none can form a quorum alone: start all but the
+        // last without waiting, then wait for the last to join the re-formed quorum
         for rank in 0..self.0 {
-            cluster_cmd(&["start-mon", &rank.to_string()]);
+            let r = rank.to_string();
+            if rank + 1 < self.0 {
+                cluster_cmd(&["start-mon", &r, "--no-wait"]);
+            } else {
+                cluster_cmd(&["start-mon", &r]);
+            }
         }
     }
 }
