@@ -286,7 +286,14 @@ impl ObjTask {
                     }
                 }
                 core::Output::Complete { waiter, result } => {
-                    let _ = waiter.tx.send(result);
+                    // free the in-flight slot before the caller wakes: a caller that
+                    // submits again at once (or reads `in_flight`) must see it released
+                    let Pending {
+                        tx,
+                        _permit: permit,
+                    } = waiter;
+                    drop(permit);
+                    let _ = tx.send(result);
                 }
                 core::Output::Connect { conn, osd, addr } => self.connect(conn, osd, addr),
                 core::Output::Close { conn } => {
