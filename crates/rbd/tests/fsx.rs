@@ -56,6 +56,10 @@ async fn fsx() {
         order: Some(20),
         stripe_unit: striped.then_some(65536),
         stripe_count: striped.then_some(3),
+        // RBD_FSX_FEATURES=1 (layering only) tells object-map bugs from layering ones
+        features: std::env::var("RBD_FSX_FEATURES")
+            .ok()
+            .map(|f| f.parse().unwrap()),
         ..Default::default()
     };
     println!(
@@ -170,6 +174,9 @@ async fn fsx() {
                     let parent = m.name.clone();
                     let opts = CloneOptions {
                         format,
+                        features: std::env::var("RBD_FSX_FEATURES")
+                            .ok()
+                            .map(|f| f.parse().unwrap()),
                         ..Default::default()
                     };
                     pool.rbd
