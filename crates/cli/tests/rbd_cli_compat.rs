@@ -86,7 +86,12 @@ impl User {
 
     fn run(&self, prog: &str, args: &[&str]) -> std::process::Output {
         let e = env();
-        std::process::Command::new(prog)
+        let bin = if prog == RBD_RS {
+            prog.into()
+        } else {
+            oracle(prog)
+        };
+        std::process::Command::new(bin)
             .args(["--conf", &e.conf, "--id", &self.name, "--keyring"])
             .arg(self.keyring.path("keyring"))
             .args(args)

@@ -6,47 +6,19 @@
 //! The cluster comes from `scripts/test-cluster start` (its `env` file, or
 //! `CEPH_CONF`/`CEPH_KEYRING`). Without one these tests fail; they never skip.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const RBD: &str = "/usr/bin/rbd";
-const RBD_RS: &str = env!("CARGO_BIN_EXE_rbd-rs");
-
-struct Env {
-    conf: String,
-    keyring: String,
-}
-
-fn env() -> Env {
-    if let (Ok(conf), Ok(keyring)) = (std::env::var("CEPH_CONF"), std::env::var("CEPH_KEYRING")) {
-        return Env { conf, keyring };
-    }
-    let dir = std::env::var("CEPH_TEST_CLUSTER").unwrap_or_else(|_| "/tmp/ceph-rs-cluster".into());
-    let f = PathBuf::from(&dir).join("env");
-    let text = std::fs::read_to_string(&f).unwrap_or_else(|_| {
-        panic!(
-            "no test cluster: set CEPH_CONF and CEPH_KEYRING, or run `scripts/test-cluster start` (looked for {})",
-            f.display()
-        )
-    });
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!("export {k}="))
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-            .unwrap_or_else(|| panic!("{} has no {k}", f.display()))
-    };
-    Env {
-        conf: get("CEPH_CONF"),
-        keyring: get("CEPH_KEYRING"),
-    }
-}
+mod common;
+use common::{env, oracle, RBD, RBD_RS};
 
 fn cmd(prog: &str, args: &[&str]) -> Command {
     let e = env();
-    let mut c = Command::new(prog);
+    let mut c = if prog == RBD_RS {
+        Command::new(prog)
+    } else {
+        Command::new(oracle(prog))
+    };
     c.arg("--conf")
         .arg(&e.conf)
         .arg("--keyring")

@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub const RBD: &str = "/usr/bin/rbd";
+#[path = "../../../rados/tests/common/oracle.rs"]
+mod oracle;
+pub use oracle::oracle;
+
+/// librbd's `rbd` of the running cluster's release (resolved through [`oracle`], so the
+/// Reef phase compares with Reef's librbd).
+pub const RBD: &str = "rbd";
 pub const RBD_RS: &str = env!("CARGO_BIN_EXE_rbd-rs");
 
 pub struct Env {
@@ -66,7 +72,11 @@ pub fn run(prog: &str, args: &[&str]) -> Output {
 
 pub fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
     let e = env();
-    let mut c = Command::new(prog);
+    let mut c = if prog == RBD_RS {
+        Command::new(prog)
+    } else {
+        Command::new(oracle(prog))
+    };
     c.arg("--conf")
         .arg(&e.conf)
         .arg("--keyring")
@@ -284,7 +294,7 @@ img = rbd.Image(io, sys.argv[4])\n\
 print('open', flush=True)\n\
 sys.stdin.read()\n\
 img.close(); io.close(); c.shutdown()\n";
-        let mut child = Command::new("/usr/bin/python3")
+        let mut child = Command::new(oracle("python3"))
             .args(["-c", script, &e.conf, &e.keyring, pool, image])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
