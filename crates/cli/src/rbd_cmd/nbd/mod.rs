@@ -219,6 +219,11 @@ async fn execute(img: &Image, req: &Request, size: u64, read_only: bool) -> (u32
     {
         return (if req.cmd == Cmd::Write { 28 } else { 22 }, Bytes::new());
     }
+    // the advertised maximum block size bounds READ buffers too (WRITE payloads are
+    // bounded by the decoder): a client must not make us allocate gigabytes per request
+    if req.cmd == Cmd::Read && req.len > proto::MAX_REQUEST {
+        return (22, Bytes::new()); // EINVAL, as the NBD spec asks past the maximum
+    }
     let r = match req.cmd {
         Cmd::Read => match img.read(req.offset, req.len as u64).await {
             Ok(b) => return (0, b),
