@@ -584,21 +584,25 @@ impl Image {
             let _ = tokio::time::timeout(backoff, released).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
-        // we own the header lock
+        // We hold the header lock, but writers must not see us as the owner until the
+        // object map is loaded: a writer passing the gate in between would skip the
+        // map update and its object would then read as NONEXISTENT.
+        let map = match self.post_acquire().await {
+            Ok(map) => map,
+            Err(e) => {
+                warn!("after acquiring the lock on {oid}: {e}; releasing it");
+                let _ = cls::lock::unlock(RBD_LOCK_NAME, &cookie)
+                    .exec(io, oid)
+                    .await;
+                *x.owned.lock().expect("lock state") = Owned::default();
+                x.note(&Err::<(), _>(RbdError::refused(e.to_string(), e.errno())));
+                return Err(e);
+            }
+        };
         *x.owned.lock().expect("lock state") = Owned {
             cookie: Some(cookie.clone()),
-            map: None,
+            map,
         };
-        let post = self.post_acquire(&x).await;
-        if let Err(e) = post {
-            warn!("after acquiring the lock on {oid}: {e}; releasing it");
-            let _ = cls::lock::unlock(RBD_LOCK_NAME, &cookie)
-                .exec(io, oid)
-                .await;
-            *x.owned.lock().expect("lock state") = Owned::default();
-            x.note(&Err::<(), _>(RbdError::refused(e.to_string(), e.errno())));
-            return Err(e);
-        }
         let msg = lock_notify(op::ACQUIRED_LOCK, me, None);
         if let Err(e) = io.notify(oid, &msg, NOTIFY_TIMEOUT).await {
             debug!("acquired lock notify on {oid}: {e}");
@@ -606,12 +610,13 @@ impl Image {
         Ok(())
     }
 
-    /// librbd `PostAcquireRequest`: refresh the header, lock and load the object map.
-    async fn post_acquire(&self, x: &ExclusiveLock) -> Result<()> {
+    /// librbd `PostAcquireRequest`: refresh the header, lock and load the object map
+    /// (returned, for the caller to install together with the ownership).
+    async fn post_acquire(&self) -> Result<Option<ObjectMap>> {
         self.invalidate();
         let st = self.state().await?;
         if st.h.features & features::OBJECT_MAP == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let io = &self.inner.md_io;
         let moid = object_map::object_map_name(&self.inner.id, NOSNAP);
@@ -655,8 +660,7 @@ impl Image {
                 m
             }
         };
-        x.owned.lock().expect("lock state").map = Some(map);
-        Ok(())
+        Ok(Some(map))
     }
 
     /// Release the lock (librbd `ReleaseRequest`): wait for maintenance operations and

@@ -461,3 +461,40 @@ async fn exclusive_mode_refuses_requests() {
     img.close().await.unwrap();
     pool.cleanup().await;
 }
+
+/// Writers that arrive while the first one is still acquiring the lock (header lock
+/// taken, object map not loaded yet) must not slip past the map update: each object
+/// must read back, and librbd must find the map valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_racing_the_lock_acquisition_keep_the_map() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dflrace").await;
+    let p = pool.name.clone();
+    for round in 0..3 {
+        let name = format!("race{round}");
+        rbd_ok(&["create", "--size", "64M", &format!("{p}/{name}")]);
+        let img = pool.rbd.open(&name).await.unwrap();
+        // staggered starts spread the writers over the whole acquisition
+        let tasks: Vec<_> = (0..16u64)
+            .map(|k| {
+                let img = img.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_micros(700 * k)).await;
+                    let d = vec![k as u8 + 1; 8192];
+                    img.write(k * 4 * MIB + 512, Bytes::from(d.clone()))
+                        .await
+                        .unwrap();
+                    d
+                })
+            })
+            .collect();
+        for (k, t) in tasks.into_iter().enumerate() {
+            let d = t.await.unwrap();
+            let got = img.read(k as u64 * 4 * MIB + 512, 8192).await.unwrap();
+            assert_eq!(&got[..], &d[..], "round {round}: object {k} reads back");
+        }
+        img.close().await.unwrap();
+        object_map_check(&p, &name);
+    }
+    pool.cleanup().await;
+}
