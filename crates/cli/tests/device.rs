@@ -5,6 +5,8 @@
 //! own run dir, another client) is refused with "still being used" / EBUSY while the
 //! image is mapped, maps at once after unmap, and within the watch timeout after the
 //! first daemon is SIGKILLed.
+//! The same on an image with the default features (exclusive lock held while mapped,
+//! released on unmap, object map valid) and on a clone of a golden image.
 //!
 //! Needs root, FUSE, loop devices, mkfs.ext4/e2fsck (scripts/test-cluster install) and
 //! the test cluster; without them these tests fail, they never skip.
@@ -451,4 +453,122 @@ fn second_node_is_refused_while_the_image_is_mapped() {
     // node 2 cleans up what its dead daemon left (loop device, mount point)
     node2.ok(&["device", "unmap", &dev2]);
     assert!(node2.list().is_empty());
+}
+
+/// The same flow on an image with Ceph's default features (exclusive-lock, object-map,
+/// fast-diff, deep-flatten): the mapping owns the exclusive lock while mapped and gives
+/// it up on unmap; librbd finds the object map valid afterwards.
+#[test]
+fn kubernetes_volume_with_default_features() {
+    let mut k = K8s::new("k8sdef");
+    let u = k.user(&unique("kube"));
+    let img = format!("{}/vol", k.pool);
+    u.ok(&["create", "--size", "64M", &img]);
+    let info: serde_json::Value =
+        serde_json::from_str(&admin_ok("rbd", &["info", "--format", "json", &img])).unwrap();
+    assert_eq!(
+        info["features"].as_array().map(|a| a.len()),
+        Some(5),
+        "{info}"
+    );
+    let data_dir = k.tmp.0.join("data");
+
+    let dev = u.map(&[&img]);
+    sh("mkfs.ext4", &["-q", &dev]);
+    let sums = {
+        let _m = Mounted::new(&dev, &data_dir, false);
+        let s = write_tree(&data_dir);
+        sh("sync", &[]);
+        s
+    };
+    // the mapping wrote, so it holds the lock in librbd's form
+    let locks: serde_json::Value =
+        serde_json::from_str(&admin_ok("rbd", &["lock", "ls", "--format", "json", &img])).unwrap();
+    assert_eq!(locks.as_array().map(|a| a.len()), Some(1), "{locks}");
+    assert!(
+        locks[0]["id"].as_str().unwrap_or("").starts_with("auto "),
+        "{locks}"
+    );
+    u.ok(&["device", "unmap", &dev]);
+    let locks = admin_ok("rbd", &["lock", "ls", "--format", "json", &img]);
+    assert_eq!(locks.trim(), "[]", "lock released on unmap");
+    admin_ok("rbd", &["object-map", "check", &img]);
+    let exported = k.tmp.0.join("export.img");
+    admin_ok(
+        "rbd",
+        &["export", "--no-progress", &img, &exported.to_string_lossy()],
+    );
+    sh("e2fsck", &["-fn", &exported.to_string_lossy()]);
+
+    let dev = u.map(&[&img]);
+    {
+        let _m = Mounted::new(&dev, &data_dir, true);
+        check_tree(&data_dir, &sums);
+    }
+    u.ok(&["device", "unmap", &dev]);
+}
+
+/// A volume cloned from a golden image (the CSI "create volume from snapshot" flow):
+/// the clone maps, shows the golden files, takes new ones; the golden image is untouched.
+#[test]
+fn kubernetes_volume_cloned_from_a_golden_image() {
+    let mut k = K8s::new("k8sclone");
+    let u = k.user(&unique("kube"));
+    let golden = format!("{}/golden", k.pool);
+    u.ok(&[
+        "create",
+        "--size",
+        "48M",
+        "--image-feature",
+        "layering",
+        &golden,
+    ]);
+    let data_dir = k.tmp.0.join("data");
+    let dev = u.map(&[&golden]);
+    sh("mkfs.ext4", &["-q", &dev]);
+    let sums = {
+        let _m = Mounted::new(&dev, &data_dir, false);
+        let s = write_tree(&data_dir);
+        sh("sync", &[]);
+        s
+    };
+    u.ok(&["device", "unmap", &dev]);
+    u.ok(&["snap", "create", &format!("{golden}@base")]);
+    u.ok(&["snap", "protect", &format!("{golden}@base")]);
+    let vol = format!("{}/vol", k.pool);
+    u.ok(&["clone", &format!("{golden}@base"), &vol]);
+
+    let dev = u.map(&[&vol]);
+    {
+        let _m = Mounted::new(&dev, &data_dir, false);
+        check_tree(&data_dir, &sums);
+        std::fs::write(data_dir.join("pod-file"), pattern(99, 200_000)).unwrap();
+        sh("sync", &[]);
+    }
+    u.ok(&["device", "unmap", &dev]);
+    let exported = k.tmp.0.join("clone.img");
+    admin_ok(
+        "rbd",
+        &["export", "--no-progress", &vol, &exported.to_string_lossy()],
+    );
+    sh("e2fsck", &["-fn", &exported.to_string_lossy()]);
+
+    // the clone keeps its data; the golden image has no trace of the pod's file
+    let dev = u.map(&["--read-only", &vol]);
+    {
+        let _m = Mounted::new(&dev, &data_dir, true);
+        check_tree(&data_dir, &sums);
+        assert_eq!(
+            std::fs::read(data_dir.join("pod-file")).unwrap(),
+            pattern(99, 200_000)
+        );
+    }
+    u.ok(&["device", "unmap", &dev]);
+    let dev = u.map(&[&format!("{golden}@base")]);
+    {
+        let _m = Mounted::new(&dev, &data_dir, true);
+        check_tree(&data_dir, &sums);
+        assert!(!data_dir.join("pod-file").exists());
+    }
+    u.ok(&["device", "unmap", &dev]);
 }
