@@ -307,3 +307,119 @@ fn qemu_and_libnbd_against_nbd_serve() {
     drop(srv);
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// `nbdinfo --map` (NBD_CMD_BLOCK_STATUS, `base:allocation`) shows data exactly where
+/// librbd's `rbd diff` sees it, holes reading as zeros elsewhere; on a clone the parent's
+/// data counts too. `qemu-img convert` out of the export still gives `rbd export`'s bytes.
+#[test]
+fn block_status_matches_rbd_diff() {
+    let pool = Pool(unique("pool"));
+    tool("ceph", &["osd", "pool", "create", &pool.0, "8", "8"]);
+    tool("rbd", &["pool", "init", &pool.0]);
+    let spec = format!("{}/sparse", pool.0);
+    tool(
+        "rbd",
+        &[
+            "create",
+            "--size",
+            "24M",
+            "--image-feature",
+            "layering",
+            &spec,
+        ],
+    );
+    let srv = Serve::start(&spec, &[]);
+    let uri = srv.uri(&spec);
+    let o = Command::new("qemu-io")
+        .args(["-f", "raw", &uri])
+        .args(["-c", "write -P 0x11 4096 5000"])
+        .args(["-c", "write -P 0x22 9437191 100"])
+        .args(["-c", "write -P 0x33 16777216 4194304"])
+        .args(["-c", "discard 16777216 4194304"])
+        .args(["-c", "write -P 0x44 20971520 4096"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "qemu-io: {}", show(&o));
+    drop(srv);
+
+    let check = |spec: &str| {
+        let srv = Serve::start(spec, &[]);
+        let map = sh("nbdinfo", &["--map", "--json", &srv.uri(spec)]);
+        let map: serde_json::Value = serde_json::from_str(&map).expect("nbdinfo json");
+        let mut data = Vec::new();
+        let mut pos = 0;
+        for e in map.as_array().expect("array") {
+            let (off, len, ty) = (
+                e["offset"].as_u64().unwrap(),
+                e["length"].as_u64().unwrap(),
+                e["type"].as_u64().unwrap(),
+            );
+            assert_eq!(off, pos, "contiguous map: {map}");
+            pos += len;
+            match ty {
+                0 => data.push((off, len)),
+                3 => {}
+                t => panic!("type {t} in {map}"),
+            }
+        }
+        assert_eq!(pos, SIZE as u64, "the map covers the export");
+        let diff: serde_json::Value =
+            serde_json::from_str(&tool("rbd", &["diff", "--format", "json", spec])).unwrap();
+        let theirs: Vec<(u64, u64)> = diff
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["exists"] == "true")
+            .map(|e| (e["offset"].as_u64().unwrap(), e["length"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(data, theirs, "{spec}: nbd map {map} vs rbd diff {diff}");
+        data
+    };
+    let data = check(&spec);
+    assert_eq!(data.len(), 3, "three objects with data: {data:?}");
+
+    // a clone: the parent's data, plus what the child wrote
+    tool("rbd", &["snap", "create", &format!("{spec}@s")]);
+    tool("rbd", &["snap", "protect", &format!("{spec}@s")]);
+    let child = format!("{}/child", pool.0);
+    tool("rbd", &["clone", &format!("{spec}@s"), &child]);
+    let srv = Serve::start(&child, &[]);
+    let o = Command::new("qemu-io")
+        .args(["-f", "raw", &srv.uri(&child)])
+        .args(["-c", "write -P 0x55 12582912 4096"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "qemu-io: {}", show(&o));
+    drop(srv);
+    let cdata = check(&child);
+    assert!(cdata.len() >= 4, "parent and child data: {cdata:?}");
+    // and the snapshot export maps as the image did when it was taken
+    assert_eq!(check(&format!("{spec}@s")), data);
+
+    let tmp = std::env::temp_dir().join(unique("bs"));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let path = |f: &str| tmp.join(f).to_string_lossy().into_owned();
+    let srv = Serve::start(&child, &["--read-only"]);
+    sh(
+        "qemu-img",
+        &[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "raw",
+            &srv.uri(&child),
+            &path("nbd.raw"),
+        ],
+    );
+    drop(srv);
+    tool(
+        "rbd",
+        &["export", "--no-progress", &child, &path("rbd.raw")],
+    );
+    assert!(
+        std::fs::read(path("nbd.raw")).unwrap() == std::fs::read(path("rbd.raw")).unwrap(),
+        "convert through block status equals rbd export"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

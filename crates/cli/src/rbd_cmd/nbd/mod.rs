@@ -15,7 +15,10 @@ use super::device::spec_string;
 use super::{open_image, out, Ctx, Fail, Mode, R};
 use bytes::{Bytes, BytesMut};
 use ceph_rbd::Image;
-use proto::{nbd_errno, reply_header, Cmd, Event, Export, Request, Server, CMD_FLAG_FUA};
+use proto::{
+    block_status_reply, nbd_errno, reply_header, Cmd, Event, Export, Request, Server, CMD_FLAG_FUA,
+    CMD_FLAG_REQ_ONE, STATE_HOLE, STATE_ZERO,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
@@ -143,6 +146,7 @@ async fn connection(
     let writer = tokio::spawn(write_loop(w, rx));
     let mut buf = BytesMut::with_capacity(1 << 20);
     let mut structured = false;
+    let mut allocation = false;
     let mut tasks = tokio::task::JoinSet::new();
     'conn: loop {
         let greeting = srv.take_output();
@@ -160,13 +164,24 @@ async fn connection(
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         for ev in events {
             match ev {
-                Event::Transmission => structured = srv.structured(),
+                Event::Transmission => {
+                    structured = srv.structured();
+                    allocation = srv.allocation();
+                }
                 Event::Close => break 'conn,
                 Event::Request(req) if req.cmd == Cmd::Disconnect => break 'conn,
                 Event::Request(req) => {
                     let img = img.clone();
                     let tx = tx.clone();
                     tasks.spawn(async move {
+                        if req.cmd == Cmd::BlockStatus && allocation {
+                            let reply = match block_status(&img, &req, size).await {
+                                Ok(d) => block_status_reply(&req, &d),
+                                Err(errno) => reply_header(structured, &req, errno, 0),
+                            };
+                            let _ = tx.send((reply, Bytes::new()));
+                            return;
+                        }
                         let (errno, data) = execute(&img, &req, size, read_only).await;
                         let h = reply_header(structured, &req, errno, data.len());
                         let _ = tx.send((h, data));
@@ -234,7 +249,8 @@ async fn execute(img: &Image, req: &Request, size: u64, read_only: bool) -> (u32
         Cmd::WriteZeroes => img.write_zeroes(req.offset, req.len as u64).await,
         Cmd::Flush => img.flush().await,
         Cmd::Disconnect => Ok(()),
-        Cmd::Other(_) => return (22, Bytes::new()),
+        // BLOCK_STATUS without `base:allocation` selected
+        Cmd::BlockStatus | Cmd::Other(_) => return (22, Bytes::new()),
     };
     let r = match r {
         Ok(()) if writes && req.flags & CMD_FLAG_FUA != 0 => img.flush().await,
@@ -247,4 +263,52 @@ async fn execute(img: &Image, req: &Request, size: u64, read_only: bool) -> (u32
             (nbd_errno(e.errno().0), Bytes::new())
         }
     }
+}
+
+/// `base:allocation` for `[offset, offset+len)`: where the image (a clone: with its
+/// parent's data) has objects with data, and holes reading as zeros in between, from
+/// the same per-object extents `rbd diff` reports. Err = NBD errno.
+async fn block_status(img: &Image, req: &Request, size: u64) -> Result<Vec<(u32, u32)>, u32> {
+    let off = req.offset;
+    let end = match off.checked_add(req.len as u64) {
+        Some(e) if e <= size && req.len > 0 => e,
+        _ => return Err(22),
+    };
+    let mut ext = img
+        .diff_iterate(None, off, end - off, true, false)
+        .await
+        .map_err(|e| {
+            eprintln!("rbd-rs nbd: block status {off}~{}: {e}", req.len);
+            nbd_errno(e.errno().0)
+        })?;
+    ext.sort_by_key(|e| e.offset);
+    let hole = STATE_HOLE | STATE_ZERO;
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    let mut push = |len: u64, state: u32| {
+        // len <= req.len, a u32
+        match runs.last_mut() {
+            Some((l, s)) if *s == state => *l += len as u32,
+            _ => runs.push((len as u32, state)),
+        }
+    };
+    let mut pos = off;
+    for e in ext {
+        let s = e.offset.max(pos);
+        let t = (e.offset + e.length).min(end);
+        if s >= t {
+            continue;
+        }
+        if s > pos {
+            push(s - pos, hole);
+        }
+        push(t - s, if e.exists { 0 } else { hole });
+        pos = t;
+    }
+    if pos < end {
+        push(end - pos, hole);
+    }
+    if req.flags & CMD_FLAG_REQ_ONE != 0 {
+        runs.truncate(1);
+    }
+    Ok(runs)
 }

@@ -1,7 +1,9 @@
 //! The NBD protocol, server side, sans I/O: bytes in ([`Server::feed`]), events out
 //! ([`Event`]), reply bytes from the encoders. Fixed newstyle negotiation
-//! (NBD_OPT_EXPORT_NAME, GO, INFO, LIST, ABORT, STRUCTURED_REPLY), then transmission
-//! (READ, WRITE, FLUSH, TRIM, WRITE_ZEROES, DISC; FUA; simple and structured replies).
+//! (NBD_OPT_EXPORT_NAME, GO, INFO, LIST, ABORT, STRUCTURED_REPLY, LIST/SET_META_CONTEXT
+//! with `base:allocation`), then transmission
+//! (READ, WRITE, FLUSH, TRIM, WRITE_ZEROES, BLOCK_STATUS, DISC; FUA; simple and
+//! structured replies).
 //! Requests are handed out as they arrive; the driver may answer them in any order
 //! (replies carry the request's cookie).
 //!
@@ -45,11 +47,14 @@ const OPT_LIST: u32 = 3;
 const OPT_INFO: u32 = 6;
 const OPT_GO: u32 = 7;
 const OPT_STRUCTURED_REPLY: u32 = 8;
+const OPT_LIST_META_CONTEXT: u32 = 9;
+const OPT_SET_META_CONTEXT: u32 = 10;
 
 // option replies
 const REP_ACK: u32 = 1;
 const REP_SERVER: u32 = 2;
 const REP_INFO: u32 = 3;
+const REP_META_CONTEXT: u32 = 4;
 const REP_ERR_UNSUP: u32 = (1 << 31) + 1;
 const REP_ERR_INVALID: u32 = (1 << 31) + 3;
 const REP_ERR_UNKNOWN: u32 = (1 << 31) + 6;
@@ -60,11 +65,23 @@ const INFO_BLOCK_SIZE: u16 = 3;
 // structured reply chunk types
 const CHUNK_NONE: u16 = 0;
 const CHUNK_OFFSET_DATA: u16 = 1;
+const CHUNK_BLOCK_STATUS: u16 = 5;
 const CHUNK_ERROR: u16 = (1 << 15) + 1;
 const CHUNK_FLAG_DONE: u16 = 1;
 
 /// Command flag: force unit access.
 pub const CMD_FLAG_FUA: u16 = 1;
+/// Command flag (BLOCK_STATUS): one descriptor is enough.
+pub const CMD_FLAG_REQ_ONE: u16 = 1 << 3;
+
+/// The one metadata context we serve: which ranges hold data (`base:allocation`).
+pub const META_BASE_ALLOCATION: &str = "base:allocation";
+/// Its id on the wire (ours to choose).
+const META_ALLOCATION_ID: u32 = 1;
+/// `base:allocation` states: a hole (no storage allocated), reads as zeros.
+pub const STATE_HOLE: u32 = 1;
+/// `base:allocation` states: reads as zeros.
+pub const STATE_ZERO: u32 = 2;
 
 /// The largest request payload accepted (what the Linux client and qemu send stays far
 /// below; a bigger WRITE is a protocol error: we could not skip its data safely).
@@ -87,6 +104,8 @@ pub enum Cmd {
     Trim,
     /// NBD_CMD_WRITE_ZEROES.
     WriteZeroes,
+    /// NBD_CMD_BLOCK_STATUS (only after `base:allocation` was selected).
+    BlockStatus,
     /// Anything else (answered EINVAL).
     Other(u16),
 }
@@ -100,6 +119,7 @@ impl Cmd {
             3 => Cmd::Flush,
             4 => Cmd::Trim,
             6 => Cmd::WriteZeroes,
+            7 => Cmd::BlockStatus,
             t => Cmd::Other(t),
         }
     }
@@ -193,6 +213,8 @@ pub struct Server {
     phase: Phase,
     no_zeroes: bool,
     structured: bool,
+    /// `base:allocation` selected by NBD_OPT_SET_META_CONTEXT.
+    allocation: bool,
     out: BytesMut,
 }
 
@@ -208,6 +230,7 @@ impl Server {
             phase: Phase::ClientFlags,
             no_zeroes: false,
             structured: false,
+            allocation: false,
             out,
         }
     }
@@ -220,6 +243,11 @@ impl Server {
     /// True once structured replies were negotiated.
     pub fn structured(&self) -> bool {
         self.structured
+    }
+
+    /// True if the client selected `base:allocation` (BLOCK_STATUS may follow).
+    pub fn allocation(&self) -> bool {
+        self.allocation
     }
 
     /// Consume what `buf` holds completely; leave a partial message in it.
@@ -347,6 +375,7 @@ impl Server {
                     self.option_reply(opt, REP_ACK, &[]);
                 }
             }
+            OPT_LIST_META_CONTEXT | OPT_SET_META_CONTEXT => self.meta_context(opt, data),
             OPT_INFO | OPT_GO => {
                 // u32 name length, name, u16 count, count x u16 info requests
                 if data.len() < 4 {
@@ -394,14 +423,91 @@ impl Server {
     }
 }
 
+impl Server {
+    /// NBD_OPT_LIST/SET_META_CONTEXT: u32 export name length, name, u32 query count,
+    /// queries (u32 length, string). We know one context, `base:allocation`; LIST with
+    /// no queries or the query `base:` names it, SET selects it when asked by name.
+    fn meta_context(&mut self, opt: u32, mut data: Bytes) {
+        let set = opt == OPT_SET_META_CONTEXT;
+        if set && !self.structured {
+            self.option_reply(opt, REP_ERR_INVALID, b"structured replies first");
+            return;
+        }
+        let mut queries = Vec::new();
+        let ok = (|| {
+            if data.len() < 4 {
+                return None;
+            }
+            let nlen = data.get_u32() as usize;
+            if data.len() < nlen + 4 {
+                return None;
+            }
+            let name = data.split_to(nlen);
+            let n = data.get_u32();
+            for _ in 0..n {
+                if data.len() < 4 {
+                    return None;
+                }
+                let l = data.get_u32() as usize;
+                if data.len() < l {
+                    return None;
+                }
+                queries.push(data.split_to(l));
+            }
+            data.is_empty().then_some(name)
+        })();
+        let Some(name) = ok else {
+            self.option_reply(opt, REP_ERR_INVALID, b"malformed meta context request");
+            return;
+        };
+        if !self.export.matches(&name) {
+            let msg = format!("unknown export '{}'", String::from_utf8_lossy(&name));
+            self.option_reply(opt, REP_ERR_UNKNOWN, msg.as_bytes());
+            return;
+        }
+        let wanted = queries
+            .iter()
+            .any(|q| &q[..] == META_BASE_ALLOCATION.as_bytes() || (!set && &q[..] == b"base:"));
+        let wanted = wanted || (!set && queries.is_empty());
+        if set {
+            // a SET replaces what an earlier one selected
+            self.allocation = wanted;
+        }
+        if wanted {
+            let mut d = Vec::with_capacity(4 + META_BASE_ALLOCATION.len());
+            d.put_u32(META_ALLOCATION_ID);
+            d.put_slice(META_BASE_ALLOCATION.as_bytes());
+            self.option_reply(opt, REP_META_CONTEXT, &d);
+        }
+        self.option_reply(opt, REP_ACK, &[]);
+    }
+}
+
+/// The whole reply to a BLOCK_STATUS request: one `base:allocation` chunk with
+/// `(length, state)` descriptors, in order from the request's offset.
+pub fn block_status_reply(req: &Request, descriptors: &[(u32, u32)]) -> Bytes {
+    let mut b = BytesMut::with_capacity(24 + 8 * descriptors.len());
+    b.put_u32(STRUCTURED_REPLY_MAGIC);
+    b.put_u16(CHUNK_FLAG_DONE);
+    b.put_u16(CHUNK_BLOCK_STATUS);
+    b.put_u64(req.cookie);
+    b.put_u32(4 + 8 * descriptors.len() as u32);
+    b.put_u32(META_ALLOCATION_ID);
+    for &(len, state) in descriptors {
+        b.put_u32(len);
+        b.put_u32(state);
+    }
+    b.freeze()
+}
+
 /// The reply header for a request that succeeded or failed (`errno` 0 = success);
 /// for a successful READ, the data follows it (send `data` right after, unchanged).
 pub fn reply_header(structured: bool, req: &Request, errno: u32, data_len: usize) -> Bytes {
     let mut b = BytesMut::with_capacity(32);
-    let read = req.cmd == Cmd::Read;
+    let read = matches!(req.cmd, Cmd::Read | Cmd::BlockStatus);
     if !structured || !read {
-        // simple replies are allowed for everything but reads once structured replies
-        // are on (and for all commands otherwise)
+        // simple replies are allowed for everything but reads (and block status, whose
+        // errors come as error chunks) once structured replies are on
         b.put_u32(SIMPLE_REPLY_MAGIC);
         b.put_u32(errno);
         b.put_u64(req.cookie);
@@ -542,6 +648,88 @@ mod tests {
             })]
         );
         assert!(b.is_empty());
+    }
+
+    fn meta_data(name: &str, queries: &[&str]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.put_u32(name.len() as u32);
+        v.put_slice(name.as_bytes());
+        v.put_u32(queries.len() as u32);
+        for q in queries {
+            v.put_u32(q.len() as u32);
+            v.put_slice(q.as_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn base_allocation_meta_context_and_block_status_reply() {
+        let mut s = Server::new(export(false));
+        negotiated(&mut s);
+        let mut b = BytesMut::new();
+        // SET before structured replies is refused; LIST works, with or without queries
+        b.put_slice(&opt(
+            OPT_SET_META_CONTEXT,
+            &meta_data("rbd/img", &["base:allocation"]),
+        ));
+        b.put_slice(&opt(OPT_LIST_META_CONTEXT, &meta_data("rbd/img", &[])));
+        b.put_slice(&opt(
+            OPT_LIST_META_CONTEXT,
+            &meta_data("rbd/img", &["qemu:dirty"]),
+        ));
+        b.put_slice(&opt(OPT_STRUCTURED_REPLY, &[]));
+        b.put_slice(&opt(
+            OPT_SET_META_CONTEXT,
+            &meta_data("other", &["base:allocation"]),
+        ));
+        b.put_slice(&opt(OPT_SET_META_CONTEXT, &[0, 0, 0, 9])); // truncated
+        b.put_slice(&opt(
+            OPT_SET_META_CONTEXT,
+            &meta_data("rbd/img", &["qemu:dirty-bitmap:x", "base:allocation"]),
+        ));
+        b.put_slice(&opt(OPT_GO, &go_data("rbd/img", &[])));
+        let mut req = Vec::new();
+        req.put_u32(REQUEST_MAGIC);
+        req.put_u16(CMD_FLAG_REQ_ONE);
+        req.put_u16(7);
+        req.put_u64(5);
+        req.put_u64(0);
+        req.put_u32(1 << 20);
+        b.put_slice(&req);
+        let ev = s.feed(&mut b).unwrap();
+        assert!(s.allocation());
+        let r = replies(s.take_output());
+        assert_eq!(r[0].1, REP_ERR_INVALID);
+        assert_eq!(r[1].1, REP_META_CONTEXT);
+        assert_eq!(&r[1].2[..4], &META_ALLOCATION_ID.to_be_bytes());
+        assert_eq!(&r[1].2[4..], b"base:allocation");
+        assert_eq!(r[2].1, REP_ACK);
+        assert_eq!(r[3], (OPT_LIST_META_CONTEXT, REP_ACK, Bytes::new()));
+        assert_eq!(r[4].1, REP_ACK); // structured replies
+        assert_eq!(r[5].1, REP_ERR_UNKNOWN);
+        assert_eq!(r[6].1, REP_ERR_INVALID);
+        assert_eq!(r[7].1, REP_META_CONTEXT);
+        assert_eq!(r[8], (OPT_SET_META_CONTEXT, REP_ACK, Bytes::new()));
+        let Event::Request(req) = &ev[1] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(req.cmd, Cmd::BlockStatus);
+        assert_eq!(req.flags, CMD_FLAG_REQ_ONE);
+        let mut out = block_status_reply(req, &[(4096, 0), (8192, STATE_HOLE | STATE_ZERO)]);
+        assert_eq!(out.get_u32(), STRUCTURED_REPLY_MAGIC);
+        assert_eq!(out.get_u16(), CHUNK_FLAG_DONE);
+        assert_eq!(out.get_u16(), CHUNK_BLOCK_STATUS);
+        assert_eq!(out.get_u64(), 5);
+        assert_eq!(out.get_u32(), 4 + 16);
+        assert_eq!(out.get_u32(), META_ALLOCATION_ID);
+        assert_eq!((out.get_u32(), out.get_u32()), (4096, 0));
+        assert_eq!((out.get_u32(), out.get_u32()), (8192, 3));
+        assert!(out.is_empty());
+        // its errors are error chunks, not simple replies
+        let mut e = reply_header(true, req, 22, 0);
+        assert_eq!(e.get_u32(), STRUCTURED_REPLY_MAGIC);
+        assert_eq!(e.get_u16(), CHUNK_FLAG_DONE);
+        assert_eq!(e.get_u16(), CHUNK_ERROR);
     }
 
     #[test]
