@@ -572,3 +572,59 @@ fn kubernetes_volume_cloned_from_a_golden_image() {
     }
     u.ok(&["device", "unmap", &dev]);
 }
+
+/// Map options that change behaviour do so: `-o notrim` keeps a discarded range
+/// allocated (zeros written), the default gives the space back; bad values are EINVAL.
+#[test]
+fn map_options_notrim_queue_depth_timeout() {
+    let mut k = K8s::new("opts");
+    let u = k.user(&unique("kube"));
+    let img = format!("{}/thick", k.pool);
+    u.ok(&[
+        "create",
+        "--size",
+        "16M",
+        "--image-feature",
+        "layering",
+        &img,
+    ]);
+    let used = || -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&admin_ok("rbd", &["du", "--format", "json", &img])).unwrap();
+        v["images"][0]["used_size"].as_u64().unwrap()
+    };
+    for (opts, keeps) in [("notrim,queue_depth=32,timeout=60", true), ("rw", false)] {
+        let dev = u.map(&["-o", opts, &img]);
+        sh(
+            "dd",
+            &[
+                "if=/dev/urandom",
+                &format!("of={dev}"),
+                "bs=1M",
+                "count=8",
+                "oflag=direct",
+                "status=none",
+            ],
+        );
+        sh("blkdiscard", &["-o", "0", "-l", "8388608", &dev]);
+        let zeros = sh("cmp", &["-n", "8388608", &dev, "/dev/zero"]);
+        assert!(zeros.is_empty(), "{opts}: discarded range reads zeros");
+        u.ok(&["device", "unmap", &dev]);
+        let n = used();
+        if keeps {
+            assert_eq!(n, 8 << 20, "{opts}: the range stays allocated");
+        } else {
+            assert_eq!(n, 0, "{opts}: the range was deallocated");
+        }
+    }
+    for bad in [
+        "queue_depth=x",
+        "queue_depth=0",
+        "timeout=-1",
+        "nosuchoption",
+    ] {
+        let o = u.rbd_rs(&["device", "map", "-o", bad, &img]);
+        assert_eq!(o.status.code(), Some(22), "-o {bad}: {}", show(&o));
+    }
+    assert!(u.list().is_empty());
+}

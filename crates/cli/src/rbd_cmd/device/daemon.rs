@@ -73,6 +73,10 @@ async fn setup(c: &mut Ctx, spec: &Spec, opts: &MapOpts) -> R<Served> {
     } else {
         Mode::ReadWrite
     };
+    if let Some(t) = opts.timeout {
+        // every OSD request of the mapping (0: none)
+        c.common.op_timeout = Some(t);
+    }
     let rbd = c.rbd(spec).await?;
     // paths on the command line (keyring, conf) are read by now: leave the caller's
     // directory so it can be unmounted / removed
@@ -142,12 +146,16 @@ async fn mount_and_attach(img: &Image, spec: &Spec, opts: &MapOpts, size: u64) -
     let mnt = dir.join("mnt").join(pid.to_string());
     std::fs::create_dir_all(&mnt)
         .map_err(|e| Fail::new(format!("rbd-rs: cannot create {}: {e}", mnt.display()), 5))?;
-    let fs = ImageFs::new(
+    let mut fs = ImageFs::new(
         img.clone(),
         tokio::runtime::Handle::current(),
         size,
         opts.read_only,
     );
+    fs.notrim = opts.notrim;
+    if let Some(qd) = opts.queue_depth {
+        fs.queue_depth = qd;
+    }
     let fs_size = fs.size.clone();
     let inflight = fs.inflight.clone();
     let config = {

@@ -74,7 +74,16 @@ pub struct ImageFs {
     /// Requests in progress.
     pub inflight: Arc<Inflight>,
     started: SystemTime,
+    /// `-o notrim`: discards and zeroing write zeros and keep the space (a thick image
+    /// stays thick), as krbd's notrim keeps discards away from the image.
+    pub notrim: bool,
+    /// `-o queue_depth=N`: the most requests the kernel keeps in flight (FUSE
+    /// max_background), 256 by default.
+    pub queue_depth: u16,
 }
+
+/// Zeros written by `notrim` zeroing, a chunk at a time.
+static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 
 fn errno(e: &RbdError) -> Errno {
     Errno::from_i32(e.errno().0)
@@ -90,6 +99,8 @@ impl ImageFs {
             read_only,
             inflight: Arc::new(Inflight::default()),
             started: SystemTime::now(),
+            notrim: false,
+            queue_depth: 256,
         }
     }
 
@@ -135,8 +146,9 @@ impl Filesystem for ImageFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // async direct I/O: the loop device's requests come in parallel
         let _ = config.add_capabilities(InitFlags::FUSE_ASYNC_DIO);
-        let _ = config.set_max_background(256);
-        let _ = config.set_congestion_threshold(192);
+        let qd = self.queue_depth.max(1);
+        let _ = config.set_max_background(qd);
+        let _ = config.set_congestion_threshold((qd - qd / 4).max(1));
         let _ = config.set_max_write(1 << 20);
         Ok(())
     }
@@ -316,8 +328,11 @@ impl Filesystem for ImageFs {
         let img = self.img.clone();
         let g = Guard::new(&self.inflight);
         let punch = mode & FALLOC_FL_PUNCH_HOLE != 0;
+        let notrim = self.notrim;
         self.rt.spawn(async move {
-            let r = if punch {
+            let r = if notrim {
+                write_zeros(&img, offset, len).await
+            } else if punch {
                 img.discard(offset, len).await
             } else {
                 img.write_zeroes(offset, len).await
@@ -370,4 +385,16 @@ impl ImageFs {
             drop(g);
         });
     }
+}
+
+/// Zero `[off, off+len)` with real zeros (`-o notrim`): nothing is deallocated.
+async fn write_zeros(img: &Image, off: u64, len: u64) -> ceph_rbd::Result<()> {
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(ZEROS.len() as u64);
+        img.write(off + done, bytes::Bytes::from_static(&ZEROS[..n as usize]))
+            .await?;
+        done += n;
+    }
+    Ok(())
 }

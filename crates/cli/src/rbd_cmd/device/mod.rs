@@ -178,6 +178,13 @@ pub struct MapOpts {
     pub exclusive: bool,
     /// `-o noexclusive` / `--shared`: map even when others use the image.
     pub shared: bool,
+    /// `-o notrim`: discards write zeros instead of deallocating.
+    pub notrim: bool,
+    /// `-o queue_depth=N`: requests in flight from the kernel.
+    pub queue_depth: Option<u16>,
+    /// `-o timeout=N` / `osd_request_timeout=N`: seconds before an image request fails
+    /// with ETIMEDOUT (krbd's osd_request_timeout, rbd-nbd's io timeout).
+    pub timeout: Option<f64>,
 }
 
 fn map_opts(c: &Ctx) -> R<MapOpts> {
@@ -186,6 +193,7 @@ fn map_opts(c: &Ctx) -> R<MapOpts> {
         exclusive: c.args.flag("exclusive"),
         // `--shared` is `lock add`'s valued option (as in rbd); device map takes `-o shared`
         shared: false,
+        ..Default::default()
     };
     for list in c.args.all("options") {
         for w in list.split(',').filter(|w| !w.is_empty()) {
@@ -194,9 +202,31 @@ fn map_opts(c: &Ctx) -> R<MapOpts> {
                 "rw" => {}
                 "exclusive" => o.exclusive = true,
                 "noexclusive" | "shared" => o.shared = true,
-                "try-netlink" | "notrim" | "queue_depth" => {}
-                _ if w.starts_with("queue_depth=") || w.starts_with("timeout=") => {}
-                _ => return Err(Fail::einval(format!("rbd-rs: unknown map option '{w}'"))),
+                "notrim" => o.notrim = true,
+                // rbd-nbd's choice of the kernel interface; the FUSE + loop path has one
+                "try-netlink" => {}
+                _ => {
+                    let (k, v) = w.split_once('=').unwrap_or((w, ""));
+                    let bad = || Fail::einval(format!("rbd-rs: bad map option value '{w}'"));
+                    match k {
+                        "queue_depth" => {
+                            let n: u16 = v.parse().map_err(|_| bad())?;
+                            if n == 0 {
+                                return Err(bad());
+                            }
+                            o.queue_depth = Some(n);
+                        }
+                        "timeout" | "osd_request_timeout" | "io_timeout" => {
+                            let t: f64 = v.parse().map_err(|_| bad())?;
+                            if !(t >= 0.0 && t.is_finite()) {
+                                return Err(bad());
+                            }
+                            // 0 = no timeout, as in krbd
+                            o.timeout = Some(t);
+                        }
+                        _ => return Err(Fail::einval(format!("rbd-rs: unknown map option '{w}'"))),
+                    }
+                }
             }
         }
     }
