@@ -98,6 +98,13 @@ pub(crate) async fn trim(st: &Arc<State>, new_size: u64, old_size: u64) -> Resul
             let st = st.clone();
             Box::pin(async move {
                 let oid = st.object_name(ono);
+                // a truncation changes the object: a fast-diff map's "clean since the
+                // last snapshot" no longer holds (librbd's boundary discard goes through
+                // the object map like any write)
+                if let Some(x) = st.xlock.as_ref().filter(|x| x.has_map()) {
+                    x.update_object(ono, om::EXISTS, Some(om::EXISTS_CLEAN))
+                        .await?;
+                }
                 match st
                     .data_io
                     .operate_write(&oid, vec![OsdOp::stat(), OsdOp::truncate(keep)])
