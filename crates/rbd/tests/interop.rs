@@ -1083,6 +1083,9 @@ async fn clone_shrink_keeps_snapshot_parent_view() {
         // our rollback
         c.snap_rollback("s1", |_, _| {}).await.unwrap();
         check(&c, child.clone(), at_s1.clone(), "head after our rollback").await;
+        // like librbd's, our rollback leaves the head's overlap where the shrink put it
+        let info = c.info().await.unwrap();
+        assert_eq!(info.parent.as_ref().unwrap().overlap, small);
         // shrink and write again, then librbd rolls back
         c.resize(small, true).await.unwrap();
         c.write(1000, Bytes::from(vec![0xab; 5000])).await.unwrap();
@@ -1101,6 +1104,14 @@ async fn clone_shrink_keeps_snapshot_parent_view() {
             "head after librbd's rollback",
         )
         .await;
+        let theirs: Value = serde_json::from_str(&rbd_ok(&[
+            "info",
+            "--format",
+            "json",
+            &format!("{p}/{child}"),
+        ]))
+        .unwrap();
+        assert_eq!(theirs["parent"]["overlap"], small, "{theirs}");
         c.close().await.unwrap();
         if feats.is_none() {
             for spec in [child.clone(), snap(&child)] {
