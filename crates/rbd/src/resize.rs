@@ -70,12 +70,41 @@ pub(crate) async fn trim(st: &Arc<State>, new_size: u64, old_size: u64) -> Resul
             truncate.push((ono, keep));
         }
     }
+    // a clone with snapshots: what the snapshots see of the parent beyond the new end
+    // moves into the child first, so the removal/truncation below (under the image's snap
+    // context) leaves it in RADOS clones (librbd TrimRequest::send_copyup_objects and the
+    // copy-up of send_clean_boundary's discards). Without this the snapshots would depend
+    // on the parent beyond the head's shrunk overlap: the next copy-up into the head (an
+    // empty snap context, so the snapshots see it) carries only the head's overlap of
+    // parent data and hides the rest from them, and a rollback deletes what the parent
+    // showed. Without snapshots nothing needs keeping: the overlap shrinks to the new end.
+    if st.parent.is_some() && st.overlap > new_size && !st.h.snapc.snaps.is_empty() {
+        let keep_map = l.num_objects(new_size);
+        let futs: Vec<BoxFut<()>> = (first..n_old)
+            .filter(|&ono| {
+                l.object_bytes_within(ono, st.overlap) > l.object_bytes_within(ono, new_size)
+            })
+            .map(|ono| {
+                let st = st.clone();
+                Box::pin(async move { copyup_for_snapshots(&st, ono, ono < keep_map).await })
+                    as BoxFut<()>
+            })
+            .collect();
+        run_all(futs, MANAGEMENT_OPS).await?;
+    }
     let futs: Vec<BoxFut<()>> = truncate
         .into_iter()
         .map(|(ono, keep)| {
             let st = st.clone();
             Box::pin(async move {
                 let oid = st.object_name(ono);
+                // a truncation changes the object: a fast-diff map's "clean since the
+                // last snapshot" no longer holds (librbd's boundary discard goes through
+                // the object map like any write)
+                if let Some(x) = st.xlock.as_ref().filter(|x| x.has_map()) {
+                    x.update_object(ono, om::EXISTS, Some(om::EXISTS_CLEAN))
+                        .await?;
+                }
                 match st
                     .data_io
                     .operate_write(&oid, vec![OsdOp::stat(), OsdOp::truncate(keep)])
@@ -105,6 +134,34 @@ pub(crate) async fn trim(st: &Arc<State>, new_size: u64, old_size: u64) -> Resul
         })
         .collect();
     run_all(futs, MANAGEMENT_OPS).await?;
+    Ok(())
+}
+
+/// Copy object `ono` of a clone up from the parent under an empty snap context (so the
+/// snapshots that read it through the parent see it as before) unless the child has it
+/// already or the parent holds only zeros there. `stays`: the object keeps data after
+/// the shrink, so the head's object map must say it exists (the objects that go are
+/// PENDING in it for the whole trim).
+async fn copyup_for_snapshots(st: &Arc<State>, ono: u64, stays: bool) -> Result<()> {
+    let oid = st.object_name(ono);
+    match st.data_io.stat(&oid).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    let data = crate::io::parent_object_data(st, ono).await?;
+    if data.is_empty() {
+        return Ok(());
+    }
+    if stays {
+        if let Some(x) = st.xlock.as_ref().filter(|x| x.has_map()) {
+            x.update_object(ono, om::EXISTS, None).await?;
+        }
+    }
+    st.data_io_nosnapc
+        .operate_write(&oid, vec![cls::copyup_op(&data)])
+        .await?;
+    crate::object_map_ops::sync_object_states(st, ono, false).await?;
     Ok(())
 }
 

@@ -222,7 +222,11 @@ impl Image {
     }
 
     /// Roll the image back to snapshot `name`: resize to the snapshot size, then ROLLBACK
-    /// every object (objects that did not exist at the snapshot are deleted by the OSD).
+    /// every object (objects that did not exist at the snapshot are deleted by the OSD),
+    /// like librbd's SnapshotRollbackRequest. The head's parent overlap stays as it is
+    /// (a grow never widens it): what a snapshot showed of the parent beyond it was
+    /// copied into the child's objects when the shrink trimmed it (see `resize::trim`),
+    /// so the rollback brings it back from the RADOS clones.
     pub async fn snap_rollback(
         &self,
         name: &str,
@@ -267,62 +271,11 @@ impl Image {
             progress(done.load(Ordering::Relaxed), n);
             start = end;
         }
-        restore_parent_view(&st, &s).await?;
-        // after every object (incl. the parent view's copy-ups) is back
+        // after every object is back
         crate::object_map_ops::rebuild_head_map(&st, &self.inner.md_io, &self.inner.id).await?;
         self.notify_header_update().await;
         Ok(())
     }
-}
-
-/// After a rollback: objects that did not exist at the snapshot were deleted, so their
-/// content comes from the parent again — but only inside the head's overlap. Where the
-/// snapshot saw more of the parent (the head was shrunk, or flattened while snapshots
-/// kept the parent), copy the snapshot's view of the parent into the head.
-async fn restore_parent_view(st: &Arc<State>, s: &SnapInfo) -> Result<()> {
-    let snap_overlap = s.parent_overlap.unwrap_or(0).min(s.size);
-    let head_overlap = st.overlap;
-    if snap_overlap <= head_overlap || !st.h.parent.exists() {
-        return Ok(());
-    }
-    let parent = match &st.parent {
-        Some(p) => p.clone(),
-        None => crate::image::ParentLink {
-            spec: st.h.parent.clone(),
-            image: Image::open_parent(st.data_io.rados(), &st.h.parent).await?,
-        },
-    };
-    let view = Arc::new(State {
-        h: st.h.clone(),
-        data_io: st.data_io.clone(),
-        data_io_nosnapc: st.data_io_nosnapc.clone(),
-        size: s.size,
-        overlap: snap_overlap,
-        parent: Some(parent),
-        xlock: st.xlock.clone(),
-    });
-    let l = st.h.layout;
-    let n = l.num_objects(snap_overlap);
-    let futs: Vec<BoxFut<()>> = (0..n)
-        .filter(|&ono| {
-            l.object_bytes_within(ono, snap_overlap) > l.object_bytes_within(ono, head_overlap)
-        })
-        .map(|ono| {
-            let view = view.clone();
-            Box::pin(async move {
-                let data = crate::io::parent_object_data(&view, ono).await?;
-                if !data.is_empty() {
-                    // a no-op if the rollback restored the object
-                    view.data_io
-                        .operate_write(&view.object_name(ono), vec![cls::copyup_op(&data)])
-                        .await?;
-                }
-                Ok(())
-            }) as BoxFut<()>
-        })
-        .collect();
-    run_all(futs, crate::resize::MANAGEMENT_OPS).await?;
-    Ok(())
 }
 
 /// librbd `SnapshotRemoveRequest`: move to the snapshot trash first; if clone-v2

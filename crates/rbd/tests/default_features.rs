@@ -504,3 +504,32 @@ async fn writers_racing_the_lock_acquisition_keep_the_map() {
     }
     pool.cleanup().await;
 }
+
+/// A shrink that truncates an object inside the new end after a snapshot: the object
+/// changed, so the head map must say EXISTS, not fast-diff's "clean since the snapshot"
+/// (librbd's boundary discard updates the map like any write). Reduced from fsx seed
+/// fab46dc71d9bf09f (RBD_FSX_STEPS=225), where `rbd object-map check` flagged it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shrink_after_snapshot_dirties_the_boundary_object() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "shrinkom").await;
+    let p = &pool.name;
+    let size = 3 * MIB;
+    let opts = ceph_rbd::CreateOptions {
+        order: Some(20),
+        ..Default::default()
+    };
+    pool.rbd.create("img", size, &opts).await.unwrap();
+    let img = pool.rbd.open("img").await.unwrap();
+    let mut model = Rng(0x0051_121e).bytes(size as usize);
+    img.write(0, Bytes::from(model.clone())).await.unwrap();
+    img.snap_create("s").await.unwrap();
+    img.resize(MIB + MIB / 2, true).await.unwrap();
+    model.truncate((MIB + MIB / 2) as usize);
+    assert!(read_all(&img).await == model);
+    img.close().await.unwrap();
+    object_map_check(p, "img");
+    object_map_check(p, "img@s");
+    assert!(rbd_export(p, "img") == model);
+    pool.cleanup().await;
+}

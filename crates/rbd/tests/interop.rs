@@ -984,3 +984,148 @@ async fn flatten_interrupted_then_rerun() {
     b.close().await.unwrap();
     pool.cleanup().await;
 }
+
+/// A clone with a snapshot is shrunk, written inside the new size, then rolled back (by
+/// us and by librbd): the snapshot must keep its view of the parent beyond the shrunk
+/// overlap throughout. librbd copies the parent's objects up into the clone before
+/// trimming them while snapshots exist (TrimRequest::send_copyup_objects), so the
+/// snapshots keep the data in RADOS clones and a rollback restores it. Reduced from
+/// fsx seed fab46dc71d9bf09f.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clone_shrink_keeps_snapshot_parent_view() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "shrinksnap").await;
+    let p = &pool.name;
+    let layering = ceph_rbd::features::LAYERING;
+    // (name, stripe unit/count, features): 1 MiB objects; 64 KiB units over 3 objects
+    let cases: [(&str, Option<u64>, Option<u64>); 2] = [
+        ("simple", None, None),
+        ("striped", Some(65536), Some(layering)),
+    ];
+    let mut rng = Rng(0x5eed_f00d);
+    for (tag, su, feats) in cases {
+        let size = 4 * MIB + 12345;
+        let parent = format!("p-{tag}");
+        let child = format!("c-{tag}");
+        pool.rbd
+            .create(
+                &parent,
+                size,
+                &CreateOptions {
+                    order: Some(20),
+                    stripe_unit: su,
+                    stripe_count: su.map(|_| 3),
+                    features: feats,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let pimg = pool.rbd.open(&parent).await.unwrap();
+        let mut model = rng.bytes(size as usize);
+        pimg.write(0, Bytes::from(model.clone())).await.unwrap();
+        pimg.snap_create("s").await.unwrap();
+        pimg.close().await.unwrap();
+        let v2 = CloneOptions {
+            format: CloneFormat::V2,
+            ..Default::default()
+        };
+        pool.rbd
+            .clone_image(&parent, "s", &pool.rbd, &child, &v2)
+            .await
+            .unwrap();
+        let c = pool.rbd.open(&child).await.unwrap();
+        // one object of the child exists before the snapshot
+        let w = rng.bytes(4096);
+        let off = 3 * MIB + MIB / 2;
+        c.write(off, Bytes::from(w.clone())).await.unwrap();
+        model[off as usize..off as usize + 4096].copy_from_slice(&w);
+        c.snap_create("s1").await.unwrap();
+        let at_s1 = model.clone();
+        let check = |c: &ceph_rbd::Image, spec: String, want: Vec<u8>, what: &'static str| {
+            let c = c.clone();
+            let p = p.to_string();
+            async move {
+                let ours = c.read(0, want.len() as u64).await.unwrap();
+                let first = ours.iter().zip(&want).position(|(a, b)| a != b);
+                assert!(
+                    ours[..] == want[..],
+                    "{spec} {what}: ours differs at {first:?}"
+                );
+                let theirs = rbd_export(&p, &spec);
+                let first = theirs.iter().zip(&want).position(|(a, b)| a != b);
+                assert!(
+                    theirs == want,
+                    "{spec} {what}: librbd's export differs at {first:?}"
+                );
+            }
+        };
+        let snap = |c: &str| format!("{c}@s1");
+        // shrink inside the first object, then write just below the new end
+        let small = 69726u64;
+        c.resize(small, true).await.unwrap();
+        model.truncate(small as usize);
+        let w = rng.bytes(33067);
+        c.write(36659, Bytes::from(w.clone())).await.unwrap();
+        model[36659..small as usize].copy_from_slice(&w);
+        check(
+            &c,
+            child.clone(),
+            model.clone(),
+            "head after shrink + write",
+        )
+        .await;
+        let s1 = pool.rbd.open_snapshot(&child, "s1").await.unwrap();
+        check(
+            &s1,
+            snap(&child),
+            at_s1.clone(),
+            "snapshot after shrink + write",
+        )
+        .await;
+        s1.close().await.unwrap();
+        // our rollback
+        c.snap_rollback("s1", |_, _| {}).await.unwrap();
+        check(&c, child.clone(), at_s1.clone(), "head after our rollback").await;
+        // like librbd's, our rollback leaves the head's overlap where the shrink put it
+        let info = c.info().await.unwrap();
+        assert_eq!(info.parent.as_ref().unwrap().overlap, small);
+        // shrink and write again, then librbd rolls back
+        c.resize(small, true).await.unwrap();
+        c.write(1000, Bytes::from(vec![0xab; 5000])).await.unwrap();
+        c.close().await.unwrap();
+        rbd_ok(&[
+            "snap",
+            "rollback",
+            "--no-progress",
+            &format!("{p}/{}", snap(&child)),
+        ]);
+        let c = pool.rbd.open(&child).await.unwrap();
+        check(
+            &c,
+            child.clone(),
+            at_s1.clone(),
+            "head after librbd's rollback",
+        )
+        .await;
+        let theirs: Value = serde_json::from_str(&rbd_ok(&[
+            "info",
+            "--format",
+            "json",
+            &format!("{p}/{child}"),
+        ]))
+        .unwrap();
+        assert_eq!(theirs["parent"]["overlap"], small, "{theirs}");
+        c.close().await.unwrap();
+        if feats.is_none() {
+            for spec in [child.clone(), snap(&child)] {
+                let (ok, out, err) = rbd_cli(&["object-map", "check", &format!("{p}/{spec}")]);
+                assert!(
+                    ok && !err.contains("object map error") && !err.contains("invalid"),
+                    "object-map check {spec}: {out}{err}"
+                );
+            }
+        }
+    }
+    pool.cleanup().await;
+}
