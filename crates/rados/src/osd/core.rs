@@ -640,7 +640,7 @@ impl<W: Waiter> Core<W> {
         let msg = OsdOpRequest {
             tid,
             pgid: placement.pgid,
-            shard: -1,
+            shard: placement.shard,
             hash: placement.hash,
             epoch: map.epoch,
             flags,

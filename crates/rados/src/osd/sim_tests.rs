@@ -514,3 +514,27 @@ fn eagain_resends_back_off() {
     sim.reply(&s2[2], 0);
     assert!(sim.done[0].1.is_ok());
 }
+
+#[test]
+fn an_erasure_pool_op_carries_the_primary_shard_in_its_spg() {
+    let mut sim = Sim::new();
+    let mut req = write("ecobj");
+    req.target.pool = 2; // erasure-coded in base_map
+    let want = sim.placement(&req);
+    let gone = Rc::new(Cell::new(false));
+    let w = W { id: 1, gone };
+    sim.core
+        .submit(Box::new(req), w, UTime::default(), None, sim.now);
+    let mut msgs = Vec::new();
+    while let Some(o) = sim.core.poll_output() {
+        if let Output::Send { msg, .. } = o {
+            msgs.push(msg);
+        }
+    }
+    assert_eq!(msgs.len(), 1);
+    // spg_t envelope (6 bytes), pg_t (17), then the shard.
+    let front = &msgs[0].front;
+    assert_eq!(front[6 + 17] as i8, want.shard);
+    assert!(want.shard >= 0);
+    assert_eq!(want.acting[want.shard as usize], want.primary);
+}
