@@ -211,8 +211,12 @@ pub(crate) struct Core<W> {
     backoffs: Vec<BackoffEntry>,
     /// OSDs whose session just failed: do not redial before this instant.
     retry_after: HashMap<i32, Instant>,
-    /// An OSD answered EBLOCKLISTED: every request fails with it from now on.
+    /// An OSD answered EBLOCKLISTED, or a map listed our address: every request fails
+    /// with it from now on.
     blocklisted: bool,
+    /// Our address as the cluster sees it (IP:0/nonce), to find ourselves in a map's
+    /// blocklist.
+    my_addr: Option<EntityAddr>,
     global_id: u64,
     out: VecDeque<Output<W>>,
 }
@@ -230,6 +234,7 @@ impl<W: Waiter> Core<W> {
             backoffs: Vec::new(),
             retry_after: HashMap::new(),
             blocklisted: false,
+            my_addr: None,
             global_id,
             out: VecDeque::new(),
         }
@@ -256,6 +261,15 @@ impl<W: Waiter> Core<W> {
     #[cfg(test)]
     pub fn is_blocklisted(&self) -> bool {
         self.blocklisted
+    }
+
+    /// Our address as the cluster sees it (learned from a session's HELLO). A map whose
+    /// blocklist covers it fails every request at once.
+    pub fn set_my_addr(&mut self, a: EntityAddr) {
+        if self.my_addr != Some(a) {
+            debug!(addr = %a, "our address");
+            self.my_addr = Some(a);
+        }
     }
 
     /// Which OSD session `conn` is, if it is current.
@@ -353,8 +367,14 @@ impl<W: Waiter> Core<W> {
                 };
             }
             self.map = Some(m.clone());
+            // ceph: src/osdc/Objecter.cc handle_osd_map checks is_blocklisted(our addrs)
+            // on each new map; the kernel's handle_one_map likewise.
+            if !self.blocklisted && self.my_addr.is_some_and(|a| m.is_blocklisted(&a)) {
+                warn!(epoch = m.epoch, "this client is blocklisted in the OSDMap");
+                self.set_blocklisted();
+            }
         }
-        if !any {
+        if !any || self.blocklisted {
             return;
         }
         let dirty: Vec<u64> = self

@@ -435,6 +435,47 @@ fn blocklisted_fails_everything() {
     assert_eq!(sim.core.in_flight(), 0);
 }
 
+/// Defect 7 via the map: a new epoch whose blocklist covers our address (IP:0/nonce) fails
+/// every in-flight request at once with EBLOCKLISTED, without waiting for any OSD, and
+/// every later one too; an entry for another instance on our IP changes nothing.
+#[test]
+fn a_map_blocklisting_us_fails_everything_at_once() {
+    use ceph_encoding::EntityAddrType;
+    let mut sim = Sim::new();
+    let me = |nonce| EntityAddr {
+        ty: EntityAddrType::ANY,
+        nonce,
+        addr: Some("10.9.8.7:0".parse().unwrap()),
+        empty_len: 0,
+    };
+    sim.core.set_my_addr(EntityAddr {
+        ty: EntityAddrType::MSGR2,
+        ..me(77)
+    });
+    let (_t1, _g1) = sim.submit(1, write("x"), None);
+    let (_t2, _g2) = sim.submit(2, write("y"), None);
+    let sent = sim.sent.len();
+    sim.maps(&[&|m: &mut OsdMap| {
+        m.blocklist.insert(me(78), UTime::default());
+    }]);
+    assert!(!sim.core.is_blocklisted(), "another instance's entry");
+    assert!(sim.done.is_empty());
+    sim.maps(&[&|_m: &mut OsdMap| {}, &|m: &mut OsdMap| {
+        m.blocklist.insert(me(77), UTime::default());
+    }]);
+    assert!(sim.core.is_blocklisted());
+    assert_eq!(sim.done.len(), 2, "both in-flight requests fail at once");
+    for (_, r) in &sim.done {
+        assert!(r.as_ref().unwrap_err().is_blocklisted());
+    }
+    assert_eq!(sim.sent.len(), sent, "nothing resent");
+    assert!(!sim.closed.is_empty(), "sessions closed");
+    sim.submit(3, write("z"), None);
+    assert_eq!(sim.sent.len(), sent);
+    assert!(sim.done[2].1.as_ref().unwrap_err().is_blocklisted());
+    assert_eq!(sim.core.in_flight(), 0);
+}
+
 /// A session that fails parks its requests; they go out again after the redial delay.
 #[test]
 fn session_reset_resends_after_redial_delay() {
