@@ -109,7 +109,9 @@ impl Drop for UnblockRange {
 }
 
 /// An erasure-coded pool that can never go active on the 3-OSD test cluster (k=4, m=1:
-/// 3 of 5 shards, min_size 4): the OSD parks every op on it without answering.
+/// 3 of 5 shards, min_size 4): no OSD will ever answer an op on it (our client holds such
+/// ops unsent for `unservable_timeout`, 120 s by default; librados sends them and the OSD
+/// parks them).
 fn inactive_ec_pool() -> Pool {
     tool(
         "ceph",
@@ -148,9 +150,9 @@ async fn wait_for_map(
     }
 }
 
-/// The OSDMap route of defect 7: a write parked by an OSD (its PG can never go active, so
-/// no OSD will ever answer it, EBLOCKLISTED included) fails at once when a new map lists
-/// our address. The blocklist (single and CIDR entries) is decoded from the maps the
+/// The OSDMap route of defect 7: a write waiting for a PG that can never go active (so no
+/// OSD will ever answer it, EBLOCKLISTED included) fails at once when a new map lists our
+/// address. The blocklist (single and CIDR entries) is decoded from the maps the
 /// monitor sends, and its removal is seen too.
 #[test]
 fn a_map_listing_us_fails_a_parked_op_at_once() {

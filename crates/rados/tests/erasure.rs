@@ -112,3 +112,49 @@ fn write_read_list_remove_on_an_erasure_pool() {
         assert!(left.is_empty(), "{}", String::from_utf8_lossy(&left));
     });
 }
+
+/// A pool that cannot serve (EC k=4, m=1 on 3 OSDs: 3 of 5 shards, min_size 4, its PGs
+/// never go active) does not hang our requests forever: they wait unsent and fail with
+/// ETIMEDOUT naming the PG once `unservable_timeout` passes.
+#[test]
+fn an_unservable_pool_fails_requests_bounded() {
+    tool(
+        "ceph",
+        &[
+            "osd",
+            "erasure-code-profile",
+            "set",
+            "rs-ec41",
+            "k=4",
+            "m=1",
+            "crush-failure-domain=osd",
+        ],
+    );
+    let name = unique("ec-unservable");
+    tool(
+        "ceph",
+        &[
+            "osd", "pool", "create", &name, "4", "4", "erasure", "rs-ec41",
+        ],
+    );
+    let pool = Pool(name);
+    rt().block_on(async {
+        let mut cfg = admin_config();
+        cfg.unservable_timeout = Some(Duration::from_secs(3));
+        let r = ceph_rados::Rados::connect(cfg).await.unwrap();
+        let io = r.ioctx(&pool).await.unwrap();
+        let t = std::time::Instant::now();
+        let e = tokio::time::timeout(
+            Duration::from_secs(60),
+            io.write_full("x", Bytes::from_static(b"x")),
+        )
+        .await
+        .expect("the write to an unservable pool hung")
+        .unwrap_err();
+        assert_eq!(e.errno(), ceph_rados::Errno::ETIMEDOUT, "{e}");
+        assert!(e.to_string().contains("min_size 4"), "{e}");
+        assert!(t.elapsed() >= Duration::from_secs(3), "{:?}", t.elapsed());
+        let e = io.read("x", 0, 1).await.unwrap_err();
+        assert_eq!(e.errno(), ceph_rados::Errno::ETIMEDOUT, "{e}");
+    });
+}

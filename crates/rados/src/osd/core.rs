@@ -78,6 +78,9 @@ struct Op<W> {
     /// EAGAIN answers so far, and the instant before which it is not resent.
     eagains: u32,
     not_before: Option<Instant>,
+    /// Since when the request has been held because its PG cannot serve it (no primary,
+    /// below min_size), and why; cleared when it is sent.
+    unservable: Option<(Instant, String)>,
 }
 
 struct Session {
@@ -217,6 +220,9 @@ pub(crate) struct Core<W> {
     /// Our address as the cluster sees it (IP:0/nonce), to find ourselves in a map's
     /// blocklist.
     my_addr: Option<EntityAddr>,
+    /// Fail a request that no OSD ever received after it waited this long for a PG that
+    /// cannot serve it (`None` = wait forever, as librados).
+    unservable_timeout: Option<Duration>,
     global_id: u64,
     out: VecDeque<Output<W>>,
 }
@@ -235,6 +241,7 @@ impl<W: Waiter> Core<W> {
             retry_after: HashMap::new(),
             blocklisted: false,
             my_addr: None,
+            unservable_timeout: None,
             global_id,
             out: VecDeque::new(),
         }
@@ -270,6 +277,11 @@ impl<W: Waiter> Core<W> {
             debug!(addr = %a, "our address");
             self.my_addr = Some(a);
         }
+    }
+
+    /// Bound the wait of never-sent requests on PGs that cannot serve them.
+    pub fn set_unservable_timeout(&mut self, t: Option<Duration>) {
+        self.unservable_timeout = t;
     }
 
     /// Which OSD session `conn` is, if it is current.
@@ -308,6 +320,7 @@ impl<W: Waiter> Core<W> {
                 dirty: false,
                 eagains: 0,
                 not_before: None,
+                unservable: None,
             },
         );
         self.send_op(tid, now);
@@ -529,9 +542,17 @@ impl<W: Waiter> Core<W> {
         self.retry_after.retain(|_, t| *t > now);
         let mut retry = Vec::new();
         let mut gone = Vec::new();
+        let mut unservable = Vec::new();
         for (tid, op) in &self.ops {
             if op.waiter.is_cancelled() || op.deadline.is_some_and(|d| d <= now) {
                 gone.push(*tid);
+            } else if op.attempt < 0
+                && op.unservable.as_ref().is_some_and(|(since, _)| {
+                    self.unservable_timeout.is_some_and(|t| now >= *since + t)
+                })
+            {
+                // Never sent: failing it cannot let it land later.
+                unservable.push(*tid);
             } else if op.conn.is_none() && op.not_before.is_none_or(|t| t <= now) {
                 retry.push(*tid);
             }
@@ -551,6 +572,23 @@ impl<W: Waiter> Core<W> {
                     )),
                 });
             }
+        }
+        for tid in unservable {
+            let op = self.ops.remove(&tid).expect("present");
+            let (since, why) = op.unservable.expect("held");
+            warn!(tid, %why, "request failed: its PG cannot serve it");
+            self.out.push_back(Output::Complete {
+                waiter: op.waiter,
+                result: Err(Error::server(
+                    format!(
+                        "{}/{}: {why}; not served in {:?}",
+                        op.req.target.pool,
+                        op.req.target.oid,
+                        now.duration_since(since)
+                    ),
+                    Errno::ETIMEDOUT,
+                )),
+            });
         }
         for tid in retry {
             self.send_op(tid, now);
@@ -616,11 +654,31 @@ impl<W: Waiter> Core<W> {
             }
             Err(h) => {
                 trace!(tid, ?h, "request held until the map changes");
+                let why = match h {
+                    Hold::NoPrimary => Some("no OSD is up to serve its PG".to_string()),
+                    Hold::BelowMinSize {
+                        pgid,
+                        acting,
+                        min_size,
+                    } => Some(format!(
+                        "pg {pgid} has {acting} acting OSDs, fewer than the pool's min_size {min_size}"
+                    )),
+                    _ => None,
+                };
+                match why {
+                    Some(w) if op.unservable.is_none() => {
+                        debug!(tid, why = %w, "request waits for a PG that cannot serve it");
+                        op.unservable = Some((now, w));
+                    }
+                    Some(_) => {}
+                    None => op.unservable = None,
+                }
                 op.placement = None;
                 op.conn = None;
                 return;
             }
         };
+        op.unservable = None;
         if held_by_full(&map, &op.req, placement.pool) {
             trace!(
                 tid,
@@ -652,6 +710,7 @@ impl<W: Waiter> Core<W> {
                 return;
             }
         }
+        op.unservable = None;
         op.attempt += 1;
         let mut flags = op.req.flags();
         if op.attempt > 0 {

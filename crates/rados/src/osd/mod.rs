@@ -142,6 +142,7 @@ impl Objecter {
         if let Some(a) = mon.my_addr() {
             core.set_my_addr(a);
         }
+        core.set_unservable_timeout(mon.config().unservable_timeout);
         let task = ObjTask {
             core,
             maps: mon.osdmap_batches(),

@@ -476,6 +476,58 @@ fn a_map_blocklisting_us_fails_everything_at_once() {
     assert_eq!(sim.core.in_flight(), 0);
 }
 
+/// A PG with fewer acting OSDs than min_size cannot go active: requests for it wait
+/// unsent (the OSD would park them without an answer) and, once the bound passes, fail with
+/// ETIMEDOUT naming the PG; a request an OSD already received is left to its own timeout
+/// (failing it could let it land later); a map that heals the PG sends what waits.
+#[test]
+fn requests_for_a_pg_below_min_size_wait_unsent_then_fail_bounded() {
+    use crate::osdmap::osd_state;
+    let mut sim = Sim::new();
+    sim.core
+        .set_unservable_timeout(Some(Duration::from_secs(120)));
+    let req = write("obj");
+    let p = sim.placement(&req);
+    assert_eq!(sim.map.pools[&1].min_size, 2);
+    let (sent_before, _g0) = sim.submit(1, req.clone(), None);
+    assert_eq!(sim.sends_of(sent_before).len(), 1);
+    // two of the three acting OSDs go down: 1 < min_size 2
+    let (a, b) = (p.acting[1], p.acting[2]);
+    sim.maps(&[&move |m: &mut OsdMap| {
+        m.osd_state[a as usize] &= !osd_state::UP;
+        m.osd_state[b as usize] &= !osd_state::UP;
+    }]);
+    let (held, _g1) = sim.submit(2, req.clone(), None);
+    assert!(
+        sim.sends_of(held).is_empty(),
+        "sent to a PG that cannot serve it"
+    );
+    sim.advance(Duration::from_secs(119));
+    assert!(sim.done.is_empty());
+    sim.advance(Duration::from_secs(2));
+    assert_eq!(sim.done.len(), 1, "only the never-sent request fails");
+    assert_eq!(sim.done[0].0, 2);
+    let e = sim.done[0].1.as_ref().unwrap_err();
+    assert_eq!(e.errno(), Errno::ETIMEDOUT);
+    assert!(e.to_string().contains("min_size"), "{e}");
+    assert_eq!(sim.core.in_flight(), 1);
+    // a request held a short while goes out once the PG heals
+    let (later, _g2) = sim.submit(3, req, None);
+    sim.advance(Duration::from_secs(5));
+    sim.maps(&[&move |m: &mut OsdMap| {
+        m.osd_state[a as usize] |= osd_state::UP;
+        m.osd_state[b as usize] |= osd_state::UP;
+    }]);
+    assert_eq!(sim.sends_of(later).len(), 1);
+    assert_eq!(
+        sim.sends_of(sent_before).len(),
+        2,
+        "resent on the interval change"
+    );
+    sim.advance(Duration::from_secs(200));
+    assert_eq!(sim.done.len(), 1);
+}
+
 /// A session that fails parks its requests; they go out again after the redial delay.
 #[test]
 fn session_reset_resends_after_redial_delay() {

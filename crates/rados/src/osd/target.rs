@@ -55,6 +55,16 @@ pub enum Hold {
     NoPrimary,
     /// Map flags pause this kind of op.
     Paused,
+    /// Fewer OSDs act for the PG than the pool's min_size: it cannot go active (and
+    /// serve anything) until a new map changes its acting set, which moves the request.
+    BelowMinSize {
+        /// The PG.
+        pgid: PgId,
+        /// OSDs acting.
+        acting: usize,
+        /// The pool's min_size.
+        min_size: u8,
+    },
 }
 
 /// Compute where `t` goes in `map`.
@@ -103,6 +113,15 @@ pub fn calc_target(
     let (_up, _up_primary, acting, primary) = map.pg_to_up_acting(pgid);
     if primary < 0 {
         return Err(Hold::NoPrimary);
+    }
+    // An EC acting set keeps holes (CRUSH_ITEM_NONE) in the positions of missing shards.
+    let members = acting.iter().filter(|&&o| o >= 0 && o != i32::MAX).count();
+    if members < pool.min_size as usize {
+        return Err(Hold::BelowMinSize {
+            pgid,
+            acting: members,
+            min_size: pool.min_size,
+        });
     }
     // ceph: src/osdc/Objecter.cc _calc_target: for an erasure pool the spg_t carries the
     // index of the acting primary in the acting set.
