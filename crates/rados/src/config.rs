@@ -239,6 +239,12 @@ pub struct ClientConfig {
     pub op_timeout: Option<Duration>,
     /// Per-command timeout for monitor commands (`rados_mon_op_timeout`).
     pub mon_op_timeout: Option<Duration>,
+    /// How long a request may wait, never sent, for a PG that cannot serve it (no OSD up
+    /// to be its primary, or fewer acting OSDs than the pool's min_size) before it fails
+    /// with ETIMEDOUT naming the PG (`rados_osd_unservable_timeout`, our own option;
+    /// default 120 s; `None`/0 = wait forever, as librados). Only requests no OSD ever
+    /// received fail this way, so a write reported failed cannot land later.
+    pub unservable_timeout: Option<Duration>,
     /// Keepalive interval towards monitors (`mon_client_ping_interval`).
     pub mon_ping_interval: Duration,
     /// A monitor session silent for this long is dropped and hunting resumes
@@ -257,6 +263,7 @@ impl Default for ClientConfig {
             mount_timeout: Duration::from_secs(30),
             op_timeout: None,
             mon_op_timeout: None,
+            unservable_timeout: Some(Duration::from_secs(120)),
             mon_ping_interval: Duration::from_secs(10),
             mon_ping_timeout: Duration::from_secs(30),
         }
@@ -514,6 +521,9 @@ impl CommonArgs {
         }
         if let Some(s) = secs(None, "rados_mon_op_timeout")? {
             cfg.mon_op_timeout = (s > 0.0).then(|| Duration::from_secs_f64(s));
+        }
+        if let Some(s) = secs(None, "rados_osd_unservable_timeout")? {
+            cfg.unservable_timeout = (s > 0.0).then(|| Duration::from_secs_f64(s));
         }
         Ok(cfg)
     }

@@ -24,7 +24,12 @@ pub(crate) enum ConnCmd {
 /// What a connection task reports.
 #[derive(Debug)]
 pub(crate) enum ConnEvent {
-    Ready { global_id: u64 },
+    /// Handshake done. `my_ip`: our IP as the peer saw it (HELLO), part of the address
+    /// the cluster knows us by (blocklist entries, watchers).
+    Ready {
+        global_id: u64,
+        my_ip: Option<std::net::IpAddr>,
+    },
     Message(Message),
     Closed(Error),
 }
@@ -123,7 +128,10 @@ async fn run(
                     let ev = match ev {
                         Event::Ready { ident, global_id, my_addr, mode } => {
                             debug!(id, %addr, ?mode, global_id, server = %ident.addrs, ?my_addr, "session ready");
-                            ConnEvent::Ready { global_id }
+                            ConnEvent::Ready {
+                                global_id,
+                                my_ip: my_addr.and_then(|a| a.addr).map(|a| a.ip()),
+                            }
                         }
                         Event::Message(m) => {
                             trace!(id, ty = ?m.header.ty, "message in");

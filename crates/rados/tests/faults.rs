@@ -221,3 +221,123 @@ fn abandoned_mon_command_is_never_resent() {
         assert!(!found, "a pool create reported as timed out was run later");
     });
 }
+
+/// Restarts a killed OSD even when the test fails.
+struct Killed(i32);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        cluster_cmd(&["start-osd", &self.0.to_string()]);
+    }
+}
+
+/// Issue 10, defect 6 live: the OSD holding a watched object's PG restarts (SIGTERM, then
+/// start again). The watch owner is told of the error (a `Disconnected` event, librados'
+/// watch error callback), the watch is re-established on the new and then the restarted
+/// primary, and notifies reach it again.
+#[test]
+fn watch_is_reestablished_after_its_primary_restarts() {
+    let pool = make_pool("faults-watch", 8);
+    rt().block_on(async {
+        let r = admin().await;
+        let io = r.ioctx(&pool).await.unwrap();
+        io.write_full("w", Bytes::from_static(b"watched"))
+            .await
+            .unwrap();
+        let mut watch = io.watch("w").await.unwrap();
+        // The owner: acks every notify and reports what it saw.
+        let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
+        let owner = {
+            let io = io.clone();
+            tokio::spawn(async move {
+                while let Some(ev) = watch.next().await {
+                    match ev {
+                        ceph_rados::WatchEvent::Notify {
+                            notify_id,
+                            cookie,
+                            payload,
+                            ..
+                        } => {
+                            let _ = io.notify_ack("w", notify_id, cookie, b"ack").await;
+                            let _ = ev_tx.send(Some(payload));
+                        }
+                        ceph_rados::WatchEvent::Disconnected => {
+                            let _ = ev_tx.send(None);
+                        }
+                    }
+                }
+            })
+        };
+        // Notifies come from another client.
+        let other = admin().await;
+        let oio = other.ioctx(&pool).await.unwrap();
+        let notified = |ev_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Option<Bytes>>,
+                        what: &'static [u8]| {
+            let mut disconnects = 0;
+            while let Ok(e) = ev_rx.try_recv() {
+                match e {
+                    Some(p) if &p[..] == what => return (true, disconnects),
+                    Some(_) => {}
+                    None => disconnects += 1,
+                }
+            }
+            (false, disconnects)
+        };
+        oio.notify("w", b"before", Duration::from_secs(10))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            notified(&mut ev_rx, b"before").0,
+            "no notify before the restart"
+        );
+
+        let p = primary_of(&pool, "w");
+        cluster_cmd(&["kill-osd", &p.to_string()]);
+        let killed = Killed(p);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while r.osdmap().is_up(p) {
+            assert!(Instant::now() < deadline, "our map never saw osd.{p} down");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(killed); // start-osd: returns once it is active again
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !r.osdmap().is_up(p) {
+            assert!(Instant::now() < deadline, "our map never saw osd.{p} up");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // (the primary usually moves back to it; a pg_temp during recovery may delay that,
+        // which the watch must survive as well)
+        eprintln!("primary now osd.{}", primary_of(&pool, "w"));
+
+        // Notify until the re-established watch receives one (each waits for acks up to
+        // its timeout, so a watcher not yet reconnected only delays it).
+        let t = Instant::now();
+        let mut disconnects = 0;
+        loop {
+            assert!(
+                t.elapsed() < Duration::from_secs(90),
+                "no notify reached the watch within 90 s of the restart"
+            );
+            let _ = oio.notify("w", b"after", Duration::from_secs(5)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let (got, d) = notified(&mut ev_rx, b"after");
+            disconnects += d;
+            if got {
+                break;
+            }
+        }
+        eprintln!(
+            "notifies reach the watch again {:?} after osd.{p} restarted",
+            t.elapsed()
+        );
+        assert!(disconnects >= 1, "the owner was never told its watch broke");
+        // The watch is registered on the OSD again: the cluster lists it.
+        let out = String::from_utf8(tool("rados", &["-p", &pool, "listwatchers", "w"])).unwrap();
+        assert!(
+            out.contains(&format!("client.{}", r.instance_id())),
+            "{out}"
+        );
+        owner.abort();
+    });
+}

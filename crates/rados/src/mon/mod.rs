@@ -77,6 +77,8 @@ pub(crate) struct MonShared {
     pub monmap: watch::Receiver<Option<Arc<MonMap>>>,
     /// The monitor of the current session.
     pub current: Mutex<Option<SocketAddr>>,
+    /// Our IP as the monitor saw it (msgr2 HELLO), once a session is up.
+    pub my_ip: Mutex<Option<std::net::IpAddr>>,
 }
 
 /// A handle to the monitor session. Clone freely; the session lives while any handle does.
@@ -116,6 +118,7 @@ impl MonClient {
             osdmap: osd_rx,
             monmap: mon_rx,
             current: Mutex::new(None),
+            my_ip: Mutex::new(None),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -188,6 +191,18 @@ impl MonClient {
     /// Our instance nonce (part of our address; identifies us to watchers and blocklists).
     pub fn nonce(&self) -> u32 {
         self.shared.nonce
+    }
+
+    /// Our address as the cluster knows it (`IP:0/nonce`, the form `listwatchers` shows and
+    /// `ceph osd blocklist add` takes), once a monitor told us our IP.
+    pub fn my_addr(&self) -> Option<ceph_encoding::EntityAddr> {
+        let ip = (*self.shared.my_ip.lock().expect("my_ip"))?;
+        Some(ceph_encoding::EntityAddr {
+            ty: ceph_encoding::EntityAddrType::ANY,
+            nonce: self.shared.nonce,
+            addr: Some(SocketAddr::new(ip, 0)),
+            empty_len: 0,
+        })
     }
 
     /// The address of the monitor we are talking to, if a session is up.
@@ -681,10 +696,13 @@ impl MonTask {
     async fn handle_conn_event(&mut self, id: u64, ev: ConnEvent) {
         let is_session = self.session.as_ref().map(|s| s.conn.id) == Some(id);
         match ev {
-            ConnEvent::Ready { global_id, .. } => {
+            ConnEvent::Ready { global_id, my_ip } => {
                 let Some(att) = self.hunting.remove(&id) else {
                     return;
                 };
+                if let Some(ip) = my_ip {
+                    *self.shared.my_ip.lock().expect("my_ip") = Some(ip);
+                }
                 // Winner: adopt its tickets and global id; drop the other attempts.
                 self.hunting.clear();
                 {

@@ -78,6 +78,9 @@ struct Op<W> {
     /// EAGAIN answers so far, and the instant before which it is not resent.
     eagains: u32,
     not_before: Option<Instant>,
+    /// Since when the request has been held because its PG cannot serve it (no primary,
+    /// below min_size), and why; cleared when it is sent.
+    unservable: Option<(Instant, String)>,
 }
 
 struct Session {
@@ -211,8 +214,15 @@ pub(crate) struct Core<W> {
     backoffs: Vec<BackoffEntry>,
     /// OSDs whose session just failed: do not redial before this instant.
     retry_after: HashMap<i32, Instant>,
-    /// An OSD answered EBLOCKLISTED: every request fails with it from now on.
+    /// An OSD answered EBLOCKLISTED, or a map listed our address: every request fails
+    /// with it from now on.
     blocklisted: bool,
+    /// Our address as the cluster sees it (IP:0/nonce), to find ourselves in a map's
+    /// blocklist.
+    my_addr: Option<EntityAddr>,
+    /// Fail a request that no OSD ever received after it waited this long for a PG that
+    /// cannot serve it (`None` = wait forever, as librados).
+    unservable_timeout: Option<Duration>,
     global_id: u64,
     out: VecDeque<Output<W>>,
 }
@@ -230,6 +240,8 @@ impl<W: Waiter> Core<W> {
             backoffs: Vec::new(),
             retry_after: HashMap::new(),
             blocklisted: false,
+            my_addr: None,
+            unservable_timeout: None,
             global_id,
             out: VecDeque::new(),
         }
@@ -256,6 +268,20 @@ impl<W: Waiter> Core<W> {
     #[cfg(test)]
     pub fn is_blocklisted(&self) -> bool {
         self.blocklisted
+    }
+
+    /// Our address as the cluster sees it (learned from a session's HELLO). A map whose
+    /// blocklist covers it fails every request at once.
+    pub fn set_my_addr(&mut self, a: EntityAddr) {
+        if self.my_addr != Some(a) {
+            debug!(addr = %a, "our address");
+            self.my_addr = Some(a);
+        }
+    }
+
+    /// Bound the wait of never-sent requests on PGs that cannot serve them.
+    pub fn set_unservable_timeout(&mut self, t: Option<Duration>) {
+        self.unservable_timeout = t;
     }
 
     /// Which OSD session `conn` is, if it is current.
@@ -294,6 +320,7 @@ impl<W: Waiter> Core<W> {
                 dirty: false,
                 eagains: 0,
                 not_before: None,
+                unservable: None,
             },
         );
         self.send_op(tid, now);
@@ -353,8 +380,14 @@ impl<W: Waiter> Core<W> {
                 };
             }
             self.map = Some(m.clone());
+            // ceph: src/osdc/Objecter.cc handle_osd_map checks is_blocklisted(our addrs)
+            // on each new map; the kernel's handle_one_map likewise.
+            if !self.blocklisted && self.my_addr.is_some_and(|a| m.is_blocklisted(&a)) {
+                warn!(epoch = m.epoch, "this client is blocklisted in the OSDMap");
+                self.set_blocklisted();
+            }
         }
-        if !any {
+        if !any || self.blocklisted {
             return;
         }
         let dirty: Vec<u64> = self
@@ -509,9 +542,17 @@ impl<W: Waiter> Core<W> {
         self.retry_after.retain(|_, t| *t > now);
         let mut retry = Vec::new();
         let mut gone = Vec::new();
+        let mut unservable = Vec::new();
         for (tid, op) in &self.ops {
             if op.waiter.is_cancelled() || op.deadline.is_some_and(|d| d <= now) {
                 gone.push(*tid);
+            } else if op.attempt < 0
+                && op.unservable.as_ref().is_some_and(|(since, _)| {
+                    self.unservable_timeout.is_some_and(|t| now >= *since + t)
+                })
+            {
+                // Never sent: failing it cannot let it land later.
+                unservable.push(*tid);
             } else if op.conn.is_none() && op.not_before.is_none_or(|t| t <= now) {
                 retry.push(*tid);
             }
@@ -531,6 +572,23 @@ impl<W: Waiter> Core<W> {
                     )),
                 });
             }
+        }
+        for tid in unservable {
+            let op = self.ops.remove(&tid).expect("present");
+            let (since, why) = op.unservable.expect("held");
+            warn!(tid, %why, "request failed: its PG cannot serve it");
+            self.out.push_back(Output::Complete {
+                waiter: op.waiter,
+                result: Err(Error::server(
+                    format!(
+                        "{}/{}: {why}; not served in {:?}",
+                        op.req.target.pool,
+                        op.req.target.oid,
+                        now.duration_since(since)
+                    ),
+                    Errno::ETIMEDOUT,
+                )),
+            });
         }
         for tid in retry {
             self.send_op(tid, now);
@@ -596,11 +654,31 @@ impl<W: Waiter> Core<W> {
             }
             Err(h) => {
                 trace!(tid, ?h, "request held until the map changes");
+                let why = match h {
+                    Hold::NoPrimary => Some("no OSD is up to serve its PG".to_string()),
+                    Hold::BelowMinSize {
+                        pgid,
+                        acting,
+                        min_size,
+                    } => Some(format!(
+                        "pg {pgid} has {acting} acting OSDs, fewer than the pool's min_size {min_size}"
+                    )),
+                    _ => None,
+                };
+                match why {
+                    Some(w) if op.unservable.is_none() => {
+                        debug!(tid, why = %w, "request waits for a PG that cannot serve it");
+                        op.unservable = Some((now, w));
+                    }
+                    Some(_) => {}
+                    None => op.unservable = None,
+                }
                 op.placement = None;
                 op.conn = None;
                 return;
             }
         };
+        op.unservable = None;
         if held_by_full(&map, &op.req, placement.pool) {
             trace!(
                 tid,
@@ -632,6 +710,7 @@ impl<W: Waiter> Core<W> {
                 return;
             }
         }
+        op.unservable = None;
         op.attempt += 1;
         let mut flags = op.req.flags();
         if op.attempt > 0 {
@@ -640,7 +719,7 @@ impl<W: Waiter> Core<W> {
         let msg = OsdOpRequest {
             tid,
             pgid: placement.pgid,
-            shard: -1,
+            shard: placement.shard,
             hash: placement.hash,
             epoch: map.epoch,
             flags,

@@ -138,8 +138,13 @@ impl Objecter {
     pub fn start(mon: MonClient) -> Objecter {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let mut core = core::Core::new(mon.global_id());
+        if let Some(a) = mon.my_addr() {
+            core.set_my_addr(a);
+        }
+        core.set_unservable_timeout(mon.config().unservable_timeout);
         let task = ObjTask {
-            core: core::Core::new(mon.global_id()),
+            core,
             maps: mon.osdmap_batches(),
             mon: mon.clone(),
             rx,
@@ -357,7 +362,16 @@ impl ObjTask {
 
     fn handle_conn_event(&mut self, id: u64, ev: ConnEvent) {
         match ev {
-            ConnEvent::Ready { .. } => {}
+            ConnEvent::Ready { my_ip, .. } => {
+                if let Some(ip) = my_ip {
+                    self.core.set_my_addr(EntityAddr {
+                        ty: ceph_encoding::EntityAddrType::ANY,
+                        nonce: self.mon.nonce(),
+                        addr: Some(std::net::SocketAddr::new(ip, 0)),
+                        empty_len: 0,
+                    });
+                }
+            }
             ConnEvent::Message(m) => self.handle_message(id, m),
             ConnEvent::Closed(err) => {
                 if self.conns.remove(&id).is_some() {

@@ -435,6 +435,99 @@ fn blocklisted_fails_everything() {
     assert_eq!(sim.core.in_flight(), 0);
 }
 
+/// Defect 7 via the map: a new epoch whose blocklist covers our address (IP:0/nonce) fails
+/// every in-flight request at once with EBLOCKLISTED, without waiting for any OSD, and
+/// every later one too; an entry for another instance on our IP changes nothing.
+#[test]
+fn a_map_blocklisting_us_fails_everything_at_once() {
+    use ceph_encoding::EntityAddrType;
+    let mut sim = Sim::new();
+    let me = |nonce| EntityAddr {
+        ty: EntityAddrType::ANY,
+        nonce,
+        addr: Some("10.9.8.7:0".parse().unwrap()),
+        empty_len: 0,
+    };
+    sim.core.set_my_addr(EntityAddr {
+        ty: EntityAddrType::MSGR2,
+        ..me(77)
+    });
+    let (_t1, _g1) = sim.submit(1, write("x"), None);
+    let (_t2, _g2) = sim.submit(2, write("y"), None);
+    let sent = sim.sent.len();
+    sim.maps(&[&|m: &mut OsdMap| {
+        m.blocklist.insert(me(78), UTime::default());
+    }]);
+    assert!(!sim.core.is_blocklisted(), "another instance's entry");
+    assert!(sim.done.is_empty());
+    sim.maps(&[&|_m: &mut OsdMap| {}, &|m: &mut OsdMap| {
+        m.blocklist.insert(me(77), UTime::default());
+    }]);
+    assert!(sim.core.is_blocklisted());
+    assert_eq!(sim.done.len(), 2, "both in-flight requests fail at once");
+    for (_, r) in &sim.done {
+        assert!(r.as_ref().unwrap_err().is_blocklisted());
+    }
+    assert_eq!(sim.sent.len(), sent, "nothing resent");
+    assert!(!sim.closed.is_empty(), "sessions closed");
+    sim.submit(3, write("z"), None);
+    assert_eq!(sim.sent.len(), sent);
+    assert!(sim.done[2].1.as_ref().unwrap_err().is_blocklisted());
+    assert_eq!(sim.core.in_flight(), 0);
+}
+
+/// A PG with fewer acting OSDs than min_size cannot go active: requests for it wait
+/// unsent (the OSD would park them without an answer) and, once the bound passes, fail with
+/// ETIMEDOUT naming the PG; a request an OSD already received is left to its own timeout
+/// (failing it could let it land later); a map that heals the PG sends what waits.
+#[test]
+fn requests_for_a_pg_below_min_size_wait_unsent_then_fail_bounded() {
+    use crate::osdmap::osd_state;
+    let mut sim = Sim::new();
+    sim.core
+        .set_unservable_timeout(Some(Duration::from_secs(120)));
+    let req = write("obj");
+    let p = sim.placement(&req);
+    assert_eq!(sim.map.pools[&1].min_size, 2);
+    let (sent_before, _g0) = sim.submit(1, req.clone(), None);
+    assert_eq!(sim.sends_of(sent_before).len(), 1);
+    // two of the three acting OSDs go down: 1 < min_size 2
+    let (a, b) = (p.acting[1], p.acting[2]);
+    sim.maps(&[&move |m: &mut OsdMap| {
+        m.osd_state[a as usize] &= !osd_state::UP;
+        m.osd_state[b as usize] &= !osd_state::UP;
+    }]);
+    let (held, _g1) = sim.submit(2, req.clone(), None);
+    assert!(
+        sim.sends_of(held).is_empty(),
+        "sent to a PG that cannot serve it"
+    );
+    sim.advance(Duration::from_secs(119));
+    assert!(sim.done.is_empty());
+    sim.advance(Duration::from_secs(2));
+    assert_eq!(sim.done.len(), 1, "only the never-sent request fails");
+    assert_eq!(sim.done[0].0, 2);
+    let e = sim.done[0].1.as_ref().unwrap_err();
+    assert_eq!(e.errno(), Errno::ETIMEDOUT);
+    assert!(e.to_string().contains("min_size"), "{e}");
+    assert_eq!(sim.core.in_flight(), 1);
+    // a request held a short while goes out once the PG heals
+    let (later, _g2) = sim.submit(3, req, None);
+    sim.advance(Duration::from_secs(5));
+    sim.maps(&[&move |m: &mut OsdMap| {
+        m.osd_state[a as usize] |= osd_state::UP;
+        m.osd_state[b as usize] |= osd_state::UP;
+    }]);
+    assert_eq!(sim.sends_of(later).len(), 1);
+    assert_eq!(
+        sim.sends_of(sent_before).len(),
+        2,
+        "resent on the interval change"
+    );
+    sim.advance(Duration::from_secs(200));
+    assert_eq!(sim.done.len(), 1);
+}
+
 /// A session that fails parks its requests; they go out again after the redial delay.
 #[test]
 fn session_reset_resends_after_redial_delay() {
@@ -513,4 +606,28 @@ fn eagain_resends_back_off() {
     assert_eq!(s2.len(), 3);
     sim.reply(&s2[2], 0);
     assert!(sim.done[0].1.is_ok());
+}
+
+#[test]
+fn an_erasure_pool_op_carries_the_primary_shard_in_its_spg() {
+    let mut sim = Sim::new();
+    let mut req = write("ecobj");
+    req.target.pool = 2; // erasure-coded in base_map
+    let want = sim.placement(&req);
+    let gone = Rc::new(Cell::new(false));
+    let w = W { id: 1, gone };
+    sim.core
+        .submit(Box::new(req), w, UTime::default(), None, sim.now);
+    let mut msgs = Vec::new();
+    while let Some(o) = sim.core.poll_output() {
+        if let Output::Send { msg, .. } = o {
+            msgs.push(msg);
+        }
+    }
+    assert_eq!(msgs.len(), 1);
+    // spg_t envelope (6 bytes), pg_t (17), then the shard.
+    let front = &msgs[0].front;
+    assert_eq!(front[6 + 17] as i8, want.shard);
+    assert!(want.shard >= 0);
+    assert_eq!(want.acting[want.shard as usize], want.primary);
 }

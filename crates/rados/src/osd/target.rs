@@ -33,6 +33,11 @@ pub struct Placement {
     pub acting: Vec<i32>,
     /// Primary OSD.
     pub primary: i32,
+    /// The primary's shard for an erasure-coded pool (its position in the acting set), else
+    /// -1 (`shard_id_t::NO_SHARD`). An EC PG exists on its OSDs only as `pgid` + shard
+    /// (`2.1s0`): an op addressed to the bare `spg_t` finds no PG there and the OSD parks
+    /// it forever waiting for that PG to appear.
+    pub shard: i8,
     /// Pool's pg_num at the time (a change means a split or merge).
     pub pg_num: u32,
     /// Pool's last_force_op_resend at the time.
@@ -50,6 +55,16 @@ pub enum Hold {
     NoPrimary,
     /// Map flags pause this kind of op.
     Paused,
+    /// Fewer OSDs act for the PG than the pool's min_size: it cannot go active (and
+    /// serve anything) until a new map changes its acting set, which moves the request.
+    BelowMinSize {
+        /// The PG.
+        pgid: PgId,
+        /// OSDs acting.
+        acting: usize,
+        /// The pool's min_size.
+        min_size: u8,
+    },
 }
 
 /// Compute where `t` goes in `map`.
@@ -99,12 +114,33 @@ pub fn calc_target(
     if primary < 0 {
         return Err(Hold::NoPrimary);
     }
+    // An EC acting set keeps holes (CRUSH_ITEM_NONE) in the positions of missing shards.
+    let members = acting.iter().filter(|&&o| o >= 0 && o != i32::MAX).count();
+    if members < pool.min_size as usize {
+        return Err(Hold::BelowMinSize {
+            pgid,
+            acting: members,
+            min_size: pool.min_size,
+        });
+    }
+    // ceph: src/osdc/Objecter.cc _calc_target: for an erasure pool the spg_t carries the
+    // index of the acting primary in the acting set.
+    let shard = if pool.is_erasure() {
+        acting
+            .iter()
+            .position(|&o| o == primary)
+            .and_then(|i| i8::try_from(i).ok())
+            .unwrap_or(-1)
+    } else {
+        -1
+    };
     Ok(Placement {
         pool: pool_id,
         pgid,
         hash,
         acting,
         primary,
+        shard,
         pg_num: pool.pg_num,
         force_resend: pool.last_force_op_resend,
         epoch: map.epoch,
@@ -116,6 +152,7 @@ pub fn needs_resend(old: &Placement, new: &Placement) -> bool {
     old.primary != new.primary
         || old.acting != new.acting
         || old.pgid != new.pgid
+        || old.shard != new.shard
         || old.pool != new.pool
         || old.pg_num != new.pg_num
         || (new.force_resend > old.epoch && new.force_resend != old.force_resend)
@@ -132,6 +169,7 @@ mod tests {
             hash: 0x33,
             acting,
             primary,
+            shard: -1,
             pg_num,
             force_resend: force,
             epoch,
@@ -165,5 +203,33 @@ mod tests {
             ),
             "old force resend"
         );
+    }
+
+    fn obj(pool: i64, oid: &str) -> ObjectTarget {
+        ObjectTarget {
+            pool,
+            nspace: String::new(),
+            oid: oid.into(),
+            key: String::new(),
+        }
+    }
+
+    #[test]
+    fn erasure_pools_address_the_primary_shard() {
+        let mut map = crate::osdmap::tests::base_map();
+        // Pool 1 is replicated: no shard.
+        let r = calc_target(&map, &obj(1, "a"), None, true).unwrap();
+        assert_eq!(r.shard, -1);
+        // Pool 2 is erasure-coded: the shard is the primary's index in the acting set.
+        let e = calc_target(&map, &obj(2, "a"), None, true).unwrap();
+        assert!(e.acting.len() >= 3, "{:?}", e.acting);
+        assert_eq!(e.acting[e.shard as usize], e.primary);
+        // A primary_temp naming the third member makes shard 2 the primary, and moving
+        // the primary that way is a resend.
+        map.primary_temp.insert(e.pgid, e.acting[2]);
+        map.epoch += 1;
+        let moved = calc_target(&map, &obj(2, "a"), None, true).unwrap();
+        assert_eq!((moved.primary, moved.shard), (e.acting[2], 2));
+        assert!(needs_resend(&e, &moved));
     }
 }

@@ -72,6 +72,8 @@ pub struct Incremental {
     pub new_pg_upmap_primary: BTreeMap<PgId, i32>,
     /// pg_upmap_primaries removed (Reef+).
     pub old_pg_upmap_primary: BTreeSet<PgId>,
+    /// Blocklist changes (from the OSD-only section).
+    pub blocklist: super::blocklist::BlocklistChanges,
     /// The incremental's own crc (verified on decode), if encoded.
     pub inc_crc: Option<u32>,
     /// The crc of the full map that results from applying this incremental.
@@ -150,8 +152,9 @@ impl Incremental {
                 c.set::<PgId>(super::pg::PG_T_LEN, "old_pg_upmap_primary")?;
         }
 
-        // extended, osd-only data: skipped whole
-        let _ = body.versioned(u8::MAX, "OSDMap::Incremental osd-only data")?;
+        // extended, osd-only data: only the blocklist changes are kept
+        let (ev, mut ext) = body.versioned(u8::MAX, "OSDMap::Incremental osd-only data")?;
+        inc.blocklist = super::blocklist::decode_inc_osd_only(ev, &mut ext)?;
 
         if v >= 8 {
             let crc_at = start + body.position();
@@ -304,6 +307,18 @@ impl OsdMap {
             self.osd_state[o] |= osd_state::EXISTS | osd_state::UP;
             self.osd_state[o] &= !osd_state::STOP;
             self.osd_addrs[o] = addrs.clone();
+        }
+        // blocklist: additions, then removals (ceph: OSDMap::apply_incremental)
+        let b = &inc.blocklist;
+        self.blocklist
+            .extend(b.new_blocklist.iter().map(|(a, t)| (*a, *t)));
+        for a in &b.old_blocklist {
+            self.blocklist.remove(a);
+        }
+        self.range_blocklist
+            .extend(b.new_range_blocklist.iter().map(|(a, t)| (*a, *t)));
+        for a in &b.old_range_blocklist {
+            self.range_blocklist.remove(a);
         }
         // pg rebuild
         for (pg, osds) in &inc.new_pg_temp {

@@ -3,15 +3,17 @@
 //!
 //! What this module is: decoders for the full map and for incrementals (ceph:
 //! `src/osd/OSDMap.cc` OSDMap::decode / Incremental::decode, client section only; the
-//! OSD-only section is skipped by length), `apply_incremental` as the userspace code runs
+//! OSD-only section for its blocklist), `apply_incremental` as the userspace code runs
 //! it, and the placement pipeline object → PG → up/acting OSDs
 //! (`_pg_to_up_acting_osds`).
 //!
-//! What it is not: no encoder for the full map, nothing from the OSD-only section
-//! (blocklist, osd_info, require_osd_release…). Ask the monitors (`osd dump`) for those.
+//! From the OSD-only section only the blocklist is kept (a client must notice it was
+//! blocklisted: `blocklist.rs`); the rest of it (osd_info, require_osd_release…) is walked
+//! over. What it is not: no encoder for the full map.
 
 #![warn(missing_docs)]
 
+pub mod blocklist;
 mod incremental;
 pub mod pg;
 mod placement;
@@ -200,6 +202,10 @@ pub struct OsdMap {
     pub last_up_change: UTime,
     /// Last time an OSD went in or out.
     pub last_in_change: UTime,
+    /// Blocklisted client addresses and their expiry (OSD-only section).
+    pub blocklist: blocklist::BlocklistMap,
+    /// Blocklisted CIDR ranges (v11 OSD-only section; prefix length in the nonce).
+    pub range_blocklist: blocklist::BlocklistMap,
     /// The map's crc: verified when decoded from a full map; after `apply_incremental`
     /// the `full_crc` the incremental announced for the result.
     pub crc: Option<u32>,
@@ -296,6 +302,12 @@ pub(crate) fn outer_envelope(
 }
 
 impl OsdMap {
+    /// Whether the client instance at `addr` (its IP as the cluster sees it, port, nonce)
+    /// is blocklisted in this map (ceph: src/osd/OSDMap.cc `is_blocklisted`).
+    pub fn is_blocklisted(&self, addr: &ceph_encoding::EntityAddr) -> bool {
+        blocklist::is_blocklisted(&self.blocklist, &self.range_blocklist, addr)
+    }
+
     /// Decode a full map (`OSDMap::decode`) and verify its crc.
     pub fn decode(bytes: &[u8]) -> Result<OsdMap, OsdMapError> {
         let (v, start, end) = outer_envelope(bytes, "OSDMap")?;
@@ -362,6 +374,8 @@ impl OsdMap {
             new_purged_snaps: BTreeMap::new(),
             last_up_change: UTime::default(),
             last_in_change: UTime::default(),
+            blocklist: BTreeMap::new(),
+            range_blocklist: BTreeMap::new(),
             crc: None,
         };
         if cv >= 3 {
@@ -386,8 +400,9 @@ impl OsdMap {
             m.pg_upmap_primaries = decode_pg_i32_map(c, "pg_upmap_primaries")?;
         }
 
-        // extended, osd-only data: skipped whole, whatever its version
-        let _ = body.versioned(u8::MAX, "OSDMap osd-only data")?;
+        // extended, osd-only data: only the blocklist is kept
+        let (ev, mut ext) = body.versioned(u8::MAX, "OSDMap osd-only data")?;
+        (m.blocklist, m.range_blocklist) = blocklist::decode_full_osd_only(ev, &mut ext)?;
 
         if v >= 8 {
             // crc over everything before it, continued over whatever follows it

@@ -38,6 +38,8 @@ pub(crate) fn base_map() -> OsdMap {
         new_purged_snaps: BTreeMap::new(),
         last_up_change: UTime::default(),
         last_in_change: UTime::default(),
+        blocklist: BTreeMap::new(),
+        range_blocklist: BTreeMap::new(),
         crc: None,
     }
 }

@@ -95,7 +95,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// A test pool, deleted when dropped (also when the test panics), so failing tests do
 /// not fill the small test cluster.
-pub struct Pool(String);
+pub struct Pool(pub String);
 
 impl std::ops::Deref for Pool {
     type Target = String;
