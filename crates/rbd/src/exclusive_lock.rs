@@ -23,7 +23,9 @@ use crate::error::{RbdError, Result};
 use crate::features;
 use crate::image::{Image, ImageInner, NOTIFY_TIMEOUT};
 use crate::object_map::{self, state, ObjectMap};
-use crate::watch_notify::{op, ClientId, NotifyMessage, ResponseMessage};
+use crate::watch_notify::{
+    op, AsyncEvent, AsyncRequestId, ClientId, NotifyMessage, ResponseMessage,
+};
 use bytes::Bytes;
 use ceph_encoding::{Decoder, EncodeExt};
 use ceph_rados::{Errno, IoCtx, NOSNAP};
@@ -74,6 +76,12 @@ pub(crate) struct ExclusiveLock {
     released: tokio::sync::Notify,
     /// We were blocklisted: the image is unusable.
     blocklisted: AtomicBool,
+    /// Requests we proxied to the owner, by request id: where its ASYNC_PROGRESS /
+    /// ASYNC_COMPLETE go.
+    pub(crate) pending:
+        Mutex<std::collections::HashMap<u64, tokio::sync::mpsc::UnboundedSender<AsyncEvent>>>,
+    /// Peers' requests we are running as the owner (a retried request is not run twice).
+    pub(crate) serving: Mutex<std::collections::HashSet<AsyncRequestId>>,
 }
 
 impl ExclusiveLock {
@@ -89,6 +97,8 @@ impl ExclusiveLock {
             map_update: tokio::sync::Mutex::new(()),
             released: tokio::sync::Notify::new(),
             blocklisted: AtomicBool::new(false),
+            pending: Mutex::new(Default::default()),
+            serving: Mutex::new(Default::default()),
         }
     }
 
@@ -379,7 +389,7 @@ impl ExclusiveLock {
     }
 }
 
-fn rados_err(e: ceph_rados::Error) -> RbdError {
+pub(crate) fn rados_err(e: ceph_rados::Error) -> RbdError {
     RbdError::from(e)
 }
 
@@ -413,7 +423,7 @@ pub fn decode_notify_acks(
     Ok(out)
 }
 
-fn lock_notify(op_code: u32, client: ClientId, force: Option<bool>) -> Vec<u8> {
+pub(crate) fn lock_notify(op_code: u32, client: ClientId, force: Option<bool>) -> Vec<u8> {
     let mut raw = Vec::new();
     raw.put_u64(client.gid);
     raw.put_u64(client.handle);
@@ -474,8 +484,23 @@ impl Image {
                 return Ok(Some(g));
             }
             drop(g);
+            crate::proxy::check_not_serving()?;
             self.acquire_lock().await?;
         }
+    }
+
+    /// The gate for snapshot rename/protect/unprotect, which librbd runs without the
+    /// lock on images without journaling (`Operations::snap_rename` & co.): holds off a
+    /// release if we happen to own the lock, never acquires it.
+    pub(crate) async fn lockless_op_gate(
+        &self,
+    ) -> Result<Option<tokio::sync::RwLockReadGuard<'_, ()>>> {
+        let Some(x) = self.xlock() else {
+            return Ok(None);
+        };
+        x.check_usable()?;
+        let g = x.ops.read().await;
+        Ok(x.is_owner().then_some(g))
     }
 
     /// Record a write's result (blocklisting makes the image unusable).
@@ -488,12 +513,23 @@ impl Image {
     /// Take the exclusive lock now (librbd `rbd_lock_acquire` without the exclusive
     /// policy): waits for a live owner to hand it over, breaks a dead owner's lock.
     pub async fn acquire_lock(&self) -> Result<()> {
+        self.acquire(true).await.map(|_| ())
+    }
+
+    /// One attempt at the lock without asking a live owner for it (librbd
+    /// `ExclusiveLock::try_acquire_lock`, what `C_InvokeAsyncRequest` does before
+    /// proxying): a dead owner is still broken. False if a live owner keeps it.
+    pub(crate) async fn try_acquire_lock(&self) -> Result<bool> {
+        self.acquire(false).await
+    }
+
+    async fn acquire(&self, request: bool) -> Result<bool> {
         let Some(x) = self.xlock().cloned() else {
-            return Ok(());
+            return Ok(true);
         };
         let _t = x.transition.lock().await;
         if x.is_owner() {
-            return Ok(());
+            return Ok(true);
         }
         x.check_usable()?;
         let io = &self.inner.md_io;
@@ -556,6 +592,9 @@ impl Image {
                 }
                 continue;
             }
+            if !request {
+                return Ok(false);
+            }
             // alive: ask for it (ImageWatcher::notify_request_lock) and wait for RELEASED_LOCK
             let released = x.released.notified();
             tokio::pin!(released);
@@ -607,7 +646,7 @@ impl Image {
         if let Err(e) = io.notify(oid, &msg, NOTIFY_TIMEOUT).await {
             debug!("acquired lock notify on {oid}: {e}");
         }
-        Ok(())
+        Ok(true)
     }
 
     /// librbd `PostAcquireRequest`: refresh the header, lock and load the object map
@@ -757,20 +796,6 @@ pub(crate) fn handle_lock_notify(inner: &Arc<ImageInner>, op_code: u32, from: Cl
             };
             ceph_encoding::encode_to_vec(&ResponseMessage { result })
         }
-        _ => Vec::new(),
-    }
-}
-
-/// A maintenance request proxied to the lock owner (FLATTEN, RESIZE, SNAP_CREATE, ...):
-/// this client does not run peers' operations, so as the owner it answers -EOPNOTSUPP,
-/// upon which librbd asks for the lock and runs the operation itself
-/// (`Operations::C_InvokeAsyncRequest::handle_remote_request`). Non-owners stay silent.
-pub(crate) fn handle_proxied_request(inner: &Arc<ImageInner>, op_code: u32) -> Vec<u8> {
-    let proxied = matches!(op_code, op::FLATTEN..=op::SPARSIFY | op::METADATA_UPDATE);
-    match inner.xlock.as_ref() {
-        Some(x) if proxied && x.is_owner() => ceph_encoding::encode_to_vec(&ResponseMessage {
-            result: -(Errno::EOPNOTSUPP.0),
-        }),
         _ => Vec::new(),
     }
 }

@@ -225,6 +225,14 @@ impl Image {
     /// save it under the exclusive lock and clear the invalid flags.
     pub async fn object_map_rebuild(&self, snap: Option<&str>) -> Result<()> {
         self.check_writable()?;
+        // librbd proxies the head's rebuild only (a snapshot's map needs no lock)
+        if snap.is_none()
+            && self
+                .invoke_proxied(crate::watch_notify::Request::RebuildObjectMap)
+                .await?
+        {
+            return Ok(());
+        }
         let _og = self.op_gate().await?;
         let st = self.state().await?;
         if st.h.features & features::OBJECT_MAP == 0 {
@@ -303,7 +311,16 @@ impl Image {
         if mask == 0 {
             return Ok(());
         }
-        // the lock owner changes features (librbd acquires it first)
+        // the lock owner changes features (librbd proxies to it or acquires it first)
+        if self
+            .invoke_proxied(crate::watch_notify::Request::UpdateFeatures {
+                features: mask,
+                enabled: enable,
+            })
+            .await?
+        {
+            return Ok(());
+        }
         let _og = self.op_gate().await?;
         let io = &self.inner.md_io;
         let hoid = &self.inner.header_oid;

@@ -108,19 +108,27 @@ pub(crate) async fn trim(st: &Arc<State>, new_size: u64, old_size: u64) -> Resul
     Ok(())
 }
 
+use crate::watch_notify::Request;
+
 impl Image {
     /// Resize to `size` bytes. Shrinking needs `allow_shrink` (as `rbd resize
     /// --allow-shrink`) and removes/truncates the data past the new end first; the parent
     /// overlap of a clone shrinks with it (cls `set_size`) and never grows back.
     pub async fn resize(&self, size: u64, allow_shrink: bool) -> Result<()> {
         self.check_writable()?;
-        let _og = self.op_gate().await?;
         if size > i64::MAX as u64 {
             return Err(RbdError::refused(
                 format!("image size {size} is too large"),
                 Errno::EFBIG,
             ));
         }
+        if self
+            .invoke_proxied(Request::Resize { size, allow_shrink })
+            .await?
+        {
+            return Ok(());
+        }
+        let _og = self.op_gate().await?;
         {
             let _q = self.inner.quiesce.read().await;
             let st = self.state().await?;
