@@ -55,6 +55,11 @@ struct Owned {
     cookie: Option<String>,
     /// The head object map while owner (if the image has the object map).
     map: Option<ObjectMap>,
+    /// The map is flagged invalid (header OBJECT_MAP_INVALID): it is neither trusted
+    /// (reads do not skip objects) nor updated until a rebuild.
+    map_invalid: bool,
+    /// The image has fast-diff (an invalidation flags it too).
+    fast_diff: bool,
 }
 
 /// Lock state of one open image (only for writable opens of exclusive-lock images).
@@ -137,6 +142,9 @@ impl ExclusiveLock {
     /// Object map state of `ono` while owner (`None`: no map in use).
     pub fn object_state(&self, ono: u64) -> Option<u8> {
         let o = self.owned.lock().expect("lock state");
+        if o.map_invalid {
+            return None;
+        }
         o.map
             .as_ref()
             .and_then(|m| m.states.get(ono as usize).copied())
@@ -144,7 +152,52 @@ impl ExclusiveLock {
 
     /// True if the head map is loaded (owner with the object-map feature).
     pub fn has_map(&self) -> bool {
+        let o = self.owned.lock().expect("lock state");
+        o.map.is_some() && !o.map_invalid
+    }
+
+    /// We hold the object map's own lock (released with the header lock).
+    fn holds_map_lock(&self) -> bool {
         self.owned.lock().expect("lock state").map.is_some()
+    }
+
+    /// After a failed head map update: librbd `object_map::InvalidateRequest` sets
+    /// OBJECT_MAP_INVALID (and FAST_DIFF_INVALID with fast-diff) in the header, the
+    /// header lock asserted, and the operation goes on without the map; a rebuild
+    /// clears it. A blocklisted client invalidates nothing (it can write nothing). Ok if
+    /// the map is now flagged invalid, else the update's error.
+    async fn invalidate_map(&self, err: RbdError) -> Result<()> {
+        if err.errno() == Errno::EBLOCKLISTED || !self.is_owner() {
+            return Err(err);
+        }
+        let (cookie, fast_diff) = {
+            let o = self.owned.lock().expect("lock state");
+            (o.cookie.clone().unwrap_or_default(), o.fast_diff)
+        };
+        warn!(
+            "object map update of image {} failed: {err}; flagging the object map invalid",
+            self.image_id
+        );
+        let mut flags = features::flag::OBJECT_MAP_INVALID;
+        if fast_diff {
+            flags |= features::flag::FAST_DIFF_INVALID;
+        }
+        let ops = vec![
+            cls::lock::assert_locked(RBD_LOCK_NAME, lock_type::EXCLUSIVE, &cookie, LOCK_TAG).op(),
+            crate::object_map_ops::set_flags(flags, flags, NOSNAP).op(),
+        ];
+        let r = self
+            .md_io
+            .operate_write(&crate::util::header_name(&self.image_id), ops)
+            .await
+            .map_err(RbdError::from);
+        self.note(&r);
+        if let Err(e) = r {
+            warn!("flagging the object map of {} invalid: {e}", self.image_id);
+            return Err(err);
+        }
+        self.owned.lock().expect("lock state").map_invalid = true;
+        Ok(())
     }
 
     fn with_map(&self, f: impl FnOnce(&mut ObjectMap)) {
@@ -192,7 +245,9 @@ impl ExclusiveLock {
             .map(|_| ())
             .map_err(RbdError::from);
         self.note(&r);
-        r?;
+        if let Err(e) = r {
+            return self.invalidate_map(e).await;
+        }
         self.with_map(|m| {
             if let Some(s) = m.states.get_mut(ono as usize) {
                 if current.map(|c| c == *s).unwrap_or(true) {
@@ -256,7 +311,9 @@ impl ExclusiveLock {
             .map(|_| ())
             .map_err(RbdError::from);
         self.note(&r);
-        r?;
+        if let Err(e) = r {
+            return self.invalidate_map(e).await;
+        }
         self.with_map(|m| {
             let end = (end as usize).min(m.states.len());
             for s in m.states.iter_mut().take(end).skip(start as usize) {
@@ -284,7 +341,11 @@ impl ExclusiveLock {
 
     /// Install a rebuilt head map (if loaded).
     pub fn replace_map(&self, m: ObjectMap) {
-        self.with_map(|cur| *cur = m)
+        let mut o = self.owned.lock().expect("lock state");
+        if let Some(cur) = o.map.as_mut() {
+            *cur = m;
+            o.map_invalid = false;
+        }
     }
 
     fn head_oid(&self) -> String {
@@ -313,7 +374,9 @@ impl ExclusiveLock {
             .map(|_| ())
             .map_err(RbdError::from);
         self.note(&r);
-        r?;
+        if let Err(e) = r {
+            return self.invalidate_map(e).await;
+        }
         self.with_map(|m| m.states.resize(objects as usize, state::NONEXISTENT));
         Ok(())
     }
@@ -638,9 +701,12 @@ impl Image {
                 return Err(e);
             }
         };
+        let (map, map_invalid, fast_diff) = map;
         *x.owned.lock().expect("lock state") = Owned {
             cookie: Some(cookie.clone()),
             map,
+            map_invalid,
+            fast_diff,
         };
         let msg = lock_notify(op::ACQUIRED_LOCK, me, None);
         if let Err(e) = io.notify(oid, &msg, NOTIFY_TIMEOUT).await {
@@ -650,12 +716,15 @@ impl Image {
     }
 
     /// librbd `PostAcquireRequest`: refresh the header, lock and load the object map
-    /// (returned, for the caller to install together with the ownership).
-    async fn post_acquire(&self) -> Result<Option<ObjectMap>> {
+    /// (returned, for the caller to install together with the ownership, with whether
+    /// the header flags it invalid and whether the image has fast-diff).
+    async fn post_acquire(&self) -> Result<(Option<ObjectMap>, bool, bool)> {
         self.invalidate();
         let st = self.state().await?;
+        let invalid = st.h.flags & features::flag::OBJECT_MAP_INVALID != 0;
+        let fast_diff = st.h.features & features::FAST_DIFF != 0;
         if st.h.features & features::OBJECT_MAP == 0 {
-            return Ok(None);
+            return Ok((None, invalid, fast_diff));
         }
         let io = &self.inner.md_io;
         let moid = object_map::object_map_name(&self.inner.id, NOSNAP);
@@ -699,7 +768,7 @@ impl Image {
                 m
             }
         };
-        Ok(Some(map))
+        Ok((Some(map), invalid, fast_diff))
     }
 
     /// Release the lock (librbd `ReleaseRequest`): wait for maintenance operations and
@@ -715,7 +784,7 @@ impl Image {
         let _o = x.ops.write().await;
         let _q = self.inner.quiesce.write().await;
         let cookie = x.cookie().unwrap_or_default();
-        let had_map = x.has_map();
+        let had_map = x.holds_map_lock();
         *x.owned.lock().expect("lock state") = Owned::default();
         let io = &self.inner.md_io;
         let oid = &self.inner.header_oid;

@@ -30,7 +30,7 @@ fn set_features(bits: u64, mask: u64) -> ClsCall {
 }
 
 /// cls_rbd `set_flags(flags, mask, snap_id)`.
-fn set_flags(flags: u64, mask: u64, snap_id: u64) -> ClsCall {
+pub(crate) fn set_flags(flags: u64, mask: u64, snap_id: u64) -> ClsCall {
     let mut v = Vec::new();
     v.put_u64(flags);
     v.put_u64(mask);

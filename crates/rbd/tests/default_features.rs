@@ -508,3 +508,75 @@ async fn writers_racing_the_lock_acquisition_keep_the_map() {
     }
     pool.cleanup().await;
 }
+
+/// An object-map update that fails (here: the map's own lock broken behind our back)
+/// flags the map invalid in the header as librbd does; the write still succeeds and
+/// reads no longer trust the map; a rebuild by the next owner clears the flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_map_update_flags_the_map_invalid() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dfli").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "32M", &format!("{p}/img")]);
+    let img = pool.rbd.open("img").await.unwrap();
+    img.write(0, Bytes::from(vec![1u8; 4096])).await.unwrap();
+    assert!(flags(&p, "img").is_empty());
+    let e = env();
+    let out = Command::new(oracle("rados"))
+        .args(["--conf", &e.conf, "--keyring", &e.keyring, "-p", &p])
+        .args(["lock", "break", &format!("rbd_object_map.{}", img.id())])
+        .args(["rbd_lock", &format!("client.{}", rados.instance_id())])
+        .args(["--lock-cookie", ""])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rados lock break: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // a new object: its map update fails, the map is flagged, the write goes on
+    img.write(12 * MIB, Bytes::from(vec![2u8; 4096]))
+        .await
+        .unwrap();
+    assert_eq!(
+        flags(&p, "img"),
+        ["object map invalid", "fast diff invalid"]
+    );
+    assert!(img
+        .read(12 * MIB, 4096)
+        .await
+        .unwrap()
+        .iter()
+        .all(|&b| b == 2));
+    img.close().await.unwrap();
+    // the next owner loads the flagged map without trusting it
+    let img = pool.rbd.open("img").await.unwrap();
+    img.write(20 * MIB, Bytes::from(vec![3u8; 4096]))
+        .await
+        .unwrap();
+    assert!(img
+        .read(12 * MIB, 4096)
+        .await
+        .unwrap()
+        .iter()
+        .all(|&b| b == 2));
+    assert!(img
+        .read(20 * MIB, 4096)
+        .await
+        .unwrap()
+        .iter()
+        .all(|&b| b == 3));
+    // and our rebuild clears the flags: the map is trusted and kept up to date again
+    img.object_map_rebuild(None).await.unwrap();
+    assert!(flags(&p, "img").is_empty());
+    img.write(28 * MIB, Bytes::from(vec![4u8; 4096]))
+        .await
+        .unwrap();
+    img.close().await.unwrap();
+    object_map_check(&p, "img");
+    let data = rbd_export(&p, "img");
+    for (off, b) in [(0usize, 1u8), (12 << 20, 2), (20 << 20, 3), (28 << 20, 4)] {
+        assert!(data[off..off + 4096].iter().all(|&x| x == b), "at {off}");
+    }
+    pool.cleanup().await;
+}
