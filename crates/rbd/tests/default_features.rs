@@ -323,9 +323,21 @@ async fn dead_librbd_owner_is_taken_over() {
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     assert_eq!(line.trim(), "locked");
     let (dead, _) = lock_owner(&p, "img").unwrap();
+    let ls: serde_json::Value = serde_json::from_str(&rbd_ok(&[
+        "lock",
+        "ls",
+        "--format",
+        "json",
+        &format!("{p}/img"),
+    ]))
+    .unwrap();
+    let dead_addr = ls[0]["address"].as_str().unwrap().to_string();
+    let nonce = dead_addr.rsplit('/').next().unwrap().to_string();
     child.kill().unwrap();
     child.wait().unwrap();
-    let img = pool.rbd.open("img").await.unwrap();
+    // rbd_blocklist_expire_seconds as the CLI reads it from the configuration
+    let rbd = pool.rbd.clone().with_blocklist_expire_seconds(900);
+    let img = rbd.open("img").await.unwrap();
     let t = Instant::now();
     img.write(4096, Bytes::from(vec![0x66; 4096]))
         .await
@@ -337,6 +349,42 @@ async fn dead_librbd_owner_is_taken_over() {
     let (owner, _) = lock_owner(&p, "img").unwrap();
     assert_ne!(owner, dead);
     assert_eq!(owner, format!("client.{}", rados.instance_id()));
+    // blocklisted for 900 s, not the monitor's default hour
+    let e = env();
+    let out = Command::new(oracle("ceph"))
+        .args(["--conf", &e.conf, "--keyring", &e.keyring])
+        .args(["osd", "blocklist", "ls", "--format", "json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = text
+        .lines()
+        .find(|l| l.starts_with('['))
+        .unwrap_or_else(|| panic!("osd blocklist ls: {text}"));
+    // (the address list, then the range list: `[...][]`)
+    let bl: serde_json::Value = serde_json::Deserializer::from_str(json)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let until = bl
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["addr"].as_str().unwrap().ends_with(&format!("/{nonce}")))
+        .unwrap_or_else(|| panic!("{dead_addr} not blocklisted: {bl}"))["until"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secs = |args: &[&str]| -> i64 {
+        let o = Command::new("date").args(args).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    };
+    let left = secs(&["-d", &until, "+%s"]) - secs(&["+%s"]);
+    assert!(
+        (700..=905).contains(&left),
+        "blocklisted until {until} ({left} s left)"
+    );
     let b = img.read(0, 8192).await.unwrap();
     assert!(b[..4096].iter().all(|&x| x == 0x55));
     assert!(b[4096..].iter().all(|&x| x == 0x66));
