@@ -715,6 +715,26 @@ impl Image {
         Ok(true)
     }
 
+    /// After a feature change by the owner (librbd refreshes the image, which opens or
+    /// closes the object map): lock and load the head map if the image has one now,
+    /// drop it if not.
+    pub(crate) async fn reload_object_map(&self) -> Result<()> {
+        let Some(x) = self.xlock() else {
+            return Ok(());
+        };
+        if !x.is_owner() {
+            return Ok(());
+        }
+        let (map, map_invalid, fast_diff) = self.post_acquire().await?;
+        let mut o = x.owned.lock().expect("lock state");
+        if o.cookie.is_some() {
+            o.map = map;
+            o.map_invalid = map_invalid;
+            o.fast_diff = fast_diff;
+        }
+        Ok(())
+    }
+
     /// librbd `PostAcquireRequest`: refresh the header, lock and load the object map
     /// (returned, for the caller to install together with the ownership, with whether
     /// the header flags it invalid and whether the image has fast-diff).

@@ -284,7 +284,23 @@ impl Image {
                 "cannot update immutable features".into(),
             ));
         }
+        // librbd 16.2 (checked with python3-rbd): a feature already in the requested
+        // state is EINVAL, and object-map and fast-diff go together both ways
+        // (disabling fast-diff drops the object map, enabling either enables both)
+        if enable && mask & cur != 0 {
+            return Err(RbdError::InvalidArgument(
+                "one or more requested features are already enabled".into(),
+            ));
+        }
+        if !enable && mask & !cur != 0 {
+            return Err(RbdError::InvalidArgument(
+                "one or more requested features are already disabled".into(),
+            ));
+        }
         let mut mask = mask;
+        if mask & (features::OBJECT_MAP | features::FAST_DIFF) != 0 {
+            mask |= features::OBJECT_MAP | features::FAST_DIFF;
+        }
         if enable {
             mask &= !cur;
             let after = cur | mask;
@@ -368,6 +384,9 @@ impl Image {
                 };
                 let _ = set_flags(0, clear, NOSNAP).exec(io, hoid).await;
             }
+        }
+        if mask & (features::OBJECT_MAP | features::FAST_DIFF) != 0 {
+            self.reload_object_map().await?;
         }
         drop(_og);
         self.notify_header_update().await;

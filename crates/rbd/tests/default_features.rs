@@ -628,3 +628,39 @@ async fn failed_map_update_flags_the_map_invalid() {
     }
     pool.cleanup().await;
 }
+
+/// `update_features` follows librbd 16.2 (python3-rbd gives the same answers): object-map
+/// and fast-diff are switched together, and asking for the state a feature is already in
+/// is EINVAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feature_updates_pair_object_map_and_fast_diff() {
+    use ceph_rbd::features::{FAST_DIFF, OBJECT_MAP};
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dflf").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "8M", &format!("{p}/img")]);
+    let img = pool.rbd.open("img").await.unwrap();
+    img.update_features(FAST_DIFF, false).await.unwrap();
+    assert_eq!(
+        img.features().await.unwrap(),
+        61 & !(OBJECT_MAP | FAST_DIFF)
+    );
+    let e = img.update_features(OBJECT_MAP, false).await.unwrap_err();
+    assert_eq!(e.errno(), ceph_rados::Errno::EINVAL);
+    img.update_features(OBJECT_MAP, true).await.unwrap();
+    assert_eq!(img.features().await.unwrap(), 61);
+    let e = img.update_features(FAST_DIFF, true).await.unwrap_err();
+    assert_eq!(e.errno(), ceph_rados::Errno::EINVAL);
+    img.object_map_rebuild(None).await.unwrap();
+    img.write(MIB, Bytes::from(vec![9u8; 4096])).await.unwrap();
+    img.close().await.unwrap();
+    object_map_check(&p, "img");
+    // librbd agrees on the same image
+    let (ok, _, _) = rbd_cli(&["feature", "enable", &format!("{p}/img"), "fast-diff"]);
+    assert!(!ok, "librbd refuses an already enabled feature too");
+    python(
+        &p,
+        "img = rbd.Image(ioctx, 'img')\nimg.update_features(rbd.RBD_FEATURE_FAST_DIFF, False)\nassert img.features() == 37, img.features()\nimg.close()",
+    );
+    pool.cleanup().await;
+}
