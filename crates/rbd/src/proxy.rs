@@ -77,8 +77,13 @@ pub(crate) fn handle_request(inner: &Arc<ImageInner>, m: &NotifyMessage) -> Vec<
     if !x.is_owner() {
         return Vec::new();
     }
+    use crate::watch_notify::op;
+    if !matches!(m.op, op::FLATTEN..=op::SPARSIFY | op::METADATA_UPDATE) {
+        return Vec::new(); // not a request to the owner
+    }
     let req = match ProxiedRequest::from_message(m) {
         Ok(Some(r)) if r.id.is_valid() && runnable(&r.req) => r,
+        // MIGRATE, SPARSIFY, legacy encodings: librbd then asks for the lock instead
         Ok(_) => return response(-(Errno::EOPNOTSUPP.0)),
         Err(e) => {
             warn!("undecodable proxied request (op {}): {e}", m.op);
