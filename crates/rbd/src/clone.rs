@@ -383,6 +383,12 @@ impl Image {
     /// again. `progress(done, total)` is called as objects complete.
     pub async fn flatten(&self, progress: impl Fn(u64, u64) + Send + Sync) -> Result<()> {
         self.check_writable()?;
+        if self
+            .invoke_proxied(crate::watch_notify::Request::Flatten)
+            .await?
+        {
+            return Ok(());
+        }
         let _og = self.op_gate().await?;
         let st = self.state().await?;
         if !st.h.parent.exists() || st.h.head_overlap.is_none() {

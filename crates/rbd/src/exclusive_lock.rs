@@ -23,7 +23,9 @@ use crate::error::{RbdError, Result};
 use crate::features;
 use crate::image::{Image, ImageInner, NOTIFY_TIMEOUT};
 use crate::object_map::{self, state, ObjectMap};
-use crate::watch_notify::{op, ClientId, NotifyMessage, ResponseMessage};
+use crate::watch_notify::{
+    op, AsyncEvent, AsyncRequestId, ClientId, NotifyMessage, ResponseMessage,
+};
 use bytes::Bytes;
 use ceph_encoding::{Decoder, EncodeExt};
 use ceph_rados::{Errno, IoCtx, NOSNAP};
@@ -53,6 +55,11 @@ struct Owned {
     cookie: Option<String>,
     /// The head object map while owner (if the image has the object map).
     map: Option<ObjectMap>,
+    /// The map is flagged invalid (header OBJECT_MAP_INVALID): it is neither trusted
+    /// (reads do not skip objects) nor updated until a rebuild.
+    map_invalid: bool,
+    /// The image has fast-diff (an invalidation flags it too).
+    fast_diff: bool,
 }
 
 /// Lock state of one open image (only for writable opens of exclusive-lock images).
@@ -74,6 +81,12 @@ pub(crate) struct ExclusiveLock {
     released: tokio::sync::Notify,
     /// We were blocklisted: the image is unusable.
     blocklisted: AtomicBool,
+    /// Requests we proxied to the owner, by request id: where its ASYNC_PROGRESS /
+    /// ASYNC_COMPLETE go.
+    pub(crate) pending:
+        Mutex<std::collections::HashMap<u64, tokio::sync::mpsc::UnboundedSender<AsyncEvent>>>,
+    /// Peers' requests we are running as the owner (a retried request is not run twice).
+    pub(crate) serving: Mutex<std::collections::HashSet<AsyncRequestId>>,
 }
 
 impl ExclusiveLock {
@@ -89,6 +102,8 @@ impl ExclusiveLock {
             map_update: tokio::sync::Mutex::new(()),
             released: tokio::sync::Notify::new(),
             blocklisted: AtomicBool::new(false),
+            pending: Mutex::new(Default::default()),
+            serving: Mutex::new(Default::default()),
         }
     }
 
@@ -127,6 +142,9 @@ impl ExclusiveLock {
     /// Object map state of `ono` while owner (`None`: no map in use).
     pub fn object_state(&self, ono: u64) -> Option<u8> {
         let o = self.owned.lock().expect("lock state");
+        if o.map_invalid {
+            return None;
+        }
         o.map
             .as_ref()
             .and_then(|m| m.states.get(ono as usize).copied())
@@ -134,7 +152,52 @@ impl ExclusiveLock {
 
     /// True if the head map is loaded (owner with the object-map feature).
     pub fn has_map(&self) -> bool {
+        let o = self.owned.lock().expect("lock state");
+        o.map.is_some() && !o.map_invalid
+    }
+
+    /// We hold the object map's own lock (released with the header lock).
+    fn holds_map_lock(&self) -> bool {
         self.owned.lock().expect("lock state").map.is_some()
+    }
+
+    /// After a failed head map update: librbd `object_map::InvalidateRequest` sets
+    /// OBJECT_MAP_INVALID (and FAST_DIFF_INVALID with fast-diff) in the header, the
+    /// header lock asserted, and the operation goes on without the map; a rebuild
+    /// clears it. A blocklisted client invalidates nothing (it can write nothing). Ok if
+    /// the map is now flagged invalid, else the update's error.
+    async fn invalidate_map(&self, err: RbdError) -> Result<()> {
+        if err.errno() == Errno::EBLOCKLISTED || !self.is_owner() {
+            return Err(err);
+        }
+        let (cookie, fast_diff) = {
+            let o = self.owned.lock().expect("lock state");
+            (o.cookie.clone().unwrap_or_default(), o.fast_diff)
+        };
+        warn!(
+            "object map update of image {} failed: {err}; flagging the object map invalid",
+            self.image_id
+        );
+        let mut flags = features::flag::OBJECT_MAP_INVALID;
+        if fast_diff {
+            flags |= features::flag::FAST_DIFF_INVALID;
+        }
+        let ops = vec![
+            cls::lock::assert_locked(RBD_LOCK_NAME, lock_type::EXCLUSIVE, &cookie, LOCK_TAG).op(),
+            crate::object_map_ops::set_flags(flags, flags, NOSNAP).op(),
+        ];
+        let r = self
+            .md_io
+            .operate_write(&crate::util::header_name(&self.image_id), ops)
+            .await
+            .map_err(RbdError::from);
+        self.note(&r);
+        if let Err(e) = r {
+            warn!("flagging the object map of {} invalid: {e}", self.image_id);
+            return Err(err);
+        }
+        self.owned.lock().expect("lock state").map_invalid = true;
+        Ok(())
     }
 
     fn with_map(&self, f: impl FnOnce(&mut ObjectMap)) {
@@ -182,7 +245,9 @@ impl ExclusiveLock {
             .map(|_| ())
             .map_err(RbdError::from);
         self.note(&r);
-        r?;
+        if let Err(e) = r {
+            return self.invalidate_map(e).await;
+        }
         self.with_map(|m| {
             if let Some(s) = m.states.get_mut(ono as usize) {
                 if current.map(|c| c == *s).unwrap_or(true) {
@@ -246,7 +311,9 @@ impl ExclusiveLock {
             .map(|_| ())
             .map_err(RbdError::from);
         self.note(&r);
-        r?;
+        if let Err(e) = r {
+            return self.invalidate_map(e).await;
+        }
         self.with_map(|m| {
             let end = (end as usize).min(m.states.len());
             for s in m.states.iter_mut().take(end).skip(start as usize) {
@@ -274,7 +341,11 @@ impl ExclusiveLock {
 
     /// Install a rebuilt head map (if loaded).
     pub fn replace_map(&self, m: ObjectMap) {
-        self.with_map(|cur| *cur = m)
+        let mut o = self.owned.lock().expect("lock state");
+        if let Some(cur) = o.map.as_mut() {
+            *cur = m;
+            o.map_invalid = false;
+        }
     }
 
     fn head_oid(&self) -> String {
@@ -303,7 +374,9 @@ impl ExclusiveLock {
             .map(|_| ())
             .map_err(RbdError::from);
         self.note(&r);
-        r?;
+        if let Err(e) = r {
+            return self.invalidate_map(e).await;
+        }
         self.with_map(|m| m.states.resize(objects as usize, state::NONEXISTENT));
         Ok(())
     }
@@ -379,7 +452,7 @@ impl ExclusiveLock {
     }
 }
 
-fn rados_err(e: ceph_rados::Error) -> RbdError {
+pub(crate) fn rados_err(e: ceph_rados::Error) -> RbdError {
     RbdError::from(e)
 }
 
@@ -413,7 +486,7 @@ pub fn decode_notify_acks(
     Ok(out)
 }
 
-fn lock_notify(op_code: u32, client: ClientId, force: Option<bool>) -> Vec<u8> {
+pub(crate) fn lock_notify(op_code: u32, client: ClientId, force: Option<bool>) -> Vec<u8> {
     let mut raw = Vec::new();
     raw.put_u64(client.gid);
     raw.put_u64(client.handle);
@@ -474,8 +547,23 @@ impl Image {
                 return Ok(Some(g));
             }
             drop(g);
+            crate::proxy::check_not_serving()?;
             self.acquire_lock().await?;
         }
+    }
+
+    /// The gate for snapshot rename/protect/unprotect, which librbd runs without the
+    /// lock on images without journaling (`Operations::snap_rename` & co.): holds off a
+    /// release if we happen to own the lock, never acquires it.
+    pub(crate) async fn lockless_op_gate(
+        &self,
+    ) -> Result<Option<tokio::sync::RwLockReadGuard<'_, ()>>> {
+        let Some(x) = self.xlock() else {
+            return Ok(None);
+        };
+        x.check_usable()?;
+        let g = x.ops.read().await;
+        Ok(x.is_owner().then_some(g))
     }
 
     /// Record a write's result (blocklisting makes the image unusable).
@@ -488,12 +576,23 @@ impl Image {
     /// Take the exclusive lock now (librbd `rbd_lock_acquire` without the exclusive
     /// policy): waits for a live owner to hand it over, breaks a dead owner's lock.
     pub async fn acquire_lock(&self) -> Result<()> {
+        self.acquire(true).await.map(|_| ())
+    }
+
+    /// One attempt at the lock without asking a live owner for it (librbd
+    /// `ExclusiveLock::try_acquire_lock`, what `C_InvokeAsyncRequest` does before
+    /// proxying): a dead owner is still broken. False if a live owner keeps it.
+    pub(crate) async fn try_acquire_lock(&self) -> Result<bool> {
+        self.acquire(false).await
+    }
+
+    async fn acquire(&self, request: bool) -> Result<bool> {
         let Some(x) = self.xlock().cloned() else {
-            return Ok(());
+            return Ok(true);
         };
         let _t = x.transition.lock().await;
         if x.is_owner() {
-            return Ok(());
+            return Ok(true);
         }
         x.check_usable()?;
         let io = &self.inner.md_io;
@@ -556,6 +655,9 @@ impl Image {
                 }
                 continue;
             }
+            if !request {
+                return Ok(false);
+            }
             // alive: ask for it (ImageWatcher::notify_request_lock) and wait for RELEASED_LOCK
             let released = x.released.notified();
             tokio::pin!(released);
@@ -599,24 +701,50 @@ impl Image {
                 return Err(e);
             }
         };
+        let (map, map_invalid, fast_diff) = map;
         *x.owned.lock().expect("lock state") = Owned {
             cookie: Some(cookie.clone()),
             map,
+            map_invalid,
+            fast_diff,
         };
         let msg = lock_notify(op::ACQUIRED_LOCK, me, None);
         if let Err(e) = io.notify(oid, &msg, NOTIFY_TIMEOUT).await {
             debug!("acquired lock notify on {oid}: {e}");
         }
+        Ok(true)
+    }
+
+    /// After a feature change by the owner (librbd refreshes the image, which opens or
+    /// closes the object map): lock and load the head map if the image has one now,
+    /// drop it if not.
+    pub(crate) async fn reload_object_map(&self) -> Result<()> {
+        let Some(x) = self.xlock() else {
+            return Ok(());
+        };
+        if !x.is_owner() {
+            return Ok(());
+        }
+        let (map, map_invalid, fast_diff) = self.post_acquire().await?;
+        let mut o = x.owned.lock().expect("lock state");
+        if o.cookie.is_some() {
+            o.map = map;
+            o.map_invalid = map_invalid;
+            o.fast_diff = fast_diff;
+        }
         Ok(())
     }
 
     /// librbd `PostAcquireRequest`: refresh the header, lock and load the object map
-    /// (returned, for the caller to install together with the ownership).
-    async fn post_acquire(&self) -> Result<Option<ObjectMap>> {
+    /// (returned, for the caller to install together with the ownership, with whether
+    /// the header flags it invalid and whether the image has fast-diff).
+    async fn post_acquire(&self) -> Result<(Option<ObjectMap>, bool, bool)> {
         self.invalidate();
         let st = self.state().await?;
+        let invalid = st.h.flags & features::flag::OBJECT_MAP_INVALID != 0;
+        let fast_diff = st.h.features & features::FAST_DIFF != 0;
         if st.h.features & features::OBJECT_MAP == 0 {
-            return Ok(None);
+            return Ok((None, invalid, fast_diff));
         }
         let io = &self.inner.md_io;
         let moid = object_map::object_map_name(&self.inner.id, NOSNAP);
@@ -660,7 +788,7 @@ impl Image {
                 m
             }
         };
-        Ok(Some(map))
+        Ok((Some(map), invalid, fast_diff))
     }
 
     /// Release the lock (librbd `ReleaseRequest`): wait for maintenance operations and
@@ -676,7 +804,7 @@ impl Image {
         let _o = x.ops.write().await;
         let _q = self.inner.quiesce.write().await;
         let cookie = x.cookie().unwrap_or_default();
-        let had_map = x.has_map();
+        let had_map = x.holds_map_lock();
         *x.owned.lock().expect("lock state") = Owned::default();
         let io = &self.inner.md_io;
         let oid = &self.inner.header_oid;
@@ -757,20 +885,6 @@ pub(crate) fn handle_lock_notify(inner: &Arc<ImageInner>, op_code: u32, from: Cl
             };
             ceph_encoding::encode_to_vec(&ResponseMessage { result })
         }
-        _ => Vec::new(),
-    }
-}
-
-/// A maintenance request proxied to the lock owner (FLATTEN, RESIZE, SNAP_CREATE, ...):
-/// this client does not run peers' operations, so as the owner it answers -EOPNOTSUPP,
-/// upon which librbd asks for the lock and runs the operation itself
-/// (`Operations::C_InvokeAsyncRequest::handle_remote_request`). Non-owners stay silent.
-pub(crate) fn handle_proxied_request(inner: &Arc<ImageInner>, op_code: u32) -> Vec<u8> {
-    let proxied = matches!(op_code, op::FLATTEN..=op::SPARSIFY | op::METADATA_UPDATE);
-    match inner.xlock.as_ref() {
-        Some(x) if proxied && x.is_owner() => ceph_encoding::encode_to_vec(&ResponseMessage {
-            result: -(Errno::EOPNOTSUPP.0),
-        }),
         _ => Vec::new(),
     }
 }

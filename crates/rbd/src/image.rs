@@ -989,7 +989,8 @@ async fn watch_task(
                 match ev {
                     WatchEvent::Notify { notify_id, cookie, payload, .. } => {
                         let mut reply = Vec::new();
-                        match NotifyMessage::from_payload(&payload).map(|m| m.payload()) {
+                        let msg = NotifyMessage::from_payload(&payload);
+                        match msg.as_ref().map(|m| m.payload()) {
                             Ok(NotifyPayload::HeaderUpdate) => mark_stale(),
                             Ok(NotifyPayload::Quiesce(_)) => {
                                 if held.is_none() {
@@ -1008,9 +1009,14 @@ async fn watch_task(
                                     reply = crate::exclusive_lock::handle_lock_notify(&i, op, client);
                                 }
                             }
-                            Ok(NotifyPayload::Other(op)) => {
+                            Ok(NotifyPayload::Async(ev)) => {
                                 if let Some(i) = image.upgrade() {
-                                    reply = crate::exclusive_lock::handle_proxied_request(&i, op);
+                                    crate::proxy::handle_async_event(&i, ev);
+                                }
+                            }
+                            Ok(NotifyPayload::Other(_)) => {
+                                if let (Some(i), Ok(m)) = (image.upgrade(), msg.as_ref()) {
+                                    reply = crate::proxy::handle_request(&i, m);
                                 }
                             }
                             Err(e) => warn!("undecodable notify on {oid}: {e}"),

@@ -58,6 +58,7 @@ pub mod meta;
 mod namespace;
 pub mod object_map;
 mod object_map_ops;
+mod proxy;
 mod rbd;
 mod resize;
 mod snap;

@@ -30,7 +30,7 @@ fn set_features(bits: u64, mask: u64) -> ClsCall {
 }
 
 /// cls_rbd `set_flags(flags, mask, snap_id)`.
-fn set_flags(flags: u64, mask: u64, snap_id: u64) -> ClsCall {
+pub(crate) fn set_flags(flags: u64, mask: u64, snap_id: u64) -> ClsCall {
     let mut v = Vec::new();
     v.put_u64(flags);
     v.put_u64(mask);
@@ -225,6 +225,14 @@ impl Image {
     /// save it under the exclusive lock and clear the invalid flags.
     pub async fn object_map_rebuild(&self, snap: Option<&str>) -> Result<()> {
         self.check_writable()?;
+        // librbd proxies the head's rebuild only (a snapshot's map needs no lock)
+        if snap.is_none()
+            && self
+                .invoke_proxied(crate::watch_notify::Request::RebuildObjectMap)
+                .await?
+        {
+            return Ok(());
+        }
         let _og = self.op_gate().await?;
         let st = self.state().await?;
         if st.h.features & features::OBJECT_MAP == 0 {
@@ -276,7 +284,23 @@ impl Image {
                 "cannot update immutable features".into(),
             ));
         }
+        // librbd 16.2 (checked with python3-rbd): a feature already in the requested
+        // state is EINVAL, and object-map and fast-diff go together both ways
+        // (disabling fast-diff drops the object map, enabling either enables both)
+        if enable && mask & cur != 0 {
+            return Err(RbdError::InvalidArgument(
+                "one or more requested features are already enabled".into(),
+            ));
+        }
+        if !enable && mask & !cur != 0 {
+            return Err(RbdError::InvalidArgument(
+                "one or more requested features are already disabled".into(),
+            ));
+        }
         let mut mask = mask;
+        if mask & (features::OBJECT_MAP | features::FAST_DIFF) != 0 {
+            mask |= features::OBJECT_MAP | features::FAST_DIFF;
+        }
         if enable {
             mask &= !cur;
             let after = cur | mask;
@@ -303,7 +327,16 @@ impl Image {
         if mask == 0 {
             return Ok(());
         }
-        // the lock owner changes features (librbd acquires it first)
+        // the lock owner changes features (librbd proxies to it or acquires it first)
+        if self
+            .invoke_proxied(crate::watch_notify::Request::UpdateFeatures {
+                features: mask,
+                enabled: enable,
+            })
+            .await?
+        {
+            return Ok(());
+        }
         let _og = self.op_gate().await?;
         let io = &self.inner.md_io;
         let hoid = &self.inner.header_oid;
@@ -351,6 +384,9 @@ impl Image {
                 };
                 let _ = set_flags(0, clear, NOSNAP).exec(io, hoid).await;
             }
+        }
+        if mask & (features::OBJECT_MAP | features::FAST_DIFF) != 0 {
+            self.reload_object_map().await?;
         }
         drop(_og);
         self.notify_header_update().await;

@@ -94,12 +94,25 @@ pub struct ChildInfo {
 #[derive(Debug, Clone)]
 pub struct Rbd {
     io: IoCtx,
+    /// `rbd_blocklist_expire_seconds` for images opened through this handle (0: the
+    /// monitor's default), unless the open options give one.
+    blocklist_expire_seconds: u64,
 }
 
 impl Rbd {
     /// RBD operations in the pool/namespace of `io`.
     pub fn new(io: IoCtx) -> Rbd {
-        Rbd { io }
+        Rbd {
+            io,
+            blocklist_expire_seconds: 0,
+        }
+    }
+
+    /// Set `rbd_blocklist_expire_seconds` (librbd reads it from the configuration):
+    /// how long a dead lock owner broken by images opened here stays blocklisted.
+    pub fn with_blocklist_expire_seconds(mut self, secs: u64) -> Rbd {
+        self.blocklist_expire_seconds = secs;
+        self
     }
 
     /// Open the pool `pool` (default namespace).
@@ -383,12 +396,26 @@ impl Rbd {
     /// Open image `name` with options.
     pub async fn open_with(&self, name: &str, opts: &OpenOptions) -> Result<Image> {
         let id = self.image_id(name).await?;
-        Image::open_by_id(&self.io, &id, Some(name.to_string()), opts).await
+        Image::open_by_id(
+            &self.io,
+            &id,
+            Some(name.to_string()),
+            &self.with_defaults(opts),
+        )
+        .await
     }
 
     /// Open an image by id.
     pub async fn open_by_id(&self, id: &str, opts: &OpenOptions) -> Result<Image> {
-        Image::open_by_id(&self.io, id, None, opts).await
+        Image::open_by_id(&self.io, id, None, &self.with_defaults(opts)).await
+    }
+
+    fn with_defaults(&self, opts: &OpenOptions) -> OpenOptions {
+        let mut o = opts.clone();
+        if o.blocklist_expire_seconds == 0 {
+            o.blocklist_expire_seconds = self.blocklist_expire_seconds;
+        }
+        o
     }
 
     /// Rename an image (librbd `rename`: new id object, directory rename, old id object

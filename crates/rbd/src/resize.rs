@@ -6,6 +6,7 @@ use crate::error::{RbdError, Result};
 use crate::image::{Image, State};
 use crate::object_map::state as om;
 use crate::util::{run_all, BoxFut};
+use crate::watch_notify::Request;
 use ceph_rados::{Errno, OsdOp};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,19 +166,26 @@ async fn copyup_for_snapshots(st: &Arc<State>, ono: u64, stays: bool) -> Result<
     Ok(())
 }
 
+
 impl Image {
     /// Resize to `size` bytes. Shrinking needs `allow_shrink` (as `rbd resize
     /// --allow-shrink`) and removes/truncates the data past the new end first; the parent
     /// overlap of a clone shrinks with it (cls `set_size`) and never grows back.
     pub async fn resize(&self, size: u64, allow_shrink: bool) -> Result<()> {
         self.check_writable()?;
-        let _og = self.op_gate().await?;
         if size > i64::MAX as u64 {
             return Err(RbdError::refused(
                 format!("image size {size} is too large"),
                 Errno::EFBIG,
             ));
         }
+        if self
+            .invoke_proxied(Request::Resize { size, allow_shrink })
+            .await?
+        {
+            return Ok(());
+        }
+        let _og = self.op_gate().await?;
         {
             let _q = self.inner.quiesce.read().await;
             let st = self.state().await?;

@@ -6,13 +6,11 @@ use crate::error::{RbdError, Result};
 use crate::features;
 use crate::image::{Image, SnapInfo, State};
 use crate::util::{self, run_all, BoxFut};
-use crate::watch_notify::{AsyncRequestId, NotifyMessage};
+use crate::watch_notify::{AsyncRequestId, NotifyMessage, Request};
 use ceph_rados::{Errno, OsdOp};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tracing::debug;
-
-static REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Image {
     fn user_snap<'a>(st: &'a State, name: &str) -> Result<&'a SnapInfo> {
@@ -25,8 +23,21 @@ impl Image {
     /// watchers are told to refresh.
     pub async fn snap_create(&self, name: &str) -> Result<u64> {
         self.check_writable()?;
-        let _og = self.op_gate().await?;
         util::validate_name("snapshot", name)?;
+        if self
+            .invoke_proxied(Request::SnapCreate {
+                ns: SnapshotNamespace::User,
+                name: name.into(),
+                flags: 0,
+            })
+            .await?
+        {
+            let st = self.state().await?;
+            return st.h.snap_by_name(name).map(|s| s.id).ok_or_else(|| {
+                RbdError::not_found(format!("snapshot '{name}' after its creation"))
+            });
+        }
+        let _og = self.op_gate().await?;
         let st = self.state().await?;
         if st.h.snap_by_name(name).is_some() {
             return Err(RbdError::exists(format!(
@@ -36,7 +47,7 @@ impl Image {
         // quiesce other writers (librbd's QUIESCE/UNQUIESCE notifications)
         let req = AsyncRequestId {
             client: self.client_id(),
-            request_id: REQUEST_ID.fetch_add(1, Ordering::Relaxed),
+            request_id: crate::proxy::next_request_id(),
         };
         let io = &self.inner.md_io;
         let oid = &self.inner.header_oid;
@@ -91,6 +102,15 @@ impl Image {
     /// with clone-v2 children moves to the trash namespace instead, like librbd.
     pub async fn snap_remove(&self, name: &str) -> Result<()> {
         self.check_writable()?;
+        if self
+            .invoke_proxied(Request::SnapRemove {
+                ns: SnapshotNamespace::User,
+                name: name.into(),
+            })
+            .await?
+        {
+            return Ok(());
+        }
         let _og = self.op_gate().await?;
         let st = self.state().await?;
         let s = Self::user_snap(&st, name)?.clone();
@@ -107,7 +127,7 @@ impl Image {
     /// Rename snapshot `old` to `new`.
     pub async fn snap_rename(&self, old: &str, new: &str) -> Result<()> {
         self.check_writable()?;
-        let _og = self.op_gate().await?;
+        let _og = self.lockless_op_gate().await?;
         util::validate_name("snapshot", new)?;
         let st = self.state().await?;
         let s = Self::user_snap(&st, old)?;
@@ -124,7 +144,7 @@ impl Image {
     /// Protect snapshot `name` (needed for clone v1). EBUSY if already protected.
     pub async fn snap_protect(&self, name: &str) -> Result<()> {
         self.check_writable()?;
-        let _og = self.op_gate().await?;
+        let _og = self.lockless_op_gate().await?;
         let st = self.state().await?;
         if st.h.features & features::LAYERING == 0 {
             return Err(RbdError::refused(
@@ -149,7 +169,7 @@ impl Image {
     /// `rbd_children`, or v2 attached children) exist.
     pub async fn snap_unprotect(&self, name: &str) -> Result<()> {
         self.check_writable()?;
-        let _og = self.op_gate().await?;
+        let _og = self.lockless_op_gate().await?;
         let st = self.state().await?;
         let s = Self::user_snap(&st, name)?.clone();
         if s.protection_status == protection::UNPROTECTED {

@@ -196,11 +196,10 @@ async fn default_feature_image_lifecycle() {
     img.close().await.unwrap();
     object_map_check(&p, "img");
     pool.rbd.remove("img").await.unwrap();
-    // The head of object 19 went with the shrink; its clone (kept for s2) goes when the
-    // OSDs trim s2, which they do in the background after the snapshot's removal.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = Command::new("rados")
+    // a data object whose head went with the shrink lives on as s2's clone until the
+    // OSDs trim the removed snapshot, which they do in the background
+    let ls = || {
+        let out = Command::new("rados")
             .args([
                 "--conf",
                 &env().conf,
@@ -212,13 +211,18 @@ async fn default_feature_image_lifecycle() {
             ])
             .output()
             .unwrap();
-        let left = String::from_utf8_lossy(&left.stdout).to_string();
-        if !left.contains("rbd_object_map") && !left.contains("rbd_data") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "objects left behind: {left}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut left = ls();
+    while left.contains("rbd_data") && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        left = ls();
     }
+    assert!(
+        !left.contains("rbd_object_map") && !left.contains("rbd_data"),
+        "objects left behind: {left}"
+    );
     pool.cleanup().await;
 }
 
@@ -319,9 +323,21 @@ async fn dead_librbd_owner_is_taken_over() {
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     assert_eq!(line.trim(), "locked");
     let (dead, _) = lock_owner(&p, "img").unwrap();
+    let ls: serde_json::Value = serde_json::from_str(&rbd_ok(&[
+        "lock",
+        "ls",
+        "--format",
+        "json",
+        &format!("{p}/img"),
+    ]))
+    .unwrap();
+    let dead_addr = ls[0]["address"].as_str().unwrap().to_string();
+    let nonce = dead_addr.rsplit('/').next().unwrap().to_string();
     child.kill().unwrap();
     child.wait().unwrap();
-    let img = pool.rbd.open("img").await.unwrap();
+    // rbd_blocklist_expire_seconds as the CLI reads it from the configuration
+    let rbd = pool.rbd.clone().with_blocklist_expire_seconds(900);
+    let img = rbd.open("img").await.unwrap();
     let t = Instant::now();
     img.write(4096, Bytes::from(vec![0x66; 4096]))
         .await
@@ -333,6 +349,42 @@ async fn dead_librbd_owner_is_taken_over() {
     let (owner, _) = lock_owner(&p, "img").unwrap();
     assert_ne!(owner, dead);
     assert_eq!(owner, format!("client.{}", rados.instance_id()));
+    // blocklisted for 900 s, not the monitor's default hour
+    let e = env();
+    let out = Command::new(oracle("ceph"))
+        .args(["--conf", &e.conf, "--keyring", &e.keyring])
+        .args(["osd", "blocklist", "ls", "--format", "json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = text
+        .lines()
+        .find(|l| l.starts_with('['))
+        .unwrap_or_else(|| panic!("osd blocklist ls: {text}"));
+    // (the address list, then the range list: `[...][]`)
+    let bl: serde_json::Value = serde_json::Deserializer::from_str(json)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let until = bl
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["addr"].as_str().unwrap().ends_with(&format!("/{nonce}")))
+        .unwrap_or_else(|| panic!("{dead_addr} not blocklisted: {bl}"))["until"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secs = |args: &[&str]| -> i64 {
+        let o = Command::new("date").args(args).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    };
+    let left = secs(&["-d", &until, "+%s"]) - secs(&["+%s"]);
+    assert!(
+        (700..=905).contains(&left),
+        "blocklisted until {until} ({left} s left)"
+    );
     let b = img.read(0, 8192).await.unwrap();
     assert!(b[..4096].iter().all(|&x| x == 0x55));
     assert!(b[4096..].iter().all(|&x| x == 0x66));
@@ -531,5 +583,113 @@ async fn shrink_after_snapshot_dirties_the_boundary_object() {
     object_map_check(p, "img");
     object_map_check(p, "img@s");
     assert!(rbd_export(p, "img") == model);
+    pool.cleanup().await;
+}
+
+/// An object-map update that fails (here: the map's own lock broken behind our back)
+/// flags the map invalid in the header as librbd does; the write still succeeds and
+/// reads no longer trust the map; a rebuild by the next owner clears the flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_map_update_flags_the_map_invalid() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dfli").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "32M", &format!("{p}/img")]);
+    let img = pool.rbd.open("img").await.unwrap();
+    img.write(0, Bytes::from(vec![1u8; 4096])).await.unwrap();
+    assert!(flags(&p, "img").is_empty());
+    let e = env();
+    let out = Command::new(oracle("rados"))
+        .args(["--conf", &e.conf, "--keyring", &e.keyring, "-p", &p])
+        .args(["lock", "break", &format!("rbd_object_map.{}", img.id())])
+        .args(["rbd_lock", &format!("client.{}", rados.instance_id())])
+        .args(["--lock-cookie", ""])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rados lock break: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // a new object: its map update fails, the map is flagged, the write goes on
+    img.write(12 * MIB, Bytes::from(vec![2u8; 4096]))
+        .await
+        .unwrap();
+    assert_eq!(
+        flags(&p, "img"),
+        ["object map invalid", "fast diff invalid"]
+    );
+    assert!(img
+        .read(12 * MIB, 4096)
+        .await
+        .unwrap()
+        .iter()
+        .all(|&b| b == 2));
+    img.close().await.unwrap();
+    // the next owner loads the flagged map without trusting it
+    let img = pool.rbd.open("img").await.unwrap();
+    img.write(20 * MIB, Bytes::from(vec![3u8; 4096]))
+        .await
+        .unwrap();
+    assert!(img
+        .read(12 * MIB, 4096)
+        .await
+        .unwrap()
+        .iter()
+        .all(|&b| b == 2));
+    assert!(img
+        .read(20 * MIB, 4096)
+        .await
+        .unwrap()
+        .iter()
+        .all(|&b| b == 3));
+    // and our rebuild clears the flags: the map is trusted and kept up to date again
+    img.object_map_rebuild(None).await.unwrap();
+    assert!(flags(&p, "img").is_empty());
+    img.write(28 * MIB, Bytes::from(vec![4u8; 4096]))
+        .await
+        .unwrap();
+    img.close().await.unwrap();
+    object_map_check(&p, "img");
+    let data = rbd_export(&p, "img");
+    for (off, b) in [(0usize, 1u8), (12 << 20, 2), (20 << 20, 3), (28 << 20, 4)] {
+        assert!(data[off..off + 4096].iter().all(|&x| x == b), "at {off}");
+    }
+    pool.cleanup().await;
+}
+
+/// `update_features` follows librbd 16.2 (python3-rbd gives the same answers): object-map
+/// and fast-diff are switched together, and asking for the state a feature is already in
+/// is EINVAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feature_updates_pair_object_map_and_fast_diff() {
+    use ceph_rbd::features::{FAST_DIFF, OBJECT_MAP};
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dflf").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "8M", &format!("{p}/img")]);
+    let img = pool.rbd.open("img").await.unwrap();
+    img.update_features(FAST_DIFF, false).await.unwrap();
+    assert_eq!(
+        img.features().await.unwrap(),
+        61 & !(OBJECT_MAP | FAST_DIFF)
+    );
+    let e = img.update_features(OBJECT_MAP, false).await.unwrap_err();
+    assert_eq!(e.errno(), ceph_rados::Errno::EINVAL);
+    img.update_features(OBJECT_MAP, true).await.unwrap();
+    assert_eq!(img.features().await.unwrap(), 61);
+    let e = img.update_features(FAST_DIFF, true).await.unwrap_err();
+    assert_eq!(e.errno(), ceph_rados::Errno::EINVAL);
+    img.object_map_rebuild(None).await.unwrap();
+    img.write(MIB, Bytes::from(vec![9u8; 4096])).await.unwrap();
+    img.close().await.unwrap();
+    object_map_check(&p, "img");
+    // librbd agrees on the same image
+    let (ok, _, _) = rbd_cli(&["feature", "enable", &format!("{p}/img"), "fast-diff"]);
+    assert!(!ok, "librbd refuses an already enabled feature too");
+    python(
+        &p,
+        "img = rbd.Image(ioctx, 'img')\nimg.update_features(rbd.RBD_FEATURE_FAST_DIFF, False)\nassert img.features() == 37, img.features()\nimg.close()",
+    );
     pool.cleanup().await;
 }

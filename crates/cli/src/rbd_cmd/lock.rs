@@ -121,14 +121,7 @@ pub async fn remove(c: &mut Ctx) -> R {
             ))
         })?,
     };
-    let secs = match c.config("rbd_blocklist_expire_seconds") {
-        None => 0,
-        Some(v) => v.parse::<u64>().map_err(|_| {
-            Fail::usage(format!(
-                "rbd: invalid value for rbd_blocklist_expire_seconds: {v}"
-            ))
-        })?,
-    };
+    let secs = c.blocklist_expire_seconds()?;
     let img = open(c).await?;
     let r = img
         .break_lock(&client, &id, blocklist.then_some(secs))

@@ -220,7 +220,24 @@ impl Ctx {
 
     /// The [`Rbd`] handle of a spec's pool and namespace.
     pub async fn rbd(&mut self, s: &Spec) -> R<Rbd> {
-        Ok(Rbd::new(self.ioctx(&s.pool, &s.namespace).await?))
+        let expire = self.blocklist_expire_seconds()?;
+        Ok(
+            Rbd::new(self.ioctx(&s.pool, &s.namespace).await?)
+                .with_blocklist_expire_seconds(expire),
+        )
+    }
+
+    /// `rbd_blocklist_expire_seconds` (override or ceph.conf; 0: the cluster's default),
+    /// for a dead exclusive-lock owner we break and for `rbd lock rm`.
+    pub fn blocklist_expire_seconds(&self) -> R<u64> {
+        match self.config("rbd_blocklist_expire_seconds") {
+            None => Ok(0),
+            Some(v) => v.trim().parse::<u64>().map_err(|_| {
+                Fail::usage(format!(
+                    "rbd: invalid value for rbd_blocklist_expire_seconds: {v}"
+                ))
+            }),
+        }
     }
 
     /// `utils::open_image` (+ `snap_set`): open `s.image` (at `s.snap` if set).
