@@ -68,6 +68,7 @@ const FLAGS: &[&[&str]] = &[
     &["help", "-h"],
     &["read-only"],
     &["exclusive"],
+    &["flatten"],
 ];
 
 /// The parsed command line.

@@ -7,6 +7,7 @@ pub mod fmt;
 
 mod bench;
 mod config;
+mod copy;
 mod device;
 mod features;
 mod help;
@@ -310,6 +311,9 @@ Commands (the `rbd` tool's syntax, options and output):
   info IMAGE[@SNAP]
   remove (rm) IMAGE
   rename (mv) IMAGE DEST
+  copy (cp) [--sparse-size S] [create options] SRC[@SNAP] DEST
+  deep copy (cp) [--flatten] [create options] SRC[@SNAP] DEST
+  sparsify [--sparse-size S] IMAGE
   resize --size SIZE [--allow-shrink] IMAGE
   export IMAGE[@SNAP] FILE|-
   import [--image-feature F]... FILE|- [IMAGE]
@@ -325,6 +329,7 @@ Commands (the `rbd` tool's syntax, options and output):
   diff [--from-snap S] [--whole-object] IMAGE[@SNAP]
   export-diff [--from-snap S] IMAGE[@SNAP] FILE|-
   import-diff FILE|- IMAGE
+  merge-diff DIFF1|- DIFF2 OUT|-
   feature enable|disable IMAGE FEATURE...
   object-map check|rebuild IMAGE[@SNAP]
   device map [--read-only] [--exclusive] [-o OPTS] IMAGE[@SNAP] | device unmap DEV|IMAGE
@@ -455,6 +460,10 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("lock", "list" | "ls", _) => (2, "lock ls"),
         ("lock", "add", _) => (2, "lock add"),
         ("lock", "remove" | "rm", _) => (2, "lock rm"),
+        ("deep", "cp" | "copy", _) => (2, "deep cp"),
+        ("cp" | "copy", ..) => (1, "cp"),
+        ("sparsify", ..) => (1, "sparsify"),
+        ("merge-diff", ..) => (1, "merge-diff"),
         ("create", ..) => (1, "create"),
         ("list" | "ls", ..) => (1, "ls"),
         ("info", ..) => (1, "info"),
@@ -491,6 +500,10 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         "device" => device::dispatch(&mut c, &words[1]).await,
         "nbd serve" => nbd::serve(&mut c).await,
         "create" => image::create(&mut c).await,
+        "cp" => copy::copy(&mut c, false).await,
+        "deep cp" => copy::copy(&mut c, true).await,
+        "sparsify" => copy::sparsify(&mut c).await,
+        "merge-diff" => copy::merge_diff(&mut c).await,
         "ls" => image::list(&mut c).await,
         "info" => image::info(&mut c).await,
         "rm" => match trash::remove_via_trash(&mut c).await {
