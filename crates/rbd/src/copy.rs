@@ -154,12 +154,11 @@ async fn copy_extents(
 /// The destination's creation options: what the caller set, else the source's layout
 /// and features (librbd `copy` / `deep_copy`).
 fn dest_options(st: &State, o: &CopyOptions) -> CreateOptions {
+    // librbd takes the source's stripe unit and count even when only the object size
+    // is given (a smaller object size then fails: the unit is not a factor of it)
     let l = st.h.layout;
-    let (su, sc) = match (o.stripe_unit, o.stripe_count) {
-        (Some(u), Some(c)) => (Some(u), Some(c)),
-        (None, None) if !l.is_simple() => (Some(l.stripe_unit), Some(l.stripe_count)),
-        (u, c) => (u, c),
-    };
+    let su = o.stripe_unit.unwrap_or(l.stripe_unit);
+    let sc = o.stripe_count.unwrap_or(l.stripe_count);
     let mut feats = o.features.unwrap_or(
         st.h.features & features::CREATABLE & !(features::STRIPINGV2 | features::DATA_POOL),
     );
@@ -169,8 +168,8 @@ fn dest_options(st: &State, o: &CopyOptions) -> CreateOptions {
     CreateOptions {
         order: Some(o.order.unwrap_or(st.h.order)),
         features: Some(feats),
-        stripe_unit: su,
-        stripe_count: sc,
+        stripe_unit: Some(su),
+        stripe_count: Some(sc),
         data_pool: o.data_pool.clone(),
     }
 }
@@ -228,7 +227,7 @@ impl Image {
     }
 
     /// `rbd deep cp`: create `name` in `dest` with every user snapshot of this image (up
-    /// to the open snapshot) recreated in order with its data, size, parent overlap and
+    /// to and including the open snapshot) recreated in order with its data, size, parent overlap and
     /// protection, then the head. A clone's copy is a clone of the same parent snapshot
     /// (unless `opts.flatten`), holding only what the source holds itself. Metadata is
     /// copied. `progress(done, total)` counts the passes (one per snapshot, one for the
@@ -245,7 +244,7 @@ impl Image {
         let snaps: Vec<_> =
             st.h.snaps
                 .iter()
-                .filter(|s| s.namespace == SnapshotNamespace::User && s.id < end)
+                .filter(|s| s.namespace == SnapshotNamespace::User && s.id <= end)
                 .cloned()
                 .collect();
         let parent = (!opts.flatten && st.h.parent.exists()).then(|| st.h.parent.clone());

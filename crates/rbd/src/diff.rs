@@ -661,7 +661,7 @@ where
             (a, Some(b)) if a.is_none_or(|a| b.off <= a.off) => {
                 if let Some(mut a) = a {
                     // drop the part of `a` under `b`
-                    let cut = (b.off + b.len).min(a.off + a.len) - a.off;
+                    let cut = (b.off + b.len).min(a.off + a.len).saturating_sub(a.off);
                     if cut > 0 {
                         if a.data {
                             pass_bytes::<_, W>(first, None, cut).await?;
