@@ -627,3 +627,187 @@ fn merge_diff_matches_rbd() {
         2,
     );
 }
+
+#[test]
+fn snap_rm_force_purge_threshold_pool_stats_match_rbd() {
+    let p = Pool::new("force");
+    // snap rm --force: clones (v1 and v2) flattened, snapshot unprotected and removed
+    for (tool, tag) in [(RBD, "ref"), (RBD_RS, "rs")] {
+        let par = p.img(&format!("p-{tag}"));
+        ok(RBD, &["create", "--size", "8M", &par]);
+        librbd_write(&p.name, &format!("p-{tag}"), 4 << 20, 0x71, 8192);
+        ok(RBD, &["snap", "create", &format!("{par}@s")]);
+        ok(RBD, &["snap", "protect", &format!("{par}@s")]);
+        for fmt in ["1", "2"] {
+            ok(
+                RBD,
+                &[
+                    "clone",
+                    "--rbd-default-clone-format",
+                    fmt,
+                    &format!("{par}@s"),
+                    &p.img(&format!("c{fmt}-{tag}")),
+                ],
+            );
+        }
+        let o = run(tool, &["snap", "rm", "--no-progress", &format!("{par}@s")]);
+        assert_eq!(code(&o), 16, "{tag}");
+        assert!(String::from_utf8_lossy(&o.stderr)
+            .contains("rbd: snapshot 's' is protected from removal."));
+        ok(
+            tool,
+            &[
+                "snap",
+                "rm",
+                "--no-progress",
+                "--force",
+                &format!("{par}@s"),
+            ],
+        );
+        assert_eq!(snaps(&par), vec![], "{tag}");
+        for fmt in ["1", "2"] {
+            let c = p.img(&format!("c{fmt}-{tag}"));
+            assert!(info_fields(&c).get("parent").is_none(), "{c} flattened");
+            assert_eq!(export_sha(&c), export_sha(&par), "{c}");
+            map_clean(&c);
+        }
+    }
+    same_error(
+        &[
+            "snap",
+            "rm",
+            "--no-progress",
+            "--force",
+            &p.img("p-rs@nope"),
+        ],
+        2,
+    );
+    // --snap-id removes a snapshot by id
+    ok(RBD, &["snap", "create", &p.img("p-rs@byid")]);
+    let id = ok(RBD, &["snap", "ls", "--format", "json", &p.img("p-rs")]);
+    let v: serde_json::Value = serde_json::from_str(&id).unwrap();
+    let id = v[0]["id"].as_u64().unwrap().to_string();
+    ok(
+        RBD_RS,
+        &[
+            "snap",
+            "rm",
+            "--no-progress",
+            "--snap-id",
+            &id,
+            &p.img("p-rs"),
+        ],
+    );
+    assert_eq!(snaps(&p.img("p-rs")), vec![]);
+
+    // pool stats, with images in the trash
+    ok(RBD, &["snap", "create", &p.img("p-rs@k")]);
+    same(&["pool", "stats", &p.name]);
+    same(&["pool", "stats", "--format", "json", &p.name]);
+    ok(RBD, &["trash", "mv", &p.img("c1-rs")]);
+    assert!(same(&["pool", "stats", &p.name]).contains("in trash)"));
+    same(&[
+        "pool",
+        "stats",
+        "--format",
+        "json",
+        "--pretty-format",
+        &p.name,
+    ]);
+
+    // trash purge --threshold: two pools trashed alike, one purged by each tool
+    let (a, b) = (Pool::new("thra"), Pool::new("thrb"));
+    for q in [&a, &b] {
+        for n in ["x", "y", "z"] {
+            ok(RBD, &["create", "--size", "8M", &q.img(n)]);
+        }
+        librbd_write(&q.name, "x", 0, 0x7e, 1 << 20);
+        ok(
+            RBD,
+            &["trash", "mv", "--expires-at", "2100-01-01", &q.img("x")],
+        );
+        ok(
+            RBD,
+            &["trash", "mv", "--expires-at", "2100-01-01", &q.img("y")],
+        );
+        ok(RBD, &["trash", "mv", &q.img("z")]);
+    }
+    // `ceph df` reports a pool's usage only once its PGs reported their stats: wait
+    // for both (else the purge would see 0% and the tools might see different states)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let df: serde_json::Value =
+            serde_json::from_str(&ok("ceph", &["df", "--format", "json"])).unwrap();
+        let pct = |name: &str| {
+            df["pools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == name)
+                .and_then(|x| x["stats"]["percent_used"].as_f64())
+                .unwrap_or(0.0)
+        };
+        if pct(&a.name) > 0.0 && pct(&b.name) > 0.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ceph df never showed the pools' usage"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    let ls = |q: &Pool| -> Vec<String> {
+        let mut v: Vec<String> = ok(RBD, &["trash", "ls", &q.name])
+            .lines()
+            .map(|l| l.split_once(' ').unwrap().1.to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    for th in ["1.0", "0"] {
+        ok(
+            RBD,
+            &[
+                "trash",
+                "purge",
+                "--no-progress",
+                "--threshold",
+                th,
+                &a.name,
+            ],
+        );
+        ok(
+            RBD_RS,
+            &[
+                "trash",
+                "purge",
+                "--no-progress",
+                "--threshold",
+                th,
+                &b.name,
+            ],
+        );
+        assert_eq!(ls(&a), ls(&b), "threshold {th}");
+    }
+    assert!(!ls(&b).contains(&"z".to_string()));
+    assert!(!ls(&b).contains(&"x".to_string()));
+    same_error(
+        &[
+            "trash",
+            "purge",
+            "--no-progress",
+            "--threshold",
+            "1.5",
+            &b.name,
+        ],
+        22,
+    );
+    let o = run(RBD_RS, &["trash", "purge", "--threshold", "abc", &b.name]);
+    assert_eq!(
+        code(&o),
+        code(&run(
+            RBD,
+            &["trash", "purge", "--threshold", "abc", &b.name]
+        ))
+    );
+}

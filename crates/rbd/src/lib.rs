@@ -78,5 +78,5 @@ pub use image::{Image, OpenOptions, SnapInfo};
 pub use info::{ImageInfo, ParentInfo};
 pub use rbd::{ChildInfo, CloneFormat, CloneOptions, CreateOptions, ImageSpec, Rbd};
 pub use stream::{BlockingCursor, ImageStream};
-pub use tools::{BenchIoType, BenchOptions, BenchPattern, BenchReport};
+pub use tools::{BenchIoType, BenchOptions, BenchPattern, BenchReport, PoolStats};
 pub use trash::{TrashEntry, TrashSource};

@@ -13,6 +13,7 @@ const VALUED: &[&[&str]] = &[
     &["namespace"],
     &["image"],
     &["snap"],
+    &["snap-id"],
     &["image-id"],
     &["dest"],
     &["dest-pool"],

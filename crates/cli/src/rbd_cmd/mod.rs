@@ -304,7 +304,7 @@ pub async fn close(img: Image) {
 pub const USAGE: &str = "usage: rbd-rs [global options] <command> [args]
 
 Commands (the `rbd` tool's syntax, options and output):
-  pool init [--force] POOL
+  pool init [--force] POOL | pool stats [POOL[/NS]]
   create [--size SIZE] [--image-feature F]... [--order N | --object-size S]
          [--stripe-unit S --stripe-count N] [--data-pool P] IMAGE
   list (ls) [-l] [POOL[/NAMESPACE]]
@@ -322,6 +322,7 @@ Commands (the `rbd` tool's syntax, options and output):
   disk-usage (du) [IMAGE[@SNAP]] [--from-snap S] [--exact]
   status IMAGE
   snap create|ls|rm|purge|rename|rollback|protect|unprotect IMAGE@SNAP ...
+  snap rm [--force] IMAGE@SNAP | snap rm --snap-id ID IMAGE
   snap limit set --limit N IMAGE | snap limit clear IMAGE
   clone PARENT@SNAP CHILD [--rbd-default-clone-format 1|2|auto]
   flatten IMAGE
@@ -337,7 +338,7 @@ Commands (the `rbd` tool's syntax, options and output):
   image-meta list|get|set|remove IMAGE [KEY [VALUE]]
   trash mv [--expires-at DATE] IMAGE | trash ls [-a] [-l] [POOL[/NS]]
   trash restore [--image NAME] [POOL/[NS/]]ID | trash rm [--force] [POOL/[NS/]]ID
-  trash purge [--expired-before DATE] [POOL[/NS]]
+  trash purge [--expired-before DATE] [--threshold 0.0-1.0] [POOL[/NS]]
   namespace create|ls|rm POOL[/NS]
   lock ls IMAGE | lock add [--shared TAG] IMAGE ID | lock rm IMAGE ID LOCKER
   config image get|set|rm|list IMAGE ... | config pool get|set|rm POOL ...
@@ -426,6 +427,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     // (command word count, handler)
     let (n, cmd) = match (w(0), w(1), w(2)) {
         ("pool", "init", _) => (2, "pool init"),
+        ("pool", "stats", _) => (2, "pool stats"),
         ("device", "map" | "unmap" | "list" | "ls", _) => (2, "device"),
         ("nbd", "serve", _) => (2, "nbd serve"),
         ("snap", "limit", "set") => (3, "snap limit set"),
@@ -497,6 +499,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     }
     match cmd {
         "pool init" => image::pool_init(&mut c).await,
+        "pool stats" => image::pool_stats(&mut c).await,
         "device" => device::dispatch(&mut c, &words[1]).await,
         "nbd serve" => nbd::serve(&mut c).await,
         "create" => image::create(&mut c).await,
