@@ -9,7 +9,9 @@
 //! requests in flight, snapshots (create, remove incl. the clone-v2 snapshot trash,
 //! rename, rollback, protect, limit, open at a snapshot), layering (clone v1 and v2,
 //! reads through parent chains, copy-up, flatten, children) and snapshot diffs with the
-//! `rbd diff v1` export/import stream, image and pool metadata ([`meta`], incl. the
+//! `rbd diff v1` export/import stream (and merging two such streams), copies
+//! ([`Image::copy`], [`Image::deep_copy`] with snapshots and the clone parent kept),
+//! [`Image::sparsify`], pool statistics, image and pool metadata ([`meta`], incl. the
 //! `conf_` configuration overrides), the trash ([`trash`]), namespaces, advisory locks
 //! ([`advisory`]), the watcher check, and librbd's default features (61): the exclusive
 //! lock with cooperative hand-over to and from librbd clients, the object map and
