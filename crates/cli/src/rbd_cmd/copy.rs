@@ -5,7 +5,7 @@ use super::args::{iec_size, image_spec, SnapPresence, Spec, SpecCheck, Which};
 use super::fmt::Progress;
 use super::image::create_options;
 use super::{close, Ctx, Fail, Mode, R};
-use ceph_rbd::{CopyOptions, DEFAULT_SPARSE_SIZE};
+use ceph_rbd::{features, CopyOptions, DEFAULT_SPARSE_SIZE};
 use tokio::io::AsyncWriteExt;
 
 /// `--sparse-size`: a size in B/K/M (rbd's `ImageSparseSize` takes any positive size
@@ -52,7 +52,28 @@ pub async fn copy(c: &mut Ctx, deep: bool) -> R {
         },
         flatten: deep && c.args.flag("flatten"),
     };
+    let mut opts = opts;
     let src = c.open(&s, Mode::ReadOnly).await?;
+    if c.args.flag("image-shared") && opts.features.is_none() {
+        // librbd clears the single-client features from the source's
+        // (RBD_IMAGE_OPTION_FEATURES_CLEAR)
+        match src.features().await {
+            Ok(f) => {
+                let single = features::EXCLUSIVE_LOCK
+                    | features::OBJECT_MAP
+                    | features::FAST_DIFF
+                    | features::JOURNALING;
+                opts.features = Some(
+                    f & features::CREATABLE
+                        & !(single | features::STRIPINGV2 | features::DATA_POOL),
+                );
+            }
+            Err(e) => {
+                close(src).await;
+                return Err(Fail::rbd("error reading the source's features", &e));
+            }
+        }
+    }
     let dest = c.rbd(&d).await;
     let dest = match dest {
         Ok(r) => r,
