@@ -77,7 +77,7 @@ pub(crate) async fn clone(
     r
 }
 
-async fn clone_from(
+pub(crate) async fn clone_from(
     parent: &Image,
     child_rbd: &Rbd,
     child: &str,

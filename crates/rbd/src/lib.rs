@@ -9,7 +9,9 @@
 //! requests in flight, snapshots (create, remove incl. the clone-v2 snapshot trash,
 //! rename, rollback, protect, limit, open at a snapshot), layering (clone v1 and v2,
 //! reads through parent chains, copy-up, flatten, children) and snapshot diffs with the
-//! `rbd diff v1` export/import stream, image and pool metadata ([`meta`], incl. the
+//! `rbd diff v1` export/import stream (and merging two such streams), copies
+//! ([`Image::copy`], [`Image::deep_copy`] with snapshots and the clone parent kept),
+//! [`Image::sparsify`], pool statistics, image and pool metadata ([`meta`], incl. the
 //! `conf_` configuration overrides), the trash ([`trash`]), namespaces, advisory locks
 //! ([`advisory`]), the watcher check, and librbd's default features (61): the exclusive
 //! lock with cooperative hand-over to and from librbd clients, the object map and
@@ -46,6 +48,7 @@ mod blocking;
 mod blocking_rbd;
 mod clone;
 pub mod cls;
+mod copy;
 mod diff;
 mod error;
 mod exclusive_lock;
@@ -71,11 +74,12 @@ pub mod watch_notify;
 pub use blocking::BlockingImage;
 pub use blocking_rbd::BlockingRbd;
 pub use clone::auto_clone_format;
-pub use diff::{DiffExtent, DIFF_V1_BANNER};
+pub use copy::{CopyOptions, DEFAULT_SPARSE_SIZE};
+pub use diff::{merge_diffs, DiffExtent, DIFF_V1_BANNER};
 pub use error::{RbdError, Result, EILSEQ};
 pub use image::{Image, OpenOptions, SnapInfo};
 pub use info::{ImageInfo, ParentInfo};
 pub use rbd::{ChildInfo, CloneFormat, CloneOptions, CreateOptions, ImageSpec, Rbd};
 pub use stream::{BlockingCursor, ImageStream};
-pub use tools::{BenchIoType, BenchOptions, BenchPattern, BenchReport};
+pub use tools::{BenchIoType, BenchOptions, BenchPattern, BenchReport, PoolStats};
 pub use trash::{TrashEntry, TrashSource};

@@ -146,6 +146,11 @@ impl Rbd {
         let order = opts.order.unwrap_or(22);
         let mut feats = opts.features.unwrap_or(features::DEFAULT);
         validate_create(size, order, feats)?;
+        // librbd enables fast-diff with every new object map (`create(features = 13)`
+        // makes an image with 29)
+        if feats & features::OBJECT_MAP != 0 {
+            feats |= features::FAST_DIFF;
+        }
         let su = opts.stripe_unit.unwrap_or(0);
         let sc = opts.stripe_count.unwrap_or(0);
         if (su == 0) != (sc == 0) && !(su == 0 && sc == 0) {

@@ -124,6 +124,63 @@ impl Image {
         Ok(())
     }
 
+    /// `rbd snap rm --force` (librbd `snap_remove` with `RBD_SNAP_REMOVE_FORCE`): first
+    /// flatten every clone of the snapshot (v1 and v2, trashed ones included), then
+    /// unprotect it, then remove it. `progress(done, total)` counts the clones.
+    pub async fn snap_remove_force(
+        &self,
+        name: &str,
+        progress: impl Fn(u64, u64) + Send + Sync,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let st = self.state().await?;
+        let s = Self::user_snap(&st, name)?.clone();
+        let children = crate::clone::list_children_of(self, s.id).await?;
+        let rados = self.inner.rados.clone();
+        for (i, ch) in children.iter().enumerate() {
+            let mut io = rados.ioctx_by_id(ch.pool_id);
+            io.set_namespace(&ch.pool_namespace);
+            let child = crate::rbd::Rbd::new(io)
+                .open_by_id(&ch.id, &crate::image::OpenOptions::default())
+                .await?;
+            let r = child.flatten(|_, _| {}).await;
+            let _ = child.close().await;
+            match r {
+                Ok(()) => {}
+                // detached meanwhile
+                Err(RbdError::InvalidArgument(_)) => {}
+                Err(e) => return Err(e),
+            }
+            progress(i as u64 + 1, children.len() as u64);
+        }
+        self.refresh().await?;
+        if self.snap_is_protected(name).await? {
+            self.snap_unprotect(name).await?;
+        }
+        self.snap_remove(name).await
+    }
+
+    /// Remove the snapshot with id `snap_id` in any namespace (`rbd snap rm --snap-id`,
+    /// e.g. a trashed snapshot); protected user snapshots are refused with EBUSY.
+    pub async fn snap_remove_by_id(&self, snap_id: u64) -> Result<()> {
+        self.check_writable()?;
+        let _og = self.op_gate().await?;
+        let st = self.state().await?;
+        let s =
+            st.h.snap(snap_id).cloned().ok_or_else(|| {
+                RbdError::not_found(format!("snapshot id {snap_id} does not exist"))
+            })?;
+        if s.protection_status != protection::UNPROTECTED {
+            return Err(RbdError::busy(format!(
+                "snapshot '{}' is protected from removal",
+                s.name
+            )));
+        }
+        remove_snapshot_by_id(self, &st, snap_id).await?;
+        self.notify_header_update().await;
+        Ok(())
+    }
+
     /// Rename snapshot `old` to `new`.
     pub async fn snap_rename(&self, old: &str, new: &str) -> Result<()> {
         self.check_writable()?;

@@ -338,16 +338,53 @@ impl Rbd {
         expired_before: Option<UTime>,
         progress: impl Fn(u64, u64) + Send + Sync,
     ) -> Result<()> {
+        self.trash_purge_threshold(expired_before, None, progress)
+            .await
+    }
+
+    /// [`Rbd::trash_purge`] with `rbd trash purge --threshold` (0.0..=1.0): for each
+    /// pool holding trashed images' data whose `ceph df` `percent_used` is above the
+    /// threshold, the entries whose deferment ends first are added (whatever their
+    /// deferment) until their allocated bytes (`rbd du`) reach what brings the pool down
+    /// to the threshold; if no pool is above it, nothing is removed (not even expired
+    /// entries), as in librbd `Trash::purge`.
+    pub async fn trash_purge_threshold(
+        &self,
+        expired_before: Option<UTime>,
+        threshold: Option<f64>,
+        progress: impl Fn(u64, u64) + Send + Sync,
+    ) -> Result<()> {
         let limit = expired_before.unwrap_or_else(util::now);
-        let mut todo: Vec<TrashEntry> = self
+        let mut entries: Vec<TrashEntry> = self
             .trash_list()
             .await?
             .into_iter()
             .filter(|t| {
                 matches!(t.source, TrashSource::User | TrashSource::UserParent)
                     && t.state == trash_state::NORMAL
-                    && t.deferment_end_time <= limit
             })
+            .collect();
+        let mut chosen = std::collections::BTreeSet::new();
+        if let Some(th) = threshold {
+            if !(0.0..=1.0).contains(&th) {
+                return Err(RbdError::InvalidArgument(
+                    "argument 'threshold' is out of valid range".into(),
+                ));
+            }
+            let to_free = self.entries_over_threshold(&mut entries, th).await?;
+            if to_free.is_empty() {
+                return Ok(());
+            }
+            chosen.extend(to_free);
+        }
+        for t in &entries {
+            if t.deferment_end_time <= limit {
+                chosen.insert(t.id.clone());
+            }
+        }
+        let mut todo: Vec<TrashEntry> = entries
+            .into_iter()
+            .filter(|t| chosen.contains(&t.id))
             .collect();
         let total = todo.len() as u64;
         let mut done = 0u64;
@@ -377,6 +414,92 @@ impl Rbd {
             }
             todo = left;
         }
+    }
+}
+
+impl Rbd {
+    /// The ids `--threshold` picks (see [`Rbd::trash_purge_threshold`]); empty when no
+    /// pool is above the threshold or nothing is allocated.
+    async fn entries_over_threshold(
+        &self,
+        entries: &mut [TrashEntry],
+        th: f64,
+    ) -> Result<Vec<String>> {
+        let rados = self.ioctx().rados();
+        let out = rados
+            .mon_command(r#"{"prefix": "df", "format": "json"}"#, bytes::Bytes::new())
+            .await?;
+        let df: serde_json::Value = serde_json::from_slice(&out.data).map_err(|e| {
+            RbdError::refused(
+                format!("ceph df json output could not be parsed: {e}"),
+                Errno::EBADMSG,
+            )
+        })?;
+        entries.sort_by_key(|t| t.deferment_end_time);
+        // entries by the pool holding their data
+        let mut by_pool: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let here = crate::image::pool_name(rados, self.ioctx().pool_id())
+            .await
+            .unwrap_or_default();
+        for t in entries.iter() {
+            let dp = match cls::get_data_pool()
+                .exec(self.ioctx(), &util::header_name(&t.id))
+                .await
+            {
+                Ok(b) => cls::decode_i64(&b).unwrap_or(-1),
+                Err(e) if e.is_not_found() || e.errno() == Errno::EOPNOTSUPP => -1,
+                Err(e) => return Err(e),
+            };
+            let name = if dp < 0 || dp == self.ioctx().pool_id() {
+                here.clone()
+            } else {
+                match crate::image::pool_name(rados, dp).await {
+                    Some(n) => n,
+                    None => continue,
+                }
+            };
+            by_pool.entry(name).or_default().push(t.id.clone());
+        }
+        let mut picked = Vec::new();
+        let mut bytes_to_free = 0u64;
+        for p in df["pools"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            let Some(ids) = p["name"].as_str().and_then(|n| by_pool.get(n)) else {
+                continue;
+            };
+            let st = &p["stats"];
+            let pct = st["percent_used"].as_f64().unwrap_or(0.0);
+            if pct <= th {
+                continue;
+            }
+            bytes_to_free = 0;
+            let total =
+                st["max_avail"].as_u64().unwrap_or(0) + st["bytes_used"].as_u64().unwrap_or(0);
+            let want = (total as f64 * (pct - th)) as u64;
+            for id in ids {
+                let opts = crate::image::OpenOptions {
+                    read_only: true,
+                    no_watch: true,
+                    ..Default::default()
+                };
+                let img = match self.open_by_id(id, &opts).await {
+                    Ok(i) => i,
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e),
+                };
+                let used = img.disk_usage(None).await;
+                let _ = img.close().await;
+                let Ok(used) = used else { continue };
+                bytes_to_free += used;
+                picked.push(id.clone());
+                if bytes_to_free >= want {
+                    break;
+                }
+            }
+        }
+        if bytes_to_free == 0 {
+            picked.clear();
+        }
+        Ok(picked)
     }
 }
 

@@ -13,6 +13,7 @@ const VALUED: &[&[&str]] = &[
     &["namespace"],
     &["image"],
     &["snap"],
+    &["snap-id"],
     &["image-id"],
     &["dest"],
     &["dest-pool"],
@@ -68,6 +69,7 @@ const FLAGS: &[&[&str]] = &[
     &["help", "-h"],
     &["read-only"],
     &["exclusive"],
+    &["flatten"],
 ];
 
 /// The parsed command line.

@@ -15,7 +15,9 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("config pool get", "<pool-name> <key>", "Get a pool-level configuration override."),
     ("config pool remove", "<pool-name> <key>", "Remove a pool-level configuration override."),
     ("config pool set", "<pool-name> <key> <value>", "Set a pool-level configuration override."),
+    ("copy", "[--order <order>] [--object-size <object-size>] [--image-feature <image-feature>] [--image-shared] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] [--sparse-size <sparse-size>] [--no-progress] <source-image-or-snap-spec> <dest-image-spec>", "Copy src image to dest."),
     ("create", "--size <size> [--image-feature <image-feature>] [--order <order>] [--object-size <object-size>] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] <image-spec>", "Create an empty image."),
+    ("deep copy", "[--order <order>] [--object-size <object-size>] [--image-feature <image-feature>] [--image-shared] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] [--flatten] [--no-progress] <source-image-or-snap-spec> <dest-image-spec>", "Deep copy src image to dest."),
     ("device list", "[--format <format>] [--pretty-format]", "List mapped rbd images."),
     ("device map", "[--read-only] [--exclusive] [--options <options>] <image-or-snap-spec>", "Map an image to a block device (FUSE file + loop device)."),
     ("device unmap", "<image-or-snap-or-device-spec>", "Unmap a rbd device."),
@@ -37,6 +39,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("lock add", "[--shared <shared>] <image-spec> <lock-id>", "Take a lock on an image."),
     ("lock list", "[--format <format>] [--pretty-format] <image-spec>", "Show locks held on an image."),
     ("lock remove", "<image-spec> <lock-id> <locker>", "Release a lock on an image."),
+    ("merge-diff", "[--path <path>] [--no-progress] <diff1-path> <diff2-path> <path-name>", "Merge two diff exports together."),
     ("namespace create", "<pool-spec>", "Create an RBD image namespace."),
     ("namespace list", "[--format <format>] [--pretty-format] <pool-spec>", "List RBD image namespaces."),
     ("namespace remove", "<pool-spec>", "Remove an RBD image namespace."),
@@ -44,6 +47,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("object-map check", "<image-or-snap-spec>", "Verify the object map is correct."),
     ("object-map rebuild", "<image-or-snap-spec>", "Rebuild an invalid object map."),
     ("pool init", "[--force] <pool-name>", "Initialize pool for use by RBD."),
+    ("pool stats", "[--format <format>] [--pretty-format] <pool-spec>", "Display pool statistics."),
     ("remove", "[--no-progress] <image-spec>", "Delete an image."),
     ("rename", "<source-image-spec> <dest-image-spec>", "Rename image within pool."),
     ("resize", "--size <size> [--allow-shrink] [--no-progress] <image-spec>", "Resize (expand or shrink) image."),
@@ -53,14 +57,15 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("snap list", "[--all] [--format <format>] [--pretty-format] <image-spec>", "Dump list of image snapshots."),
     ("snap protect", "<snap-spec>", "Prevent a snapshot from being deleted."),
     ("snap purge", "[--no-progress] <image-spec>", "Delete all unprotected snapshots."),
-    ("snap remove", "[--no-progress] [--force] <snap-spec>", "Delete a snapshot."),
+    ("snap remove", "[--snap-id <snap-id>] [--no-progress] [--force] <snap-spec>", "Delete a snapshot."),
     ("snap rename", "<source-snap-spec> <dest-snap-spec>", "Rename a snapshot."),
     ("snap rollback", "[--no-progress] <snap-spec>", "Rollback image to snapshot."),
     ("snap unprotect", "<snap-spec>", "Allow a snapshot to be deleted."),
+    ("sparsify", "[--no-progress] [--sparse-size <sparse-size>] <image-spec>", "Reclaim space for zeroed image extents."),
     ("status", "[--format <format>] [--pretty-format] <image-spec>", "Show the status of this image."),
     ("trash list", "[--all] [--long] [--format <format>] [--pretty-format] <pool-spec>", "List trash images."),
     ("trash move", "[--expires-at <expires-at>] <image-spec>", "Move an image to the trash."),
-    ("trash purge", "[--no-progress] [--expired-before <date>] <pool-spec>", "Remove all expired images from trash."),
+    ("trash purge", "[--no-progress] [--expired-before <date>] [--threshold <threshold>] <pool-spec>", "Remove all expired images from trash."),
     ("trash remove", "[--image-id <image-id>] [--no-progress] [--force] <image-id>", "Remove an image from trash."),
     ("trash restore", "[--image-id <image-id>] [--image <image>] <image-id>", "Restore an image from trash."),
 ];
@@ -73,6 +78,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("du", "disk-usage"),
     ("add", "create"),
     ("revert", "rollback"),
+    ("cp", "copy"),
 ];
 
 /// The help text of the command named by `words`, `None` if this tool lacks it.
@@ -124,6 +130,12 @@ mod tests {
         assert!(command_help(&w("snap add"))
             .unwrap()
             .starts_with("usage: rbd snap create"));
+        assert!(command_help(&w("deep cp"))
+            .unwrap()
+            .starts_with("usage: rbd deep copy"));
+        assert!(command_help(&w("cp"))
+            .unwrap()
+            .starts_with("usage: rbd copy"));
         assert!(command_help(&w("group create")).is_none());
     }
 }

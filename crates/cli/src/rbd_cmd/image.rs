@@ -55,6 +55,58 @@ pub async fn pool_init(c: &mut Ctx) -> R {
     Ok(())
 }
 
+/// `rbd pool stats [POOL[/NS]]`: images and trash, count, provisioned size, snapshots.
+pub async fn pool_stats(c: &mut Ctx) -> R {
+    let (pool, ns) = pool_spec(&c.args, &mut 0)?;
+    let json = c.json()?;
+    let rbd = Rbd::new(c.ioctx(&pool, &ns).await?);
+    let s = rbd
+        .pool_stats()
+        .await
+        .map_err(|e| Fail::rbd("failed to query pool stats", &e))?;
+    match json {
+        Some(pretty) => {
+            let part = |n: u64, b: u64, sn: u64| {
+                Json::obj(vec![
+                    ("count", Json::U(n)),
+                    ("provisioned_bytes", Json::U(b)),
+                    ("snap_count", Json::U(sn)),
+                ])
+            };
+            out(&Json::obj(vec![
+                (
+                    "images",
+                    part(s.images, s.image_provisioned_bytes, s.image_snapshots),
+                ),
+                (
+                    "trash",
+                    part(s.trash_images, s.trash_provisioned_bytes, s.trash_snapshots),
+                ),
+            ])
+            .render(pretty));
+        }
+        None => {
+            let trash = |v: String| {
+                if s.trash_images > 0 {
+                    format!(" ({v} in trash)")
+                } else {
+                    String::new()
+                }
+            };
+            out(&format!(
+                "Total Images: {}{}\nTotal Snapshots: {}{}\nProvisioned Size: {}{}\n",
+                s.images,
+                trash(s.trash_images.to_string()),
+                s.image_snapshots,
+                trash(s.trash_snapshots.to_string()),
+                byte_u(s.image_provisioned_bytes),
+                trash(byte_u(s.trash_provisioned_bytes)),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Names `--image-feature` accepts (`ImageFeatures::FEATURE_MAPPING`).
 const FEATURE_NAMES: &[(u64, &str)] = &[
     (features::LAYERING, "layering"),

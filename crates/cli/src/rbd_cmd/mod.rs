@@ -7,6 +7,7 @@ pub mod fmt;
 
 mod bench;
 mod config;
+mod copy;
 mod device;
 mod features;
 mod help;
@@ -320,13 +321,16 @@ pub async fn close(img: Image) {
 pub const USAGE: &str = "usage: rbd-rs [global options] <command> [args]
 
 Commands (the `rbd` tool's syntax, options and output):
-  pool init [--force] POOL
+  pool init [--force] POOL | pool stats [POOL[/NS]]
   create [--size SIZE] [--image-feature F]... [--order N | --object-size S]
          [--stripe-unit S --stripe-count N] [--data-pool P] IMAGE
   list (ls) [-l] [POOL[/NAMESPACE]]
   info IMAGE[@SNAP]
   remove (rm) IMAGE
   rename (mv) IMAGE DEST
+  copy (cp) [--sparse-size S] [create options] SRC[@SNAP] DEST
+  deep copy (cp) [--flatten] [create options] SRC[@SNAP] DEST
+  sparsify [--sparse-size S] IMAGE
   resize --size SIZE [--allow-shrink] IMAGE
   export IMAGE[@SNAP] FILE|-
   import [--image-feature F]... FILE|- [IMAGE]
@@ -335,6 +339,7 @@ Commands (the `rbd` tool's syntax, options and output):
   disk-usage (du) [IMAGE[@SNAP]] [--from-snap S] [--exact]
   status IMAGE
   snap create|ls|rm|purge|rename|rollback|protect|unprotect IMAGE@SNAP ...
+  snap rm [--force] IMAGE@SNAP | snap rm --snap-id ID IMAGE
   snap limit set --limit N IMAGE | snap limit clear IMAGE
   clone PARENT@SNAP CHILD [--rbd-default-clone-format 1|2|auto]
   flatten IMAGE
@@ -342,6 +347,7 @@ Commands (the `rbd` tool's syntax, options and output):
   diff [--from-snap S] [--whole-object] IMAGE[@SNAP]
   export-diff [--from-snap S] IMAGE[@SNAP] FILE|-
   import-diff FILE|- IMAGE
+  merge-diff DIFF1|- DIFF2 OUT|-
   feature enable|disable IMAGE FEATURE...
   object-map check|rebuild IMAGE[@SNAP]
   device map [--read-only] [--exclusive] [-o OPTS] IMAGE[@SNAP] | device unmap DEV|IMAGE
@@ -349,7 +355,7 @@ Commands (the `rbd` tool's syntax, options and output):
   image-meta list|get|set|remove IMAGE [KEY [VALUE]]
   trash mv [--expires-at DATE] IMAGE | trash ls [-a] [-l] [POOL[/NS]]
   trash restore [--image NAME] [POOL/[NS/]]ID | trash rm [--force] [POOL/[NS/]]ID
-  trash purge [--expired-before DATE] [POOL[/NS]]
+  trash purge [--expired-before DATE] [--threshold 0.0-1.0] [POOL[/NS]]
   namespace create|ls|rm POOL[/NS]
   lock ls IMAGE | lock add [--shared TAG] IMAGE ID | lock rm IMAGE ID LOCKER
   config image get|set|rm|list IMAGE ... | config pool get|set|rm POOL ...
@@ -438,6 +444,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     // (command word count, handler)
     let (n, cmd) = match (w(0), w(1), w(2)) {
         ("pool", "init", _) => (2, "pool init"),
+        ("pool", "stats", _) => (2, "pool stats"),
         ("device", "map" | "unmap" | "list" | "ls", _) => (2, "device"),
         ("nbd", "serve", _) => (2, "nbd serve"),
         ("snap", "limit", "set") => (3, "snap limit set"),
@@ -472,6 +479,10 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("lock", "list" | "ls", _) => (2, "lock ls"),
         ("lock", "add", _) => (2, "lock add"),
         ("lock", "remove" | "rm", _) => (2, "lock rm"),
+        ("deep", "cp" | "copy", _) => (2, "deep cp"),
+        ("cp" | "copy", ..) => (1, "cp"),
+        ("sparsify", ..) => (1, "sparsify"),
+        ("merge-diff", ..) => (1, "merge-diff"),
         ("create", ..) => (1, "create"),
         ("list" | "ls", ..) => (1, "ls"),
         ("info", ..) => (1, "info"),
@@ -505,9 +516,14 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     }
     match cmd {
         "pool init" => image::pool_init(&mut c).await,
+        "pool stats" => image::pool_stats(&mut c).await,
         "device" => device::dispatch(&mut c, &words[1]).await,
         "nbd serve" => nbd::serve(&mut c).await,
         "create" => image::create(&mut c).await,
+        "cp" => copy::copy(&mut c, false).await,
+        "deep cp" => copy::copy(&mut c, true).await,
+        "sparsify" => copy::sparsify(&mut c).await,
+        "merge-diff" => copy::merge_diff(&mut c).await,
         "ls" => image::list(&mut c).await,
         "info" => image::info(&mut c).await,
         "rm" => match trash::remove_via_trash(&mut c).await {

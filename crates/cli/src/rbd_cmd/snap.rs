@@ -161,16 +161,36 @@ pub async fn list(c: &mut Ctx) -> R {
 
 /// `rbd snap rm IMAGE@SNAP`.
 pub async fn remove(c: &mut Ctx) -> R {
-    let s = snap_spec(c, SpecCheck::None)?;
+    let snap_id = c.args.parsed("snap-id", |v| v.parse::<u64>().ok())?;
+    let s = image_spec(
+        &c.args,
+        &mut 0,
+        Which::Source,
+        true,
+        if snap_id.is_some() {
+            SnapPresence::Permitted
+        } else {
+            SnapPresence::Required
+        },
+        SpecCheck::None,
+        &Spec::default(),
+    )?;
+    if snap_id.is_some() && !s.snap.is_empty() {
+        return Err(Fail::einval(
+            "rbd: trying to access snapshot using both name and id.",
+        ));
+    }
     let force = c.args.flag("force");
     let p = &Progress::new("Removing snap", c.args.no_progress());
     let s = &s;
     with_rw(c, s, |img: Image| async move {
-        if force && img.snap_is_protected(&s.snap).await.unwrap_or(false) {
-            // --force: unprotect first (children, if any, keep it protected)
-            let _ = img.snap_unprotect(&s.snap).await;
-        }
-        match img.snap_remove(&s.snap).await {
+        let r = match snap_id {
+            Some(id) => img.snap_remove_by_id(id).await,
+            // --force: flatten the clones and unprotect first (librbd RBD_SNAP_REMOVE_FORCE)
+            None if force => img.snap_remove_force(&s.snap, |d, t| p.update(d, t)).await,
+            None => img.snap_remove(&s.snap).await,
+        };
+        match r {
             Ok(()) => {
                 p.finish();
                 Ok(())

@@ -344,18 +344,19 @@ pub async fn ls(c: &mut Ctx) -> R {
 /// `rbd trash purge [POOL[/NS]] [--expired-before DATE]`.
 pub async fn purge(c: &mut Ctx) -> R {
     let (pool, ns) = pool_spec(&c.args, &mut 0)?;
-    if c.args.get("threshold").is_some() {
-        return Err(Fail::einval(
-            "rbd-rs: trash purge --threshold is not supported (pool usage based purging)",
-        ));
-    }
+    let threshold = c.args.parsed("threshold", |v| {
+        v.parse::<f64>().ok().filter(|f| f.is_finite())
+    })?;
     let rbd = Rbd::new(c.ioctx(&pool, &ns).await?);
     let before = match c.args.get("expired-before") {
         Some(d) => Some(invoke_date(d)?),
         None => None,
     };
     let p = Progress::new("Removing images", c.args.no_progress());
-    match rbd.trash_purge(before, |d, t| p.update(d, t)).await {
+    match rbd
+        .trash_purge_threshold(before, threshold, |d, t| p.update(d, t))
+        .await
+    {
         Ok(()) => {
             p.finish();
             Ok(())
@@ -365,6 +366,9 @@ pub async fn purge(c: &mut Ctx) -> R {
             let n = e.errno().0;
             if matches!(n, 39 | 16 | 31 | 117) {
                 eprintln!("rbd: some expired images could not be removed\nEnsure that they are closed/unmapped, do not have snapshots (including trashed snapshots with linked clones), are not in a group and were moved to the trash successfully.");
+            } else {
+                // librbd says why in a log line (`argument 'threshold' is out of valid range`)
+                eprintln!("rbd-rs: error: {e}");
             }
             Err(Fail::new("", n))
         }
