@@ -166,7 +166,6 @@ async fn copyup_for_snapshots(st: &Arc<State>, ono: u64, stays: bool) -> Result<
     Ok(())
 }
 
-
 impl Image {
     /// Resize to `size` bytes. Shrinking needs `allow_shrink` (as `rbd resize
     /// --allow-shrink`) and removes/truncates the data past the new end first; the parent
