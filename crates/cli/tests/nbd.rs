@@ -7,49 +7,12 @@
 //! without them these tests fail, they never skip.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
-const RBD_RS: &str = env!("CARGO_BIN_EXE_rbd-rs");
+mod common;
+use common::{env, ok, unique, RBD_RS};
+
 const SIZE: usize = 24 << 20;
-
-fn cluster_env() -> (String, String) {
-    if let (Ok(conf), Ok(keyring)) = (std::env::var("CEPH_CONF"), std::env::var("CEPH_KEYRING")) {
-        return (conf, keyring);
-    }
-    let dir = std::env::var("CEPH_TEST_CLUSTER").unwrap_or_else(|_| "/tmp/ceph-rs-cluster".into());
-    let f = PathBuf::from(&dir).join("env");
-    let text = std::fs::read_to_string(&f).unwrap_or_else(|_| {
-        panic!(
-            "no test cluster: set CEPH_CONF and CEPH_KEYRING, or run `scripts/test-cluster start` (looked for {})",
-            f.display()
-        )
-    });
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!("export {k}="))
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-            .unwrap_or_else(|| panic!("{} has no {k}", f.display()))
-    };
-    (get("CEPH_CONF"), get("CEPH_KEYRING"))
-}
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "nbd-{tag}-{}-{}-{:x}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos
-    )
-}
 
 fn show(o: &Output) -> String {
     format!(
@@ -76,22 +39,11 @@ fn sh(prog: &str, args: &[&str]) -> String {
 }
 
 /// `ceph`/`rbd`/`rbd-rs` with the cluster's conf and admin keyring.
-#[track_caller]
-fn tool(prog: &str, args: &[&str]) -> String {
-    let (conf, keyring) = cluster_env();
-    let mut all = vec!["--conf", &conf, "--keyring", &keyring];
-    if prog == "ceph" {
-        all.extend(["--connect-timeout", "30"]);
-    }
-    all.extend_from_slice(args);
-    sh(prog, &all)
-}
-
 struct Pool(String);
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let (conf, keyring) = cluster_env();
+        let common::Env { conf, keyring } = env();
         let _ = Command::new("ceph")
             .args(["--conf", &conf, "--keyring", &keyring, "osd", "pool", "rm"])
             .args([&self.0, &self.0, "--yes-i-really-really-mean-it"])
@@ -107,7 +59,7 @@ struct Serve {
 
 impl Serve {
     fn start(spec: &str, extra: &[&str]) -> Serve {
-        let (conf, keyring) = cluster_env();
+        let common::Env { conf, keyring } = env();
         let mut child = Command::new(RBD_RS)
             .args(["--conf", &conf, "--keyring", &keyring, "nbd", "serve"])
             .args(["--bind", "127.0.0.1:0"])
@@ -157,10 +109,10 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 #[test]
 fn qemu_and_libnbd_against_nbd_serve() {
     let pool = Pool(unique("pool"));
-    tool("ceph", &["osd", "pool", "create", &pool.0, "8", "8"]);
-    tool("rbd", &["pool", "init", &pool.0]);
+    ok("ceph", &["osd", "pool", "create", &pool.0, "8", "8"]);
+    ok("rbd", &["pool", "init", &pool.0]);
     let spec = format!("{}/img", pool.0);
-    tool(
+    ok(
         "rbd",
         &[
             "create",
@@ -197,7 +149,7 @@ fn qemu_and_libnbd_against_nbd_serve() {
             &uri,
         ],
     );
-    tool(
+    ok(
         "rbd",
         &["export", "--no-progress", &spec, &path("exp1.raw")],
     );
@@ -274,7 +226,7 @@ fn qemu_and_libnbd_against_nbd_serve() {
         std::fs::read(path("back.raw")).unwrap() == model,
         "convert from nbd"
     );
-    tool(
+    ok(
         "rbd",
         &["export", "--no-progress", &spec, &path("exp2.raw")],
     );
@@ -285,7 +237,7 @@ fn qemu_and_libnbd_against_nbd_serve() {
     drop(srv);
 
     // a snapshot export is read-only
-    tool("rbd", &["snap", "create", &format!("{spec}@s")]);
+    ok("rbd", &["snap", "create", &format!("{spec}@s")]);
     let snap = format!("{spec}@s");
     let srv = Serve::start(&snap, &[]);
     let uri = srv.uri(&snap);
@@ -314,10 +266,10 @@ fn qemu_and_libnbd_against_nbd_serve() {
 #[test]
 fn block_status_matches_rbd_diff() {
     let pool = Pool(unique("pool"));
-    tool("ceph", &["osd", "pool", "create", &pool.0, "8", "8"]);
-    tool("rbd", &["pool", "init", &pool.0]);
+    ok("ceph", &["osd", "pool", "create", &pool.0, "8", "8"]);
+    ok("rbd", &["pool", "init", &pool.0]);
     let spec = format!("{}/sparse", pool.0);
-    tool(
+    ok(
         "rbd",
         &[
             "create",
@@ -364,7 +316,7 @@ fn block_status_matches_rbd_diff() {
         }
         assert_eq!(pos, SIZE as u64, "the map covers the export");
         let diff: serde_json::Value =
-            serde_json::from_str(&tool("rbd", &["diff", "--format", "json", spec])).unwrap();
+            serde_json::from_str(&ok("rbd", &["diff", "--format", "json", spec])).unwrap();
         let theirs: Vec<(u64, u64)> = diff
             .as_array()
             .unwrap()
@@ -379,10 +331,10 @@ fn block_status_matches_rbd_diff() {
     assert_eq!(data.len(), 3, "three objects with data: {data:?}");
 
     // a clone: the parent's data, plus what the child wrote
-    tool("rbd", &["snap", "create", &format!("{spec}@s")]);
-    tool("rbd", &["snap", "protect", &format!("{spec}@s")]);
+    ok("rbd", &["snap", "create", &format!("{spec}@s")]);
+    ok("rbd", &["snap", "protect", &format!("{spec}@s")]);
     let child = format!("{}/child", pool.0);
-    tool("rbd", &["clone", &format!("{spec}@s"), &child]);
+    ok("rbd", &["clone", &format!("{spec}@s"), &child]);
     let srv = Serve::start(&child, &[]);
     let o = Command::new("qemu-io")
         .args(["-f", "raw", &srv.uri(&child)])
@@ -413,7 +365,7 @@ fn block_status_matches_rbd_diff() {
         ],
     );
     drop(srv);
-    tool(
+    ok(
         "rbd",
         &["export", "--no-progress", &child, &path("rbd.raw")],
     );
