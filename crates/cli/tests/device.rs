@@ -628,3 +628,81 @@ fn map_options_notrim_queue_depth_timeout() {
     }
     assert!(u.list().is_empty());
 }
+
+/// `--device-type nbd` attaches through the nbd kernel module (generic netlink, as rbd-nbd
+/// does). Where the module is there (loaded, or loadable with modprobe) the whole path
+/// runs: map, write through `/dev/nbdN`, librbd's export shows the bytes, unmap releases
+/// the image. Where it is not (this project's build machines have no nbd module) the map
+/// must say so with ENOENT and leave no daemon, mapping or watch behind.
+#[test]
+fn device_type_nbd_attaches_or_says_the_module_is_missing() {
+    let mut k = K8s::new("nbdk");
+    let u = k.user(&unique("kube"));
+    let img = format!("{}/vol", k.pool);
+    u.ok(&[
+        "create",
+        "--size",
+        "16M",
+        "--image-feature",
+        "layering",
+        &img,
+    ]);
+    let module = Path::new("/sys/module/nbd").exists()
+        || Command::new("modprobe")
+            .arg("nbd")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+    let watchers = || -> usize {
+        let v: serde_json::Value =
+            serde_json::from_str(&admin_ok("rbd", &["status", "--format", "json", &img]))
+                .expect("status json");
+        v["watchers"].as_array().map(|a| a.len()).unwrap_or(0)
+    };
+    let o = u.rbd_rs(&["device", "map", "--device-type", "nbd", &img]);
+    if !module {
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("nbd kernel module is not loaded"),
+            "message: {err}"
+        );
+        assert!(u.list().is_empty(), "no mapping recorded");
+        assert_eq!(watchers(), 0, "the daemon closed the image");
+        // the default path still maps it at once
+        let dev = u.map(&[&img]);
+        u.ok(&["device", "unmap", &dev]);
+        return;
+    }
+    assert!(o.status.success(), "map --device-type nbd: {}", show(&o));
+    let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(dev.starts_with("/dev/nbd"), "map printed {dev:?}");
+    assert_eq!(u.list()[0]["device"].as_str(), Some(dev.as_str()));
+    let data = pattern(7, 4 << 20);
+    let tmp = TmpDir::new("nbdk-data");
+    let src = tmp.0.join("data");
+    std::fs::write(&src, &data).expect("write data file");
+    sh(
+        "dd",
+        &[
+            &format!("if={}", src.display()),
+            &format!("of={dev}"),
+            "bs=1M",
+            "seek=1",
+            "oflag=direct",
+            "status=none",
+        ],
+    );
+    u.ok(&["device", "unmap", &dev]);
+    assert!(u.list().is_empty());
+    assert_eq!(watchers(), 0, "unmap released the image");
+    let exported = tmp.0.join("export");
+    admin_ok("rbd", &["export", &img, &exported.to_string_lossy()]);
+    let bytes = std::fs::read(&exported).expect("export");
+    assert_eq!(bytes.len(), 16 << 20);
+    assert!(bytes[..1 << 20].iter().all(|&b| b == 0));
+    assert!(
+        bytes[1 << 20..5 << 20] == data[..],
+        "librbd reads what the device wrote"
+    );
+}

@@ -156,6 +156,14 @@ fn mappings(dir: &Path) -> Vec<(Mapping, bool)> {
 /// Clean up after a daemon that died (SIGKILL, crash): its loop device still points at
 /// the dead FUSE file and its mount point is disconnected.
 fn reap_stale(dir: &Path, m: &Mapping) {
+    if let Some(index) = nbd_index(&m.device) {
+        // the kernel's device of a dead daemon: disconnect it (best effort)
+        if let Ok(mut link) = crate::rbd_cmd::nbd::netlink::NbdLink::open() {
+            let _ = link.disconnect(index);
+        }
+        let _ = std::fs::remove_file(Mapping::state_file(dir, m.pid));
+        return;
+    }
     if losetup::backing_file(&m.device).as_deref()
         == Some(&*Path::new(&m.mountpoint).join(fuse::FILE_NAME))
     {
@@ -167,6 +175,11 @@ fn reap_stale(dir: &Path, m: &Mapping) {
         .status();
     let _ = std::fs::remove_dir(&m.mountpoint);
     let _ = std::fs::remove_file(Mapping::state_file(dir, m.pid));
+}
+
+/// N of `/dev/nbdN`.
+pub fn nbd_index(device: &str) -> Option<u32> {
+    device.strip_prefix("/dev/nbd")?.parse().ok()
 }
 
 /// Options of `map`: `--read-only`, `--exclusive`, `-o a,b,c`.
@@ -185,6 +198,9 @@ pub struct MapOpts {
     /// `-o timeout=N` / `osd_request_timeout=N`: seconds before an image request fails
     /// with ETIMEDOUT (krbd's osd_request_timeout, rbd-nbd's io timeout).
     pub timeout: Option<f64>,
+    /// `--device-type nbd`: attach through the nbd kernel module (netlink) instead of
+    /// FUSE + a loop device.
+    pub nbd: bool,
 }
 
 fn map_opts(c: &Ctx) -> R<MapOpts> {
@@ -238,11 +254,12 @@ fn map_opts(c: &Ctx) -> R<MapOpts> {
     match c.args.get("device-type") {
         None | Some("loop") | Some("fuse") => {}
         Some("nbd") => {
-            return Err(Fail::new(
-                "rbd-rs: device type nbd (the nbd kernel module) is not supported yet; \
-                 the default maps through FUSE and a loop device",
-                95,
-            ))
+            if o.queue_depth.is_some() {
+                return Err(Fail::einval(
+                    "rbd-rs: queue_depth applies to the FUSE + loop device, not to nbd",
+                ));
+            }
+            o.nbd = true;
         }
         Some(t) => {
             return Err(Fail::einval(format!(
@@ -401,8 +418,11 @@ pub async fn unmap(c: &mut Ctx) -> R {
             EBUSY,
         ));
     }
-    if let Err(e) = losetup::detach(&m.device) {
-        return Err(Fail::new(format!("rbd-rs: detaching {}: {e}", m.device), 5));
+    // an nbd device is disconnected by the daemon itself (it holds the netlink side)
+    if nbd_index(&m.device).is_none() {
+        if let Err(e) = losetup::detach(&m.device) {
+            return Err(Fail::new(format!("rbd-rs: detaching {}: {e}", m.device), 5));
+        }
     }
     // the daemon flushes, unmounts, closes the image (watch released) and exits
     let _ = nix::sys::signal::kill(

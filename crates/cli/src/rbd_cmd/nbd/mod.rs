@@ -8,6 +8,7 @@
 //! The first line on stdout is `listening on ADDR` (the real port when `:0` was asked
 //! for). SIGTERM/SIGINT: stop accepting, close the image (watch released).
 
+pub mod netlink;
 pub mod proto;
 
 use super::args::{image_spec, SnapPresence, Spec, SpecCheck, Which};
@@ -19,6 +20,8 @@ use proto::{
     block_status_reply, nbd_errno, reply_header, Cmd, Event, Export, Request, Server, CMD_FLAG_FUA,
     CMD_FLAG_REQ_ONE, STATE_HOLE, STATE_ZERO,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
@@ -133,15 +136,28 @@ impl Listener {
 }
 
 /// Serve one client until it disconnects.
-async fn connection(
+pub(crate) async fn connection(
     img: Image,
     export: Export,
+    r: Box<dyn AsyncRead + Send + Unpin>,
+    w: Box<dyn AsyncWrite + Send + Unpin>,
+) -> std::io::Result<()> {
+    let size = Arc::new(AtomicU64::new(export.size));
+    let read_only = export.read_only;
+    connection_with(img, Server::new(export), size, read_only, r, w).await
+}
+
+/// Serve one connection whose protocol state starts as `srv` (a handshake to run, or
+/// already in transmission for the kernel's socket). `size` is the export's size as the
+/// client knows it: the kernel's device follows image resizes, so it can change.
+pub(crate) async fn connection_with(
+    img: Image,
+    mut srv: Server,
+    size: Arc<AtomicU64>,
+    read_only: bool,
     mut r: Box<dyn AsyncRead + Send + Unpin>,
     w: Box<dyn AsyncWrite + Send + Unpin>,
 ) -> std::io::Result<()> {
-    let size = export.size;
-    let read_only = export.read_only;
-    let mut srv = Server::new(export);
     let (tx, rx) = mpsc::unbounded_channel::<(Bytes, Bytes)>();
     let writer = tokio::spawn(write_loop(w, rx));
     let mut buf = BytesMut::with_capacity(1 << 20);
@@ -173,6 +189,7 @@ async fn connection(
                 Event::Request(req) => {
                     let img = img.clone();
                     let tx = tx.clone();
+                    let size = size.load(Ordering::Acquire);
                     tasks.spawn(async move {
                         if req.cmd == Cmd::BlockStatus && allocation {
                             let reply = match block_status(&img, &req, size).await {

@@ -183,7 +183,8 @@ pub struct Export {
 }
 
 impl Export {
-    fn tflags(&self) -> u16 {
+    /// The transmission flags (`NBD_FLAG_*`) of this export.
+    pub fn tflags(&self) -> u16 {
         let mut f = TF_HAS_FLAGS | TF_SEND_FLUSH | TF_SEND_FUA | TF_CAN_MULTI_CONN;
         if self.read_only {
             f |= TF_READ_ONLY;
@@ -232,6 +233,20 @@ impl Server {
             structured: false,
             allocation: false,
             out,
+        }
+    }
+
+    /// A connection that starts in the transmission phase, without a handshake: the
+    /// socket the Linux nbd driver was given through netlink (it knows the size and
+    /// flags from the CONNECT message and only ever uses simple replies).
+    pub fn attached(export: Export) -> Server {
+        Server {
+            export,
+            phase: Phase::Transmission,
+            no_zeroes: true,
+            structured: false,
+            allocation: false,
+            out: BytesMut::new(),
         }
     }
 
