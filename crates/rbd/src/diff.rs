@@ -379,6 +379,27 @@ pub const DIFF_V1_BANNER: &[u8] = b"rbd diff v1\n";
 
 const CHUNK: u64 = 4 << 20;
 
+/// Which `rbd diff` stream format: v1 (`export-diff`), or v2, the per-snapshot diffs
+/// inside an `export --export-format 2` stream: every record but the end carries its
+/// length after the tag (so readers can skip tags they do not know), and the end
+/// snapshot's protection status travels with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffFormat {
+    /// `rbd diff v1`.
+    V1,
+    /// `rbd diff v2`.
+    V2,
+}
+
+impl DiffFormat {
+    fn banner(self) -> &'static [u8] {
+        match self {
+            DiffFormat::V1 => DIFF_V1_BANNER,
+            DiffFormat::V2 => crate::export::DIFF_V2_BANNER,
+        }
+    }
+}
+
 impl Image {
     /// Write the changes between snapshot `from` (`None` = everything since creation)
     /// and this handle's snapshot (or the head) to `w` in the `rbd diff v1` format
@@ -388,41 +409,94 @@ impl Image {
         from: Option<&str>,
         w: &mut W,
     ) -> Result<()> {
+        self.write_diff(from, DiffFormat::V1, w).await
+    }
+
+    /// [`Image::export_diff`] in either format.
+    pub async fn write_diff<W: AsyncWrite + Unpin>(
+        &self,
+        from: Option<&str>,
+        format: DiffFormat,
+        w: &mut W,
+    ) -> Result<()> {
         let st = self.state().await?;
         let io = |e: std::io::Error| RbdError::Stream(e.to_string());
-        w.write_all(DIFF_V1_BANNER).await.map_err(io)?;
+        let v2 = format == DiffFormat::V2;
+        w.write_all(format.banner()).await.map_err(io)?;
+        let mut head = Vec::new();
+        let tag = |t: u8, len: u64, head: &mut Vec<u8>| {
+            head.push(t);
+            if v2 {
+                head.extend_from_slice(&len.to_le_bytes());
+            }
+        };
+        let string = |t: u8, v: &str, head: &mut Vec<u8>| {
+            tag(t, v.len() as u64 + 4, head);
+            head.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            head.extend_from_slice(v.as_bytes());
+        };
         if let Some(f) = from {
-            w.write_u8(b'f').await.map_err(io)?;
-            w.write_u32_le(f.len() as u32).await.map_err(io)?;
-            w.write_all(f.as_bytes()).await.map_err(io)?;
+            string(b'f', f, &mut head);
         }
         if let Some(sid) = self.snap_id() {
-            let name = st.h.snap(sid).map(|s| s.name.clone()).unwrap_or_default();
-            w.write_u8(b't').await.map_err(io)?;
-            w.write_u32_le(name.len() as u32).await.map_err(io)?;
-            w.write_all(name.as_bytes()).await.map_err(io)?;
+            let snap = st.h.snap(sid);
+            let name = snap.map(|s| s.name.clone()).unwrap_or_default();
+            string(b't', &name, &mut head);
+            if v2 {
+                // librbd 16.2/18.2 write 8 as this record's length although its value
+                // is one byte (and their reader takes one byte whatever it says)
+                tag(b'p', 8, &mut head);
+                head.push(snap.is_some_and(|s| s.is_protected()) as u8);
+            }
         }
-        w.write_u8(b's').await.map_err(io)?;
-        w.write_u64_le(st.size).await.map_err(io)?;
+        tag(b's', 8, &mut head);
+        head.extend_from_slice(&st.size.to_le_bytes());
+        w.write_all(&head).await.map_err(io)?;
+        let record = |t: u8, off: u64, len: u64| {
+            let mut r = vec![t];
+            if v2 {
+                let l = if t == b'w' { 16 + len } else { 16 };
+                r.extend_from_slice(&l.to_le_bytes());
+            }
+            r.extend_from_slice(&off.to_le_bytes());
+            r.extend_from_slice(&len.to_le_bytes());
+            r
+        };
+        // librbd reports changes per object set (its DiffIterate merges extents within
+        // one period only) and turns data that reads as zeros into zero records; doing
+        // the same makes our streams byte-identical to `rbd export-diff`'s
+        let layout = self.layout().await?;
+        let period = (layout.object_size * layout.stripe_count.max(1)).max(1);
         for e in self.diff_iterate(from, 0, st.size, true, false).await? {
-            if e.exists {
-                w.write_u8(b'w').await.map_err(io)?;
-                w.write_u64_le(e.offset).await.map_err(io)?;
-                w.write_u64_le(e.length).await.map_err(io)?;
-                let mut o = e.offset;
-                while o < e.offset + e.length {
-                    let l = CHUNK.min(e.offset + e.length - o);
+            let end = e.offset + e.length;
+            let mut off = e.offset;
+            while off < end {
+                let piece = (end - off).min(period - off % period);
+                if !e.exists {
+                    w.write_all(&record(b'z', off, piece)).await.map_err(io)?;
+                    off += piece;
+                    continue;
+                }
+                let mut chunks = Vec::new();
+                let mut o = off;
+                while o < off + piece {
+                    let l = CHUNK.min(off + piece - o);
                     let d = self.read(o, l).await?;
                     if d.len() as u64 != l {
                         return Err(RbdError::Stream(format!("short read at {o}")));
                     }
-                    w.write_all(&d).await.map_err(io)?;
+                    chunks.push(d);
                     o += l;
                 }
-            } else {
-                w.write_u8(b'z').await.map_err(io)?;
-                w.write_u64_le(e.offset).await.map_err(io)?;
-                w.write_u64_le(e.length).await.map_err(io)?;
+                if chunks.iter().all(|c| c.iter().all(|&b| b == 0)) {
+                    w.write_all(&record(b'z', off, piece)).await.map_err(io)?;
+                } else {
+                    w.write_all(&record(b'w', off, piece)).await.map_err(io)?;
+                    for c in &chunks {
+                        w.write_all(c).await.map_err(io)?;
+                    }
+                }
+                off += piece;
             }
         }
         w.write_u8(b'e').await.map_err(io)?;
@@ -434,16 +508,40 @@ impl Image {
     /// the end snapshot must not; the image is resized to the recorded size, data and
     /// zero records are applied, and the end snapshot is created.
     pub async fn import_diff<R: AsyncRead + Unpin>(&self, r: &mut R) -> Result<()> {
+        self.apply_diff(DiffFormat::V1, r).await
+    }
+
+    /// [`Image::import_diff`] in either format. In v2 the end snapshot is protected if
+    /// the stream says it was, and records with tags this reader does not know are
+    /// skipped by their length (as librbd's import does).
+    pub async fn apply_diff<R: AsyncRead + Unpin>(
+        &self,
+        format: DiffFormat,
+        r: &mut R,
+    ) -> Result<()> {
         self.check_writable()?;
         let io = |e: std::io::Error| RbdError::Stream(e.to_string());
-        let mut banner = [0u8; 12];
+        let v2 = format == DiffFormat::V2;
+        let want = format.banner();
+        let mut banner = vec![0u8; want.len()];
         r.read_exact(&mut banner).await.map_err(io)?;
-        if banner != DIFF_V1_BANNER {
-            return Err(RbdError::Stream("not an 'rbd diff v1' stream".into()));
+        if banner != want {
+            return Err(RbdError::InvalidArgument(
+                "invalid or unexpected diff banner".into(),
+            ));
         }
         let mut to_snap: Option<String> = None;
+        let mut protect = false;
         loop {
             let tag = r.read_u8().await.map_err(io)?;
+            if tag == b'e' {
+                break;
+            }
+            let rec_len = if v2 {
+                Some(r.read_u64_le().await.map_err(io)?)
+            } else {
+                None
+            };
             match tag {
                 b'f' | b't' => {
                     let n = r.read_u32_le().await.map_err(io)? as usize;
@@ -469,6 +567,8 @@ impl Image {
                         to_snap = Some(name);
                     }
                 }
+                // one byte, whatever the record length says (see write_diff)
+                b'p' if v2 => protect = r.read_u8().await.map_err(io)? != 0,
                 b's' => {
                     let size = r.read_u64_le().await.map_err(io)?;
                     if size != self.size().await? {
@@ -478,6 +578,11 @@ impl Image {
                 b'w' => {
                     let off = r.read_u64_le().await.map_err(io)?;
                     let len = r.read_u64_le().await.map_err(io)?;
+                    if rec_len.is_some_and(|l| l != len.saturating_add(16)) {
+                        return Err(RbdError::Stream(format!(
+                            "data record of {len} bytes has record length {rec_len:?}"
+                        )));
+                    }
                     let mut o = off;
                     while o < off + len {
                         let l = CHUNK.min(off + len - o) as usize;
@@ -492,12 +597,25 @@ impl Image {
                     let len = r.read_u64_le().await.map_err(io)?;
                     self.write_zeroes(off, len).await?;
                 }
-                b'e' => break,
-                other => return Err(RbdError::Stream(format!("unknown record tag {other:#x}"))),
+                other => match rec_len {
+                    Some(mut left) => {
+                        // librbd: "unrecognized tag byte ... in stream; skipping"
+                        let mut sink = [0u8; 4096];
+                        while left > 0 {
+                            let n = left.min(sink.len() as u64) as usize;
+                            r.read_exact(&mut sink[..n]).await.map_err(io)?;
+                            left -= n as u64;
+                        }
+                    }
+                    None => return Err(RbdError::Stream(format!("unknown record tag {other:#x}"))),
+                },
             }
         }
         if let Some(t) = to_snap {
             self.snap_create(&t).await?;
+            if protect {
+                self.snap_protect(&t).await?;
+            }
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("image-meta list", "[--format <format>] [--pretty-format] <image-spec>", "Image metadata list keys with values."),
     ("image-meta remove", "<image-spec> <key>", "Image metadata remove the key and value associated."),
     ("image-meta set", "<image-spec> <key> <value>", "Image metadata set key with value."),
-    ("import", "[--dest <dest>] [--image-feature <image-feature>] [--import-format <import-format>] [--sparse-size <sparse-size>] [--no-progress] <path-name> <dest-image-spec>", "Import image from file."),
+    ("import", "[--dest <dest>] [--image-feature <image-feature>] [--sparse-size <sparse-size>] [--no-progress] [--export-format <export-format>] <path-name> <dest-image-spec>", "Import image from file."),
     ("import-diff", "[--sparse-size <sparse-size>] [--no-progress] <path-name> <image-spec>", "Import an incremental diff."),
     ("info", "[--format <format>] [--pretty-format] <image-or-snap-spec>", "Show information about image size, striping, etc."),
     ("list", "[--long] [--format <format>] [--pretty-format] <pool-spec>", "List rbd images."),

@@ -67,12 +67,12 @@ fn data_runs(buf: &[u8], sparse: usize) -> Vec<(usize, usize)> {
     runs
 }
 
-fn check_export_format(c: &Ctx, opt: &str) -> R {
+/// `--export-format` / `--import-format`: 1 (raw bytes) or 2 (with snapshots and
+/// image properties); true for 2.
+fn export_format_v2(c: &Ctx, opt: &str) -> R<bool> {
     match c.args.get(opt) {
-        None | Some("1") => Ok(()),
-        Some("2") => Err(Fail::einval(format!(
-            "rbd-rs: --{opt} 2 is not supported (only the raw format 1)"
-        ))),
+        None | Some("1") => Ok(false),
+        Some("2") => Ok(true),
         Some(_) => Err(super::args::invalid(opt)),
     }
 }
@@ -90,11 +90,15 @@ pub async fn export(c: &mut Ctx) -> R {
         &Spec::default(),
     )?;
     let path = path_arg(c, &mut idx)?;
-    check_export_format(c, "export-format")?;
+    let v2 = export_format_v2(c, "export-format")?;
     let img = c.open(&s, Mode::ReadOnly).await?;
     let p = Progress::new("Exporting image", c.args.no_progress());
     let sparse = sparse_size(c)?;
-    let r = export_to(&img, &path, &p, sparse).await;
+    let r = if v2 {
+        export_v2_to(&img, &path).await
+    } else {
+        export_to(&img, &path, &p, sparse).await
+    };
     close(img).await;
     match r {
         Ok(()) => {
@@ -162,6 +166,26 @@ async fn export_to(img: &Image, path: &str, p: &Progress, sparse: usize) -> Resu
     Ok(())
 }
 
+/// `export --export-format 2`: the stream to a new file (EEXIST if it exists, removed
+/// again on failure) or stdout.
+async fn export_v2_to(img: &Image, path: &str) -> Result<(), i32> {
+    if path == "-" {
+        let mut w = tokio::io::BufWriter::with_capacity(1 << 20, tokio::io::stdout());
+        return img.export_v2(&mut w).await.map_err(|e| e.errno().0);
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| io_errno(&e))?;
+    let mut w = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(f));
+    let r = img.export_v2(&mut w).await.map_err(|e| e.errno().0);
+    if r.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    r
+}
+
 /// The source of an import: a file (size known) or stdin.
 enum Source {
     File(std::fs::File, u64),
@@ -192,8 +216,8 @@ impl Source {
 pub async fn import(c: &mut Ctx) -> R {
     let mut idx = 0;
     let path = path_arg(c, &mut idx)?;
-    check_export_format(c, "export-format")?;
-    check_export_format(c, "import-format")?;
+    // rbd 16.2 reads --export-format here (--import-format is its alias)
+    let v2 = export_format_v2(c, "export-format")? || export_format_v2(c, "import-format")?;
     // the deprecated -p/--image name the destination too
     let defaults = Spec {
         pool: c.args.get("pool").unwrap_or("").to_string(),
@@ -248,9 +272,12 @@ pub async fn import(c: &mut Ctx) -> R {
             "rbd: destination image name was not specified",
         ));
     }
-    let opts = create_options(c, false)?;
+    let mut opts = create_options(c, false)?;
     let sparse = sparse_size(c)?;
     let p = Progress::new("Importing image", c.args.no_progress());
+    if v2 {
+        return import_v2(c, &d, &path, &mut opts, &p).await;
+    }
     let mut src = if path == "-" {
         Source::Stdin
     } else {
@@ -312,6 +339,82 @@ pub async fn import(c: &mut Ctx) -> R {
             p.fail();
             let _ = rbd.remove(&d.image).await;
             Err(Fail::errno("import failed", n))
+        }
+    }
+}
+
+/// `import --import-format 2`: the image's properties from the stream (the command
+/// line's options win), then metadata, then each
+/// snapshot's diff and the head's. A failed import removes the image again.
+async fn import_v2(
+    c: &mut Ctx,
+    d: &Spec,
+    path: &str,
+    opts: &mut ceph_rbd::CreateOptions,
+    p: &Progress,
+) -> R {
+    let fail = |n: i32, what: &str| {
+        Fail::new(
+            format!("{what}rbd: import failed: ({n}) {}", super::strerror(n)),
+            n,
+        )
+    };
+    let (mut r, file_len): (Box<dyn tokio::io::AsyncRead + Unpin + Send>, Option<u64>) =
+        if path == "-" {
+            (Box::new(tokio::io::stdin()), None)
+        } else {
+            match tokio::fs::File::open(path).await {
+                Ok(f) => {
+                    let len = f.metadata().await.map(|m| m.len()).ok();
+                    (Box::new(f), len)
+                }
+                Err(e) => {
+                    let n = io_errno(&e);
+                    return Err(fail(n, &format!("rbd: error opening {path}\n")));
+                }
+            }
+        };
+    let mut r = tokio::io::BufReader::with_capacity(1 << 20, &mut r);
+    let header = match ceph_rbd::export::read_export_header(&mut r).await {
+        Ok(h) => h,
+        Err(e) => {
+            p.fail();
+            return Err(fail(e.errno().0, "rbd: import header failed.\n"));
+        }
+    };
+    header.apply_to(opts);
+    // librbd creates the image at the file's size (stdin: one object) and lets the
+    // first diff's size record set the real one
+    let size = file_len.unwrap_or(1u64 << opts.order.unwrap_or(22));
+    let rbd = c
+        .rbd(&Spec {
+            snap: String::new(),
+            ..d.clone()
+        })
+        .await?;
+    if let Err(e) = rbd.create(&d.image, size, opts).await {
+        p.fail();
+        return Err(fail(e.errno().0, "rbd: image creation failed\n"));
+    }
+    let img = match super::open_image(&rbd, &d.image, "", Mode::ReadWrite).await {
+        Ok(i) => i,
+        Err(f) => {
+            p.fail();
+            let _ = rbd.remove(&d.image).await;
+            return Err(f);
+        }
+    };
+    let res = img.import_v2_body(&header, &mut r).await;
+    close(img).await;
+    match res {
+        Ok(()) => {
+            p.finish();
+            Ok(())
+        }
+        Err(e) => {
+            p.fail();
+            let _ = rbd.remove(&d.image).await;
+            Err(fail(e.errno().0, "rbd: failed to import image\n"))
         }
     }
 }
