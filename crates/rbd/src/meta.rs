@@ -118,6 +118,73 @@ pub const OPTIONS: &[(&str, OptionKind, &str)] = {
     ]
 };
 
+/// The librbd options that only a pool may override (on top of [`OPTIONS`]): image
+/// creation defaults, journaling and rbd-mirror settings. Ceph 16.2's `rbd config pool
+/// list` shows these 32 and the 77 of [`OPTIONS`]; an image-level override of one of
+/// these is refused ("not allowed image level override").
+pub const POOL_OPTIONS: &[(&str, OptionKind, &str)] = {
+    use OptionKind::*;
+    &[
+        ("rbd_default_clone_format", Str, "auto"),
+        ("rbd_default_data_pool", Str, ""),
+        ("rbd_default_features", Str, "61"),
+        ("rbd_default_order", Int, "22"),
+        ("rbd_default_stripe_count", Int, "0"),
+        ("rbd_default_stripe_unit", Int, "0"),
+        ("rbd_journal_order", Int, "24"),
+        ("rbd_journal_pool", Str, ""),
+        ("rbd_journal_splay_width", Int, "4"),
+        ("rbd_mirror_concurrent_image_deletions", Int, "1"),
+        ("rbd_mirror_concurrent_image_syncs", Int, "5"),
+        ("rbd_mirror_delete_retry_interval", Float, "30.000000"),
+        ("rbd_mirror_image_perf_stats_prio", Int, "5"),
+        ("rbd_mirror_image_policy_migration_throttle", Int, "300"),
+        (
+            "rbd_mirror_image_policy_rebalance_timeout",
+            Float,
+            "0.000000",
+        ),
+        ("rbd_mirror_image_policy_type", Str, "simple"),
+        (
+            "rbd_mirror_image_policy_update_throttle_interval",
+            Float,
+            "1.000000",
+        ),
+        ("rbd_mirror_image_state_check_interval", Int, "30"),
+        ("rbd_mirror_journal_commit_age", Float, "5.000000"),
+        ("rbd_mirror_journal_poll_age", Float, "5.000000"),
+        ("rbd_mirror_leader_heartbeat_interval", Int, "5"),
+        (
+            "rbd_mirror_leader_max_acquire_attempts_before_break",
+            Int,
+            "3",
+        ),
+        ("rbd_mirror_leader_max_missed_heartbeats", Int, "2"),
+        ("rbd_mirror_memory_autotune", Bool, "true"),
+        ("rbd_mirror_memory_base", Int, "805306368"),
+        (
+            "rbd_mirror_memory_cache_autotune_interval",
+            Float,
+            "30.000000",
+        ),
+        ("rbd_mirror_memory_cache_min", Int, "134217728"),
+        ("rbd_mirror_memory_cache_resize_interval", Float, "5.000000"),
+        (
+            "rbd_mirror_memory_expected_fragmentation",
+            Float,
+            "0.150000",
+        ),
+        ("rbd_mirror_memory_target", Int, "4294967296"),
+        ("rbd_mirror_perf_stats_prio", Int, "5"),
+        ("rbd_mirror_sync_point_update_age", Float, "30.000000"),
+    ]
+};
+
+/// The kind of a pool-level option: [`OPTIONS`] and [`POOL_OPTIONS`].
+pub fn pool_option_kind(name: &str) -> Option<OptionKind> {
+    option_kind(name).or_else(|| POOL_OPTIONS.iter().find(|o| o.0 == name).map(|o| o.1))
+}
+
 /// The kind of an overridable option, `None` if librbd does not allow it per image/pool.
 pub fn option_kind(name: &str) -> Option<OptionKind> {
     OPTIONS.iter().find(|o| o.0 == name).map(|o| o.1)
@@ -140,10 +207,24 @@ pub fn value_parses(kind: OptionKind, value: &str) -> bool {
 /// librbd's check of a metadata key before it is stored: `conf_<option>` must name an
 /// overridable option with a valid value (EINVAL otherwise).
 pub fn validate_key(key: &str, value: &[u8]) -> Result<()> {
+    validate(key, value, false)
+}
+
+/// [`validate_key`] for the pool's metadata, where [`POOL_OPTIONS`] are allowed too.
+pub fn validate_pool_key(key: &str, value: &[u8]) -> Result<()> {
+    validate(key, value, true)
+}
+
+fn validate(key: &str, value: &[u8], pool: bool) -> Result<()> {
     let Some(opt) = key.strip_prefix(CONF_PREFIX) else {
         return Ok(());
     };
-    let kind = option_kind(opt).ok_or_else(|| {
+    let kind = if pool {
+        pool_option_kind(opt)
+    } else {
+        option_kind(opt)
+    };
+    let kind = kind.ok_or_else(|| {
         RbdError::InvalidArgument(format!(
             "validation for {key} failed: not allowed image level override"
         ))
@@ -191,7 +272,11 @@ async fn get(io: &IoCtx, oid: &str, key: &str) -> Result<Vec<u8>> {
 }
 
 async fn set(io: &IoCtx, oid: &str, key: &str, value: &[u8]) -> Result<()> {
-    validate_key(key, value)?;
+    if oid == RBD_INFO {
+        validate_pool_key(key, value)?;
+    } else {
+        validate_key(key, value)?;
+    }
     let mut kv = BTreeMap::new();
     kv.insert(key.to_string(), value.to_vec());
     cls::metadata_set(&kv).exec(io, oid).await?;
@@ -266,12 +351,44 @@ impl Rbd {
 
     /// Set one pool metadata key (`conf_*` keys validated like librbd).
     pub async fn pool_metadata_set(&self, key: &str, value: &[u8]) -> Result<()> {
-        set(&pool_io(self.ioctx()), RBD_INFO, key, value).await
+        set(&pool_io(self.ioctx()), RBD_INFO, key, value).await?;
+        self.notify_pool_config_update(key).await;
+        Ok(())
     }
 
     /// Remove one pool metadata key (ENOENT when absent).
     pub async fn pool_metadata_remove(&self, key: &str) -> Result<()> {
-        remove(&pool_io(self.ioctx()), RBD_INFO, key).await
+        remove(&pool_io(self.ioctx()), RBD_INFO, key).await?;
+        self.notify_pool_config_update(key).await;
+        Ok(())
+    }
+
+    /// After a pool-level `conf_` override changes, librbd bumps the global
+    /// `rbd_config_pool_override_update_timestamp` in the monitors' config database so
+    /// that running clients re-read their overrides; we do the same. Best effort (a
+    /// `profile rbd` user may not be allowed to set it; librbd only logs that).
+    async fn notify_pool_config_update(&self, key: &str) {
+        if !key.starts_with(CONF_PREFIX) {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let cmd = serde_json::json!({
+            "prefix": "config set",
+            "who": "global",
+            "name": "rbd_config_pool_override_update_timestamp",
+            "value": now.to_string(),
+        });
+        if let Err(e) = self
+            .ioctx()
+            .rados()
+            .mon_command(&cmd.to_string(), bytes::Bytes::new())
+            .await
+        {
+            tracing::warn!("failed to notify clients of the pool config update: {e}");
+        }
     }
 }
 

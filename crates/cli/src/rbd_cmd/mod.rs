@@ -358,7 +358,8 @@ Commands (the `rbd` tool's syntax, options and output):
   trash purge [--expired-before DATE] [--threshold 0.0-1.0] [POOL[/NS]]
   namespace create|ls|rm POOL[/NS]
   lock ls IMAGE | lock add [--shared TAG] IMAGE ID | lock rm IMAGE ID LOCKER
-  config image get|set|rm|list IMAGE ... | config pool get|set|rm POOL ...
+  config image get|set|rm|list IMAGE ... | config pool get|set|rm|list POOL ...
+  config global get|set|rm|list global|client|client.ID [KEY [VALUE]]
   help COMMAND
   nbd serve [--bind ADDR:PORT | --socket PATH] [--read-only] IMAGE[@SNAP]
 
@@ -476,6 +477,11 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("config", "pool", "get") => (3, "config pool get"),
         ("config", "pool", "set") => (3, "config pool set"),
         ("config", "pool", "remove" | "rm") => (3, "config pool rm"),
+        ("config", "pool", "list" | "ls") => (3, "config pool list"),
+        ("config", "global", "get") => (3, "config global get"),
+        ("config", "global", "set") => (3, "config global set"),
+        ("config", "global", "remove" | "rm") => (3, "config global rm"),
+        ("config", "global", "list" | "ls") => (3, "config global list"),
         ("lock", "list" | "ls", _) => (2, "lock ls"),
         ("lock", "add", _) => (2, "lock add"),
         ("lock", "remove" | "rm", _) => (2, "lock rm"),
@@ -537,6 +543,11 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         "config pool get" => config::get(&mut c, config::Level::Pool).await,
         "config pool set" => config::set(&mut c, config::Level::Pool).await,
         "config pool rm" => config::remove(&mut c, config::Level::Pool).await,
+        "config pool list" => config::pool_list(&mut c).await,
+        "config global get" => config::global_get(&mut c).await,
+        "config global set" => config::global_set(&mut c).await,
+        "config global rm" => config::global_remove(&mut c).await,
+        "config global list" => config::global_list(&mut c).await,
         "lock ls" => lock::list(&mut c).await,
         "lock add" => lock::add(&mut c).await,
         "lock rm" => lock::remove(&mut c).await,
