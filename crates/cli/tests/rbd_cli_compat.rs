@@ -337,3 +337,69 @@ fn help_command_like_rbd() {
     assert_eq!(code(&a), 1);
     assert_eq!(code(&b), 1);
 }
+
+/// `rbd watch` and `rbd-rs watch` on one image see the same notifications (a snapshot
+/// created by librbd sends header updates), print the same line for each (cookies aside)
+/// and exit 0 when a line arrives on stdin.
+#[test]
+fn watch_prints_notifications_like_rbd() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let p = Pool::new("watch");
+    let img = p.img("w");
+    ok(RBD, &["create", "--size", "4M", &img]);
+    let e = env();
+    let spawn = |prog: &str| {
+        let exe = if prog == RBD_RS {
+            std::path::PathBuf::from(prog)
+        } else {
+            oracle(prog)
+        };
+        std::process::Command::new(exe)
+            .args(["--conf", &e.conf, "--keyring", &e.keyring, "watch", &img])
+            .env_remove("CEPH_ARGS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn watch")
+    };
+    let mut kids = [spawn(RBD), spawn(RBD_RS)];
+    let mut outs = Vec::new();
+    for k in kids.iter_mut() {
+        let mut r = BufReader::new(k.stdout.take().unwrap());
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        assert_eq!(l, "press enter to exit...\n");
+        outs.push(r);
+    }
+    ok(RBD, &["snap", "create", &format!("{img}@s1")]);
+    ok(RBD, &["resize", "--size", "8M", &img]);
+    // wait until both printed the same number of notifications (at least 2)
+    let mask = |l: &str| -> String {
+        l.split(", ")
+            .filter(|f| !f.starts_with("cookie="))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut lines: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
+    for (i, r) in outs.iter_mut().enumerate() {
+        while lines[i].len() < 2 {
+            let mut l = String::new();
+            assert!(r.read_line(&mut l).unwrap() > 0, "watch {i} ended early");
+            assert!(l.starts_with("w received notification: notify_id="), "{l}");
+            lines[i].push(mask(l.trim_end()));
+        }
+    }
+    assert_eq!(lines[0], lines[1], "rbd vs rbd-rs notifications");
+    for k in kids.iter_mut() {
+        k.stdin.take().unwrap().write_all(b"\n").unwrap();
+    }
+    for (k, prog) in kids.iter_mut().zip([RBD, RBD_RS]) {
+        let st = k.wait().unwrap();
+        assert!(st.success(), "{prog} watch exit {st:?}");
+    }
+    // our watch is gone from the header
+    let st = ok(RBD, &["status", "--format", "json", &img]);
+    assert!(st.contains("\"watchers\":[]"), "{st}");
+}

@@ -9,6 +9,38 @@ type DResult<T> = std::result::Result<T, DecodeError>;
 /// Notify op codes (`NotifyOp`).
 pub mod op {
     #![allow(missing_docs)]
+
+    /// librbd's name of an op (`operator<<(NotifyOp)`, what `rbd watch` prints).
+    pub fn name(op: u32) -> String {
+        const NAMES: [&str; 21] = [
+            "AcquiredLock",
+            "ReleasedLock",
+            "RequestLock",
+            "HeaderUpdate",
+            "AsyncProgress",
+            "AsyncComplete",
+            "Flatten",
+            "Resize",
+            "SnapCreate",
+            "SnapRemove",
+            "RebuildObjectMap",
+            "SnapRename",
+            "SnapProtect",
+            "SnapUnprotect",
+            "Rename",
+            "UpdateFeatures",
+            "Migrate",
+            "Sparsify",
+            "Quiesce",
+            "Unquiesce",
+            "MetadataUpdate",
+        ];
+        match NAMES.get(op as usize) {
+            Some(n) => n.to_string(),
+            None => format!("Unknown ({op})"),
+        }
+    }
+
     pub const ACQUIRED_LOCK: u32 = 0;
     pub const RELEASED_LOCK: u32 = 1;
     pub const REQUEST_LOCK: u32 = 2;

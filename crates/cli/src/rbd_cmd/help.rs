@@ -73,6 +73,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("trash purge", "[--no-progress] [--expired-before <date>] [--threshold <threshold>] <pool-spec>", "Remove all expired images from trash."),
     ("trash remove", "[--image-id <image-id>] [--no-progress] [--force] <image-id>", "Remove an image from trash."),
     ("trash restore", "[--image-id <image-id>] [--image <image>] <image-id>", "Restore an image from trash."),
+    ("watch", "<image-spec>", "Watch events on image."),
 ];
 
 /// Aliases rbd accepts for command words.

@@ -928,3 +928,80 @@ async fn used_size(
     let ext = img.diff_iterate(from, 0, size, false, !exact).await?;
     Ok(ext.iter().filter(|e| e.exists).map(|e| e.length).sum())
 }
+
+/// `rbd watch IMAGE`: watch the image's header and print every notification (and ack
+/// it) until a line (or end of input) arrives on stdin, as rbd's Watch.cc does.
+pub async fn watch(c: &mut Ctx) -> R {
+    let s = image_spec(
+        &c.args,
+        &mut 0,
+        Which::Source,
+        true,
+        SnapPresence::None,
+        SpecCheck::None,
+        &Spec::default(),
+    )?;
+    let img = c.open(&s, Mode::ReadOnly).await?;
+    let io = img.ioctx().clone();
+    let oid = ceph_rbd::util::header_name(img.id());
+    close(img).await;
+    let mut w = io.watch(&oid).await.map_err(|e| {
+        let n = e.errno().0;
+        Fail::new(
+            format!(
+                "rbd: watch failed\nrbd: watch failed: ({n}) {}",
+                super::strerror(n)
+            ),
+            n,
+        )
+    })?;
+    out("press enter to exit...\n");
+    let name = s.image.clone();
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let mut line = String::new();
+    let mut enter = std::pin::pin!(tokio::io::AsyncBufReadExt::read_line(&mut stdin, &mut line));
+    loop {
+        tokio::select! {
+            _ = &mut enter => break,
+            ev = w.next() => match ev {
+                Some(ceph_rados::WatchEvent::Notify { notify_id, cookie, notifier_gid, payload }) => {
+                    // rbd 16.2 decodes the librbd message for its op; an empty payload
+                    // is a header update (as librbd's ImageWatcher reads it)
+                    let op = if payload.is_empty() {
+                        ceph_rbd::watch_notify::op::HEADER_UPDATE
+                    } else {
+                        match ceph_encoding::Decode::decode(&mut ceph_encoding::Decoder::new(&payload)) {
+                            Ok(ceph_rbd::watch_notify::NotifyMessage { op, .. }) => op,
+                            Err(_) => {
+                                eprintln!("rbd: failed to decode image notification");
+                                u32::MAX
+                            }
+                        }
+                    };
+                    out(&format!(
+                        "{name} received notification: notify_id={notify_id}, cookie={cookie}, \
+                         notifier_id={notifier_gid}, bl.length={}, notify_op={}\n",
+                        payload.len(),
+                        ceph_rbd::watch_notify::op::name(op)
+                    ));
+                    let _ = io.notify_ack(&oid, notify_id, cookie, &[]).await;
+                }
+                Some(_) => eprintln!(
+                    "{name} received error: cookie={}, err=(107) Transport endpoint is not connected",
+                    w.cookie
+                ),
+                None => break,
+            }
+        }
+    }
+    io.unwatch(w).await.map_err(|e| {
+        let n = e.errno().0;
+        Fail::new(
+            format!(
+                "rbd: unwatch failed\nrbd: watch failed: ({n}) {}",
+                super::strerror(n)
+            ),
+            n,
+        )
+    })
+}

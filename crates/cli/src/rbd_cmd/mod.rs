@@ -337,7 +337,7 @@ Commands (the `rbd` tool's syntax, options and output):
   bench --io-type read|write|readwrite [--io-size S] [--io-threads N]
         [--io-total S] [--io-pattern seq|rand] IMAGE
   disk-usage (du) [IMAGE[@SNAP]] [--from-snap S] [--exact]
-  status IMAGE
+  status IMAGE | watch IMAGE
   snap create|ls|rm|purge|rename|rollback|protect|unprotect IMAGE@SNAP ...
   snap rm [--force] IMAGE@SNAP | snap rm --snap-id ID IMAGE
   snap limit set --limit N IMAGE | snap limit clear IMAGE
@@ -501,6 +501,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("bench-write", ..) => (1, "bench-write"),
         ("disk-usage" | "du", ..) => (1, "du"),
         ("status", ..) => (1, "status"),
+        ("watch", ..) => (1, "watch"),
         ("clone", ..) => (1, "clone"),
         ("flatten", ..) => (1, "flatten"),
         ("children", ..) => (1, "children"),
@@ -566,6 +567,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         "rename" => image::rename(&mut c).await,
         "resize" => image::resize(&mut c).await,
         "status" => image::status(&mut c).await,
+        "watch" => image::watch(&mut c).await,
         "du" => image::disk_usage(&mut c).await,
         "export" => transfer::export(&mut c).await,
         "import" => transfer::import(&mut c).await,
