@@ -343,3 +343,58 @@ fn rm_through_the_trash_like_rbd() {
     );
     assert_eq!(same(&["trash", "ls", "--all", pool]), "");
 }
+
+/// `--image-id` where rbd takes it: info and the snap commands open the image by id,
+/// also while it is in the trash (where it has no name in the directory).
+#[test]
+fn image_id_option_matches_rbd() {
+    let p = Pool::new("imgid");
+    let img = p.img("byid");
+    ok(RBD, &["create", "--size", "4M", &img]);
+    ok(RBD, &["snap", "create", &format!("{img}@s1")]);
+    ok(RBD, &["snap", "create", &format!("{img}@s2")]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(RBD, &["info", "--format", "json", &img])).unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    for round in ["named", "in the trash"] {
+        if round == "in the trash" {
+            ok(RBD, &["trash", "mv", &img]);
+        }
+        same(&["info", "--image-id", &id, "-p", &p.name]);
+        same(&["info", "--image-id", &id, "-p", &p.name, "--format", "json"]);
+        same(&[
+            "snap",
+            "ls",
+            "--image-id",
+            &id,
+            "-p",
+            &p.name,
+            "--format",
+            "json",
+        ]);
+        same_error(&["info", "--image-id", &id, &img], 22);
+        same_error(&["info", "--image-id", "0123456789ab", "-p", &p.name], 2);
+    }
+    // a snapshot of the trashed image removed by id, seen by rbd
+    ok(
+        RBD_RS,
+        &[
+            "snap",
+            "rm",
+            "--image-id",
+            &id,
+            "-p",
+            &p.name,
+            "--snap",
+            "s1",
+        ],
+    );
+    let left = ok(RBD, &["snap", "ls", "--image-id", &id, "-p", &p.name]);
+    assert!(!left.contains("s1") && left.contains("s2"), "{left}");
+    ok(RBD_RS, &["snap", "purge", "--image-id", &id, "-p", &p.name]);
+    assert_eq!(
+        ok(RBD, &["snap", "ls", "--image-id", &id, "-p", &p.name]),
+        ""
+    );
+    ok(RBD, &["trash", "restore", "-p", &p.name, &id]);
+}

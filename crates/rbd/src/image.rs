@@ -238,7 +238,12 @@ impl Image {
             Some(n) => n,
             None => match cls::dir_get_name(id).exec(md_io, util::RBD_DIRECTORY).await {
                 Ok(b) => cls::decode_string(&b)?,
-                Err(e) if e.is_not_found() => String::new(),
+                // an image in the trash keeps its name in the trash entry
+                Err(e) if e.is_not_found() => crate::Rbd::new(md_io.clone())
+                    .trash_get(id)
+                    .await
+                    .map(|t| t.name)
+                    .unwrap_or_default(),
                 Err(e) => return Err(e),
             },
         };

@@ -393,7 +393,14 @@ pub fn image_spec(
     } else {
         ""
     };
-    if required && s.image.is_empty() {
+    // `--image-id` names the source image instead (rbd: info, snap ls/rm/purge/...)
+    let by_id = which == Which::Source && a.get("image-id").is_some();
+    if by_id && !s.image.is_empty() {
+        return Err(Fail::einval(
+            "rbd: trying to access image using both name and id. ",
+        ));
+    }
+    if required && s.image.is_empty() && !by_id {
         return Err(Fail::einval(format!(
             "rbd: {prefix}image name was not specified"
         )));

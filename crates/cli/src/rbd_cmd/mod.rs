@@ -244,6 +244,19 @@ impl Ctx {
     /// `utils::open_image` (+ `snap_set`): open `s.image` (at `s.snap` if set).
     pub async fn open(&mut self, s: &Spec, mode: Mode) -> R<Image> {
         let rbd = self.rbd(s).await?;
+        if let (true, Some(id)) = (s.image.is_empty(), self.args.get("image-id")) {
+            // librbd opens by id, also an image in the trash (its name from the entry)
+            let opts = OpenOptions {
+                read_only: mode == Mode::ReadOnly || !s.snap.is_empty(),
+                snapshot: (!s.snap.is_empty()).then(|| s.snap.clone()),
+                no_watch: mode == Mode::ReadOnly || !s.snap.is_empty(),
+                ..Default::default()
+            };
+            return rbd
+                .open_by_id(id, &opts)
+                .await
+                .map_err(|e| Fail::rbd(&format!("error opening image {id}"), &e));
+        }
         open_image(&rbd, &s.image, &s.snap, mode).await
     }
 
@@ -516,7 +529,18 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     };
     c.args.pos.drain(..n);
     check_overrides(&c.args)?;
-    if c.args.get("image-id").is_some() && !matches!(cmd, "trash rm" | "trash restore") {
+    if c.args.get("image-id").is_some()
+        && !matches!(
+            cmd,
+            "trash rm"
+                | "trash restore"
+                | "info"
+                | "snap ls"
+                | "snap rm"
+                | "snap purge"
+                | "snap unprotect"
+        )
+    {
         return Err(Fail::einval(
             "rbd-rs: --image-id is not supported; name the image instead",
         ));
