@@ -403,3 +403,40 @@ fn watch_prints_notifications_like_rbd() {
     let st = ok(RBD, &["status", "--format", "json", &img]);
     assert!(st.contains("\"watchers\":[]"), "{st}");
 }
+
+/// `create --thick-provision`: the whole image allocated (written with zeros) as rbd
+/// does it: the same `rbd du` figures, zeros on read, a clean object map.
+#[test]
+fn thick_provision_allocates_like_rbd() {
+    let p = Pool::new("thick");
+    for (prog, name) in [(RBD, "by-rbd"), (RBD_RS, "by-us")] {
+        ok(
+            prog,
+            &[
+                "create",
+                "--thick-provision",
+                "--no-progress",
+                "--size",
+                "10M",
+                &p.img(name),
+            ],
+        );
+    }
+    let du = |name: &str| -> (u64, u64) {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(RBD, &["du", "--format", "json", &p.img(name)])).unwrap();
+        let i = &v["images"][0];
+        (
+            i["provisioned_size"].as_u64().unwrap(),
+            i["used_size"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(du("by-us"), du("by-rbd"));
+    assert_eq!(du("by-us"), (10 << 20, 10 << 20));
+    let zeros = sha256(&vec![0u8; 10 << 20]);
+    exports_equal(&p.img("by-us"), &zeros);
+    ok(
+        RBD,
+        &["object-map", "check", "--no-progress", &p.img("by-us")],
+    );
+}

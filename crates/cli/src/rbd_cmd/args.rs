@@ -62,6 +62,7 @@ const FLAGS: &[&[&str]] = &[
     &["exact"],
     &["merge-snapshots"],
     &["image-shared"],
+    &["thick-provision"],
     &["descendants"],
     &["skip-quiesce"],
     &["ignore-quiesce-error"],

@@ -21,7 +21,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("config pool remove", "<pool-name> <key>", "Remove a pool-level configuration override."),
     ("config pool set", "<pool-name> <key> <value>", "Set a pool-level configuration override."),
     ("copy", "[--order <order>] [--object-size <object-size>] [--image-feature <image-feature>] [--image-shared] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] [--sparse-size <sparse-size>] [--no-progress] <source-image-or-snap-spec> <dest-image-spec>", "Copy src image to dest."),
-    ("create", "--size <size> [--image-feature <image-feature>] [--order <order>] [--object-size <object-size>] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] <image-spec>", "Create an empty image."),
+    ("create", "[--thick-provision] --size <size> [--no-progress] [--image-feature <image-feature>] [--order <order>] [--object-size <object-size>] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] <image-spec>", "Create an empty image."),
     ("deep copy", "[--order <order>] [--object-size <object-size>] [--image-feature <image-feature>] [--image-shared] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] [--flatten] [--no-progress] <source-image-or-snap-spec> <dest-image-spec>", "Deep copy src image to dest."),
     ("device list", "[--format <format>] [--pretty-format]", "List mapped rbd images."),
     ("device map", "[--read-only] [--exclusive] [--options <options>] <image-or-snap-spec>", "Map an image to a block device (FUSE file + loop device)."),

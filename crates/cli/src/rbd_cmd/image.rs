@@ -259,10 +259,54 @@ pub async fn create(c: &mut Ctx) -> R {
         .ok_or_else(|| Fail::einval("rbd: must specify --size <M/G/T>"))?;
     let opts = create_options(c, false)?;
     let rbd = c.rbd(&s).await?;
-    match rbd.create(&s.image, size, &opts).await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Fail::rbd("create error", &e)),
+    if let Err(e) = rbd.create(&s.image, size, &opts).await {
+        return Err(Fail::rbd("create error", &e));
     }
+    if !c.args.flag("thick-provision") {
+        return Ok(());
+    }
+    // `--thick-provision`: every byte written (with zeros), so the image owns its space
+    // up front; a failure removes the half-made image, as rbd's Create.cc does
+    let p = super::fmt::Progress::new("Thick provisioning", c.args.no_progress());
+    let img = super::open_image(&rbd, &s.image, "", Mode::ReadWrite).await?;
+    let r = thick_write(&img, size, &p).await;
+    close(img).await;
+    match r {
+        Ok(()) => {
+            p.finish();
+            Ok(())
+        }
+        Err(e) => {
+            p.fail();
+            let _ = rbd.remove(&s.image).await;
+            Err(Fail::rbd("image thick provisioning failed", &e))
+        }
+    }
+}
+
+async fn thick_write(
+    img: &ceph_rbd::Image,
+    size: u64,
+    p: &super::fmt::Progress,
+) -> ceph_rbd::Result<()> {
+    let chunk = img.layout().await?.object_size.max(4096);
+    let zeros = bytes::Bytes::from(vec![0u8; chunk as usize]);
+    let mut set = tokio::task::JoinSet::new();
+    let mut off = 0u64;
+    let mut done = 0u64;
+    while off < size || !set.is_empty() {
+        while off < size && set.len() < 8 {
+            let len = chunk.min(size - off);
+            let (i, z, o) = (img.clone(), zeros.slice(..len as usize), off);
+            set.spawn(async move { i.write(o, z).await.map(|()| len) });
+            off += len;
+        }
+        if let Some(r) = set.join_next().await {
+            done += r.map_err(|e| ceph_rbd::RbdError::Stream(e.to_string()))??;
+            p.update(done, size);
+        }
+    }
+    img.flush().await
 }
 
 /// `pool/[ns/]image@snap` of a parent.
