@@ -562,6 +562,30 @@ impl Rbd {
         result
     }
 
+    /// For a member snapshot's GROUP namespace: the group's pool name, the group's name
+    /// and the group snapshot's name (what `rbd snap ls --all` shows), `None` if the
+    /// group or its snapshot record is gone.
+    pub async fn group_snap_names(
+        &self,
+        group_pool: i64,
+        group_id: &str,
+        group_snap_id: &str,
+    ) -> Option<(String, String, String)> {
+        let gio = in_pool(self.ioctx(), group_pool);
+        let pool = crate::image::pool_name(gio.rados(), group_pool).await?;
+        let b = cls::dir_get_name(group_id)
+            .exec(&gio, RBD_GROUP_DIRECTORY)
+            .await
+            .ok()?;
+        let group = cls::decode_string(&b).ok()?;
+        let b = cls::group_snap_get_by_id(group_snap_id)
+            .exec(&gio, &group_header_name(group_id))
+            .await
+            .ok()?;
+        let snap: GroupSnapshot = cls::decode(&b).ok()?;
+        Some((pool, group, snap.name))
+    }
+
     /// The group image `image` belongs to, if any (librbd `image_get_group`).
     pub async fn image_group(&self, image: &str) -> Result<Option<ImageGroup>> {
         let id = self.image_id(image).await?;

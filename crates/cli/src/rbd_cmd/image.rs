@@ -563,6 +563,19 @@ pub async fn remove(c: &mut Ctx) -> R {
         Err(e) => {
             p.fail();
             let n = e.errno().0;
+            // tools/rbd/action/Remove.cc names the group as POOL/NAME
+            let group = match (n, rbd.image_group(&s.image).await) {
+                (31, Ok(Some(g))) => {
+                    let pools = c.rados().await?.pool_list();
+                    let pool = pools
+                        .iter()
+                        .find(|(i, _)| *i == g.pool_id)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_else(|| format!("<missing group pool {}>", g.pool_id));
+                    format!(" {pool}/{}", g.name)
+                }
+                _ => String::new(),
+            };
             Err(match n {
                 39 => Fail::new(
                     "rbd: image has snapshots - these must be deleted with 'rbd snap purge' before the image can be removed.",
@@ -573,7 +586,7 @@ pub async fn remove(c: &mut Ctx) -> R {
                     n,
                 ),
                 31 => Fail::new(
-                    "rbd: error: image pertains to a consistency group\nRemove the image from the consistency group and try again.",
+                    format!("rbd: error: image belongs to a group{group}\nRemove the image from the group and try again."),
                     n,
                 ),
                 _ => Fail::rbd("delete error", &e),
