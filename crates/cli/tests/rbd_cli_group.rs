@@ -96,14 +96,31 @@ fn groups_and_members_match_rbd() {
     ok(
         RBD,
         &[
-            "group", "image", "add", "--group-pool", pool, "--group", "a", "--image-pool", pool,
-            "--image", "i2",
+            "group",
+            "image",
+            "add",
+            "--group-pool",
+            pool,
+            "--group",
+            "a",
+            "--image-pool",
+            pool,
+            "--image",
+            "i2",
         ],
     );
     ok(
         RBD_RS,
         &[
-            "group", "image", "add", "--group-pool", pool, "b", "--image-pool", pool, "i3",
+            "group",
+            "image",
+            "add",
+            "--group-pool",
+            pool,
+            "b",
+            "--image-pool",
+            pool,
+            "i3",
         ],
     );
     // adding a member to its own group again is accepted by both
@@ -116,11 +133,22 @@ fn groups_and_members_match_rbd() {
     );
     same(&["group", "image", "ls", &ga]);
     same(&["group", "image", "list", "--pool", pool, "--group", "b"]);
-    same(&["group", "image", "ls", "--format", "json", "--pretty-format", &gb]);
+    same(&[
+        "group",
+        "image",
+        "ls",
+        "--format",
+        "json",
+        "--pretty-format",
+        &gb,
+    ]);
     // librbd sees the back reference we wrote in the image header
     let info = ok(RBD, &["info", "--format", "json", &p.img("i1")]);
     assert!(info.contains(&format!("\"group\":\"{pool}/a\"")), "{info}");
     assert!(info.contains("\"op_features\":[\"group\"]"), "{info}");
+    // and rbd-rs shows it the same way
+    same(&["info", "--format", "json", &p.img("i1")]);
+    same(&["info", &p.img("i3")]);
 
     // the errors scripts test for
     same_error(&["group", "image", "add", &gb, &p.img("i1")], 17); // in another group
@@ -153,12 +181,19 @@ fn groups_and_members_match_rbd() {
     ok(RBD_RS, &["group", "create", &ng]);
     ok(RBD, &["create", "--size", "4M", &format!("{pool}/ns/n1")]);
     same_error(&["group", "image", "add", &ng, &p.img("i4")], 22);
-    ok(RBD_RS, &["group", "image", "add", &ng, &format!("{pool}/ns/n1")]);
+    ok(
+        RBD_RS,
+        &["group", "image", "add", &ng, &format!("{pool}/ns/n1")],
+    );
     assert_eq!(same(&["group", "ls", &format!("{pool}/ns")]), "g\n");
     same(&["group", "image", "ls", "--format", "json", &ng]);
     same(&["group", "image", "ls", &ng]);
     let info = ok(RBD, &["info", "--format", "json", &format!("{pool}/ns/n1")]);
-    assert!(info.contains(&format!("\"group\":\"{pool}/ns/g\"")), "{info}");
+    assert!(
+        info.contains(&format!("\"group\":\"{pool}/ns/g\"")),
+        "{info}"
+    );
+    same(&["info", "--format", "json", &format!("{pool}/ns/n1")]);
     same_error(&["group", "ls", &format!("{pool}/nons")], 2);
 
     // rename by one tool, seen by the other
@@ -171,8 +206,16 @@ fn groups_and_members_match_rbd() {
     ok(
         RBD,
         &[
-            "group", "rename", "--pool", pool, "--group", "c", "--dest-pool", pool,
-            "--dest-group", "a",
+            "group",
+            "rename",
+            "--pool",
+            pool,
+            "--group",
+            "c",
+            "--dest-pool",
+            pool,
+            "--dest-group",
+            "a",
         ],
     );
     assert_eq!(same(&["group", "ls", pool]), "a\nb\n");
@@ -184,8 +227,17 @@ fn groups_and_members_match_rbd() {
     ok(
         RBD,
         &[
-            "group", "image", "rm", "--group-pool", pool, "--group", "a", "--image-pool", pool,
-            "--image", "i2",
+            "group",
+            "image",
+            "rm",
+            "--group-pool",
+            pool,
+            "--group",
+            "a",
+            "--image-pool",
+            pool,
+            "--image",
+            "i2",
         ],
     );
     assert_eq!(same(&["group", "image", "ls", &ga]), "");
@@ -223,7 +275,15 @@ fn group_snapshots_roll_back_across_tools() {
         "[{\"snapshot\":\"s1\",\"state\":\"ok\"}]\n"
     );
     same(&["group", "snap", "ls", &g]);
-    same(&["group", "snap", "ls", "--format", "json", "--pretty-format", &g]);
+    same(&[
+        "group",
+        "snap",
+        "ls",
+        "--format",
+        "json",
+        "--pretty-format",
+        &g,
+    ]);
     // the member snapshot: GROUP namespace, librbd's name, resolved by both tools
     let snaps = same(&["snap", "ls", "--all", "--format", "json", &x]);
     assert!(snaps.contains("\"name\":\".group."), "{snaps}");
@@ -236,11 +296,23 @@ fn group_snapshots_roll_back_across_tools() {
     same(&["snap", "ls", "--all", &y]);
     // not a user snapshot
     assert_eq!(same(&["snap", "ls", &x]), "");
+    // but counted by `rbd info` (librbd's snap_list has every namespace)
+    let info = same(&["info", "--format", "json", &x]);
+    assert!(info.contains("\"snapshot_count\":1,"), "{info}");
 
     // librbd rolls back to our group snapshot
     scribble(&x);
     scribble(&y);
-    ok(RBD, &["group", "snap", "rollback", "--no-progress", &format!("{g}@s1")]);
+    ok(
+        RBD,
+        &[
+            "group",
+            "snap",
+            "rollback",
+            "--no-progress",
+            &format!("{g}@s1"),
+        ],
+    );
     exports_equal(&x, &x0);
     exports_equal(&y, &y0);
 
@@ -248,29 +320,65 @@ fn group_snapshots_roll_back_across_tools() {
     scribble(&x);
     scribble(&y);
     let (x1, y1) = (hash(&x), hash(&y));
-    ok(RBD, &["group", "snap", "create", "--pool", pool, "--group", "g", "--snap", "s2"]);
+    ok(
+        RBD,
+        &[
+            "group", "snap", "create", "--pool", pool, "--group", "g", "--snap", "s2",
+        ],
+    );
     scribble(&x);
     scribble(&y);
-    ok(RBD_RS, &["group", "snap", "rollback", "--no-progress", &format!("{g}@s2")]);
+    ok(
+        RBD_RS,
+        &[
+            "group",
+            "snap",
+            "rollback",
+            "--no-progress",
+            &format!("{g}@s2"),
+        ],
+    );
     exports_equal(&x, &x1);
     exports_equal(&y, &y1);
     // and back to our own first one
-    ok(RBD_RS, &["group", "snap", "rollback", "--no-progress", &format!("{g}@s1")]);
+    ok(
+        RBD_RS,
+        &[
+            "group",
+            "snap",
+            "rollback",
+            "--no-progress",
+            &format!("{g}@s1"),
+        ],
+    );
     exports_equal(&x, &x0);
     exports_equal(&y, &y0);
 
     // rename across tools; listing order is the record order (by id) in both
-    ok(RBD_RS, &["group", "snap", "rename", &format!("{g}@s2"), "s3"]);
+    ok(
+        RBD_RS,
+        &["group", "snap", "rename", &format!("{g}@s2"), "s3"],
+    );
     ok(
         RBD,
-        &["group", "snap", "rename", &format!("{g}@s1"), "--dest-snap", "s0"],
+        &[
+            "group",
+            "snap",
+            "rename",
+            &format!("{g}@s1"),
+            "--dest-snap",
+            "s0",
+        ],
     );
     assert_eq!(
         same(&["group", "snap", "ls", &g]),
         ok(RBD, &["group", "snap", "ls", &g])
     );
     let l = same(&["group", "snap", "ls", "--format", "json", &g]);
-    assert!(l.contains("\"s0\"") && l.contains("\"s3\"") && !l.contains("\"s1\""), "{l}");
+    assert!(
+        l.contains("\"s0\"") && l.contains("\"s3\"") && !l.contains("\"s1\""),
+        "{l}"
+    );
 
     // errors
     same_status(&["group", "snap", "create", &format!("{g}@s0")], 17);
@@ -283,7 +391,16 @@ fn group_snapshots_roll_back_across_tools() {
     same_error(&["group", "snap", "rename", &format!("{g}@s0")], 22);
     same_error(&["group", "snap", "rm", &format!("{g}@nos")], 2);
     same_error(&["group", "snap", "rm", &format!("{pool}/nog@s0")], 2);
-    same_error(&["group", "snap", "rollback", "--no-progress", &format!("{g}@nos")], 2);
+    same_error(
+        &[
+            "group",
+            "snap",
+            "rollback",
+            "--no-progress",
+            &format!("{g}@nos"),
+        ],
+        2,
+    );
     same_error(&["group", "snap", "rollback", &g], 22);
     // a member with group snapshots is refused like one with snapshots
     same_error(&["rm", &x], 39);
@@ -292,11 +409,17 @@ fn group_snapshots_roll_back_across_tools() {
     // snapshots; we remove librbd's s3
     ok(RBD, &["group", "snap", "rm", &format!("{g}@s0")]);
     let snaps = ok(RBD_RS, &["snap", "ls", "--all", "--format", "json", &x]);
-    assert!(!snaps.contains("\"s0\"") && snaps.contains("\"s3\""), "{snaps}");
+    assert!(
+        !snaps.contains("\"s0\"") && snaps.contains("\"s3\""),
+        "{snaps}"
+    );
     ok(RBD_RS, &["group", "snap", "remove", &format!("{g}@s3")]);
     assert_eq!(same(&["snap", "ls", "--all", &x]), "");
     assert_eq!(same(&["snap", "ls", "--all", &y]), "");
-    assert_eq!(same(&["group", "snap", "ls", "--format", "json", &g]), "[]\n");
+    assert_eq!(
+        same(&["group", "snap", "ls", "--format", "json", &g]),
+        "[]\n"
+    );
 
     // removing a group with snapshots takes the member snapshots with it, both ways
     ok(RBD_RS, &["group", "snap", "create", &format!("{g}@z")]);
