@@ -596,8 +596,13 @@ pub async fn remove(c: &mut Ctx) -> R {
             p.fail();
             let n = e.errno().0;
             // tools/rbd/action/Remove.cc names the group as POOL/NAME
-            let group = match (n, rbd.image_group(&s.image).await) {
-                (31, Ok(Some(g))) => {
+            let g = if n == 31 {
+                rbd.image_group(&s.image).await.ok().flatten()
+            } else {
+                None
+            };
+            let group = match g {
+                Some(g) => {
                     let pools = c.rados().await?.pool_list();
                     let pool = pools
                         .iter()
@@ -606,7 +611,7 @@ pub async fn remove(c: &mut Ctx) -> R {
                         .unwrap_or_else(|| format!("<missing group pool {}>", g.pool_id));
                     format!(" {pool}/{}", g.name)
                 }
-                _ => String::new(),
+                None => String::new(),
             };
             Err(match n {
                 39 => Fail::new(
