@@ -398,6 +398,7 @@ impl Rbd {
                     snap_id: 0,
                 })
                 .collect(),
+            newer: None,
         };
         cls::group_snap_set(&rec).exec(io, &ghdr).await?;
         let ns = self.snap_namespace(&gid, &rec.id);

@@ -142,11 +142,15 @@ pub struct GroupSnapshot {
     pub state: u8,
     /// One entry per member image.
     pub snaps: Vec<ImageSnapshotSpec>,
+    /// Encoding version and fields after `snaps` of a newer record (Reef's snapshot
+    /// namespace), written back unchanged so a rename keeps them.
+    pub newer: Option<(u8, Vec<u8>)>,
 }
 
 impl Encode for GroupSnapshot {
     fn encode(&self, out: &mut Vec<u8>) {
-        let g = out.start_versioned(1, 1);
+        let v = self.newer.as_ref().map_or(1, |(v, _)| *v);
+        let g = out.start_versioned(v, 1);
         out.put_str(&self.id);
         out.put_str(&self.name);
         out.put_u8(self.state);
@@ -154,18 +158,27 @@ impl Encode for GroupSnapshot {
         for s in &self.snaps {
             out.put(s);
         }
+        if let Some((_, tail)) = &self.newer {
+            out.put_raw(tail);
+        }
         g.finish(out);
     }
 }
 
 impl Decode for GroupSnapshot {
     fn decode(d: &mut Decoder<'_>) -> DResult<Self> {
-        let (_v, mut s) = d.versioned(1, "GroupSnapshot")?;
+        let (v, mut s) = d.versioned(1, "GroupSnapshot")?;
+        let id = s.string()?;
+        let name = s.string()?;
+        let state = s.u8()?;
+        let snaps = s.vec::<ImageSnapshotSpec>(6 + 8 + 4 + 8, "group snapshot images")?;
+        let newer = (v > 1).then(|| (v, s.rest().to_vec()));
         Ok(GroupSnapshot {
-            id: s.string()?,
-            name: s.string()?,
-            state: s.u8()?,
-            snaps: s.vec::<ImageSnapshotSpec>(6 + 8 + 4 + 8, "group snapshot images")?,
+            id,
+            name,
+            state,
+            snaps,
+            newer,
         })
     }
 }
@@ -331,6 +344,26 @@ mod tests {
         assert_eq!(g.pool_id, 2);
         assert_eq!(g.group_id, "102d6b8b4567");
         assert_eq!(encode_to_vec(&g), r);
+    }
+
+    #[test]
+    fn newer_group_snapshot_fields_survive_a_rewrite() {
+        // a v2 record (Reef): the v1 fields, then a snapshot namespace
+        let mut b = Vec::new();
+        let g = b.start_versioned(2, 1);
+        b.put_str("id1");
+        b.put_str("s");
+        b.put_u8(group_snap_state::COMPLETE);
+        b.put_u32(0);
+        b.put_raw(&[1, 1, 4, 0, 0, 0, 0, 0, 0, 0]);
+        g.finish(&mut b);
+        let mut s: GroupSnapshot = decode_exact(&b).unwrap();
+        assert_eq!(s.name, "s");
+        assert_eq!(encode_to_vec(&s), b);
+        s.name = "t".into();
+        let back: GroupSnapshot = decode_exact(&encode_to_vec(&s)).unwrap();
+        assert_eq!(back.newer, s.newer);
+        assert_eq!(back.name, "t");
     }
 
     #[test]
