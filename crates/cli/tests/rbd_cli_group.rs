@@ -437,3 +437,90 @@ fn group_snapshots_roll_back_across_tools() {
     ok(RBD, &["rm", "--no-progress", &x]);
     ok(RBD_RS, &["rm", "--no-progress", &y]);
 }
+
+/// librbd holding `pool/image` open with its exclusive lock (it wrote once) until
+/// dropped; it hands the lock over when asked, as any librbd client does.
+struct LockHolder(std::process::Child);
+
+impl LockHolder {
+    fn open(pool: &str, image: &str) -> LockHolder {
+        use std::io::BufRead;
+        let e = env();
+        let script = "import rados, rbd, sys\n\
+c = rados.Rados(conffile=sys.argv[1], conf={'keyring': sys.argv[2]})\n\
+c.connect()\n\
+io = c.open_ioctx(sys.argv[3])\n\
+img = rbd.Image(io, sys.argv[4])\n\
+img.write(b'held by librbd', 0)\n\
+print('locked', flush=True)\n\
+sys.stdin.read()\n\
+img.close(); io.close(); c.shutdown()\n";
+        let mut child = std::process::Command::new(oracle("python3"))
+            .args(["-c", script, &e.conf, &e.keyring, pool, image])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 with the rbd module");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("holder output");
+        assert_eq!(
+            line.trim(),
+            "locked",
+            "librbd could not write {pool}/{image}"
+        );
+        LockHolder(child)
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn group_snapshot_of_members_locked_by_librbd() {
+    let p = Pool::new("glock");
+    let pool = p.name.as_str();
+    let x = make_image(&p, "x", 21);
+    let y = make_image(&p, "y", 22);
+    let g = p.img("g");
+    ok(RBD_RS, &["group", "create", &g]);
+    ok(RBD_RS, &["group", "image", "add", &g, &x]);
+    ok(RBD_RS, &["group", "image", "add", &g, &y]);
+    let holder = LockHolder::open(pool, "x");
+    let lock = ok(RBD, &["lock", "ls", "--format", "json", &x]);
+    assert!(
+        lock.contains("auto "),
+        "librbd does not own the lock: {lock}"
+    );
+    let (x0, y0) = (hash(&x), hash(&y));
+    // the snapshot of the locked member is taken through its owner
+    ok(RBD_RS, &["group", "snap", "create", &format!("{g}@s")]);
+    assert_eq!(
+        same(&["group", "snap", "ls", "--format", "json", &g]),
+        "[{\"snapshot\":\"s\",\"state\":\"ok\"}]\n"
+    );
+    let snaps = ok(RBD, &["snap", "ls", "--all", "--format", "json", &x]);
+    assert!(snaps.contains("\"group snap\":\"s\""), "{snaps}");
+    scribble(&y);
+    // the rollback takes the lock over from librbd
+    ok(
+        RBD_RS,
+        &[
+            "group",
+            "snap",
+            "rollback",
+            "--no-progress",
+            &format!("{g}@s"),
+        ],
+    );
+    drop(holder);
+    exports_equal(&x, &x0);
+    exports_equal(&y, &y0);
+    ok(RBD, &["group", "rm", &g]);
+    assert_eq!(same(&["snap", "ls", "--all", &x]), "");
+}
