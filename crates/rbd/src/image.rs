@@ -683,11 +683,9 @@ impl Image {
             objects: h.layout.num_objects(st.size),
             order: h.order,
             object_size: h.layout.object_size,
-            snapshot_count: h
-                .snaps
-                .iter()
-                .filter(|s| s.namespace == SnapshotNamespace::User)
-                .count() as u64,
+            // librbd's snap_list (what `rbd info` counts) has every namespace: group
+            // members' and trashed snapshots count too
+            snapshot_count: h.snaps.len() as u64,
             data_pool,
             block_name_prefix: h.object_prefix.clone(),
             format: 2,

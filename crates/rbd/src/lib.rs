@@ -13,7 +13,7 @@
 //! ([`Image::copy`], [`Image::deep_copy`] with snapshots and the clone parent kept),
 //! [`Image::sparsify`], pool statistics, image and pool metadata ([`meta`], incl. the
 //! `conf_` configuration overrides), the trash ([`trash`]), namespaces, advisory locks
-//! ([`advisory`]), the watcher check, and librbd's default features (61): the exclusive
+//! ([`advisory`]), consistency groups (`rbd group`, with group snapshots), the watcher check, and librbd's default features (61): the exclusive
 //! lock with cooperative hand-over to and from librbd clients, the object map and
 //! fast-diff.
 //!
@@ -54,6 +54,7 @@ mod error;
 mod exclusive_lock;
 pub mod export;
 pub mod features;
+mod group;
 mod image;
 mod info;
 mod io;
@@ -78,6 +79,7 @@ pub use clone::auto_clone_format;
 pub use copy::{CopyOptions, DEFAULT_SPARSE_SIZE};
 pub use diff::{merge_diffs, DiffExtent, DiffFormat, DIFF_V1_BANNER};
 pub use error::{RbdError, Result, EILSEQ};
+pub use group::{member_snap_name, GroupImageInfo, ImageGroup};
 pub use image::{Image, OpenOptions, SnapInfo};
 pub use info::{ImageInfo, ParentInfo};
 pub use rbd::{ChildInfo, CloneFormat, CloneOptions, CreateOptions, ImageSpec, Rbd};

@@ -22,24 +22,37 @@ impl Image {
     /// allocated on the data pool, `snapshot_add` records it in the header, and the
     /// watchers are told to refresh.
     pub async fn snap_create(&self, name: &str) -> Result<u64> {
+        self.snap_create_in(SnapshotNamespace::User, name).await
+    }
+
+    /// [`Image::snap_create`] in snapshot namespace `ns` (a group snapshot's member
+    /// snapshots live in the GROUP namespace, so `rbd snap ls` does not show them and
+    /// their names never clash with user snapshots).
+    pub(crate) async fn snap_create_in(&self, ns: SnapshotNamespace, name: &str) -> Result<u64> {
         self.check_writable()?;
         util::validate_name("snapshot", name)?;
+        let find = |st: &State| {
+            st.h.snaps
+                .iter()
+                .find(|s| s.name == name && s.namespace == ns)
+                .map(|s| s.id)
+        };
         if self
             .invoke_proxied(Request::SnapCreate {
-                ns: SnapshotNamespace::User,
+                ns: ns.clone(),
                 name: name.into(),
                 flags: 0,
             })
             .await?
         {
             let st = self.state().await?;
-            return st.h.snap_by_name(name).map(|s| s.id).ok_or_else(|| {
+            return find(&st).ok_or_else(|| {
                 RbdError::not_found(format!("snapshot '{name}' after its creation"))
             });
         }
         let _og = self.op_gate().await?;
         let st = self.state().await?;
-        if st.h.snap_by_name(name).is_some() {
+        if find(&st).is_some() {
             return Err(RbdError::exists(format!(
                 "snapshot '{name}' already exists"
             )));
@@ -55,7 +68,7 @@ impl Image {
         if let Err(e) = io.notify(oid, &q, crate::image::NOTIFY_TIMEOUT).await {
             debug!("quiesce notify on {oid}: {e}");
         }
-        let r = self.snap_create_locked(&st, name).await;
+        let r = self.snap_create_locked(&st, &ns, name).await;
         let u = ceph_encoding::encode_to_vec(&NotifyMessage::quiesce(true, req));
         if let Err(e) = io.notify(oid, &u, crate::image::NOTIFY_TIMEOUT).await {
             debug!("unquiesce notify on {oid}: {e}");
@@ -65,11 +78,16 @@ impl Image {
         Ok(id)
     }
 
-    async fn snap_create_locked(&self, st: &Arc<State>, name: &str) -> Result<u64> {
+    async fn snap_create_locked(
+        &self,
+        st: &Arc<State>,
+        ns: &SnapshotNamespace,
+        name: &str,
+    ) -> Result<u64> {
         let io = &self.inner.md_io;
         for _ in 0..10 {
             let snap_id = st.data_io.selfmanaged_snap_create().await?;
-            match cls::snapshot_add(snap_id, name, &SnapshotNamespace::User)
+            match cls::snapshot_add(snap_id, name, ns)
                 .exec(io, &self.inner.header_oid)
                 .await
             {
@@ -309,10 +327,24 @@ impl Image {
         name: &str,
         progress: impl Fn(u64, u64) + Send + Sync,
     ) -> Result<()> {
+        let id = Self::user_snap(&*self.state().await?, name)?.id;
+        self.snap_rollback_id(id, progress).await
+    }
+
+    /// [`Image::snap_rollback`] to the snapshot with id `snap_id`, in any namespace (a
+    /// group snapshot rolls its members back to their GROUP-namespace snapshots).
+    pub(crate) async fn snap_rollback_id(
+        &self,
+        snap_id: u64,
+        progress: impl Fn(u64, u64) + Send + Sync,
+    ) -> Result<()> {
         self.check_writable()?;
         let _og = self.op_gate().await?;
         let st = self.state().await?;
-        let s = Self::user_snap(&st, name)?.clone();
+        let s =
+            st.h.snap(snap_id).cloned().ok_or_else(|| {
+                RbdError::not_found(format!("snapshot id {snap_id} does not exist"))
+            })?;
         if st.h.size != s.size {
             self.resize(s.size, true).await?;
         }

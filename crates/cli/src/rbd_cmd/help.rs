@@ -33,6 +33,18 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("feature disable", "<image-spec> <features> [<features> ...]", "Disable the specified image feature."),
     ("feature enable", "<image-spec> <features> [<features> ...]", "Enable the specified image feature."),
     ("flatten", "[--no-progress] <image-spec>", "Fill clone with parent data (make it independent)."),
+    ("group create", "<group-spec>", "Create a group."),
+    ("group image add", "[--group-pool <group-pool>] [--group-namespace <group-namespace>] [--group <group>] [--image-pool <image-pool>] [--image-namespace <image-namespace>] [--image <image>] <group-spec> <image-spec>", "Add an image to a group."),
+    ("group image list", "[--format <format>] [--pretty-format] <group-spec>", "List images in a group."),
+    ("group image remove", "[--group-pool <group-pool>] [--group-namespace <group-namespace>] [--group <group>] [--image-pool <image-pool>] [--image-namespace <image-namespace>] [--image <image>] <group-spec> <image-spec>", "Remove an image from a group."),
+    ("group list", "[--format <format>] [--pretty-format] <pool-spec>", "List rbd groups."),
+    ("group remove", "<group-spec>", "Delete a group."),
+    ("group rename", "<source-group-spec> <dest-group-spec>", "Rename a group within pool."),
+    ("group snap create", "<group-snap-spec>", "Make a snapshot of a group."),
+    ("group snap list", "[--format <format>] [--pretty-format] <group-spec>", "List snapshots of a group."),
+    ("group snap remove", "<group-snap-spec>", "Remove a snapshot from a group."),
+    ("group snap rename", "[--dest-snap <dest-snap>] <group-snap-spec> <dest-snap>", "Rename group's snapshot."),
+    ("group snap rollback", "[--no-progress] <group-snap-spec>", "Rollback group to snapshot."),
     ("image-meta get", "<image-spec> <key>", "Image metadata get the value associated with the key."),
     ("image-meta list", "[--format <format>] [--pretty-format] <image-spec>", "Image metadata list keys with values."),
     ("image-meta remove", "<image-spec> <key>", "Image metadata remove the key and value associated."),
@@ -142,6 +154,9 @@ mod tests {
         assert!(command_help(&w("cp"))
             .unwrap()
             .starts_with("usage: rbd copy"));
-        assert!(command_help(&w("group create")).is_none());
+        assert!(command_help(&w("group snap rm"))
+            .unwrap()
+            .starts_with("usage: rbd group snap remove"));
+        assert!(command_help(&w("group frobnicate")).is_none());
     }
 }

@@ -480,12 +480,36 @@ pub async fn info(c: &mut Ctx) -> R {
     )?;
     let json = c.json()?;
     let img = c.open(&s, Mode::ReadOnly).await?;
-    let r = info_of(&img, json).await;
+    // librbd image_get_group; tools/rbd Info.cc prints POOL/[NS/]GROUP
+    let rbd = c.rbd(&s).await?;
+    let group = match rbd.image_group(&s.image).await {
+        Ok(Some(g)) => {
+            let pools = c.rados().await?.pool_list();
+            let pool = pools
+                .iter()
+                .find(|(i, _)| *i == g.pool_id)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| format!("<missing group pool {}>", g.pool_id));
+            let ns = rbd.ioctx().namespace();
+            let ns = if ns.is_empty() {
+                String::new()
+            } else {
+                format!("{ns}/")
+            };
+            Some(format!("{pool}/{ns}{}", g.name))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            close(img).await;
+            return Err(Fail::rbd("error getting image group info", &e));
+        }
+    };
+    let r = info_of(&img, json, group).await;
     close(img).await;
     r
 }
 
-async fn info_of(img: &Image, json: Option<bool>) -> R {
+async fn info_of(img: &Image, json: Option<bool>, group: Option<String>) -> R {
     let i = img.info().await.map_err(|e| Fail::rbd("info", &e))?;
     let limit = img.snap_get_limit().await.unwrap_or(None);
     if let Some(pretty) = json {
@@ -508,6 +532,11 @@ async fn info_of(img: &Image, json: Option<bool>) -> R {
             ("features", strs(&i.features)),
             ("op_features", strs(&i.op_features)),
             ("flags", strs(&i.flags)),
+        ]);
+        if let Some(g) = &group {
+            f.push(("group", Json::s(g)));
+        }
+        f.extend([
             ("create_timestamp", Json::s(&i.create_timestamp)),
             ("access_timestamp", Json::s(&i.access_timestamp)),
             ("modify_timestamp", Json::s(&i.modify_timestamp)),
@@ -559,6 +588,9 @@ async fn info_of(img: &Image, json: Option<bool>) -> R {
         i.op_features.join(", "),
         i.flags.join(", ")
     );
+    if let Some(g) = &group {
+        o += &format!("\tgroup: {g}\n");
+    }
     o += &format!(
         "\tcreate_timestamp: {}\n\taccess_timestamp: {}\n\tmodify_timestamp: {}\n",
         i.create_timestamp, i.access_timestamp, i.modify_timestamp
@@ -607,6 +639,24 @@ pub async fn remove(c: &mut Ctx) -> R {
         Err(e) => {
             p.fail();
             let n = e.errno().0;
+            // tools/rbd/action/Remove.cc names the group as POOL/NAME
+            let g = if n == 31 {
+                rbd.image_group(&s.image).await.ok().flatten()
+            } else {
+                None
+            };
+            let group = match g {
+                Some(g) => {
+                    let pools = c.rados().await?.pool_list();
+                    let pool = pools
+                        .iter()
+                        .find(|(i, _)| *i == g.pool_id)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_else(|| format!("<missing group pool {}>", g.pool_id));
+                    format!(" {pool}/{}", g.name)
+                }
+                None => String::new(),
+            };
             Err(match n {
                 39 => Fail::new(
                     "rbd: image has snapshots - these must be deleted with 'rbd snap purge' before the image can be removed.",
@@ -617,7 +667,7 @@ pub async fn remove(c: &mut Ctx) -> R {
                     n,
                 ),
                 31 => Fail::new(
-                    "rbd: error: image pertains to a consistency group\nRemove the image from the consistency group and try again.",
+                    format!("rbd: error: image belongs to a group{group}\nRemove the image from the group and try again."),
                     n,
                 ),
                 _ => Fail::rbd("delete error", &e),

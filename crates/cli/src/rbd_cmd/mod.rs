@@ -10,6 +10,7 @@ mod config;
 mod copy;
 mod device;
 mod features;
+mod group;
 mod help;
 mod image;
 mod lock;
@@ -370,6 +371,8 @@ Commands (the `rbd` tool's syntax, options and output):
   trash restore [--image NAME] [POOL/[NS/]]ID | trash rm [--force] [POOL/[NS/]]ID
   trash purge [--expired-before DATE] [--threshold 0.0-1.0] [POOL[/NS]]
   namespace create|ls|rm POOL[/NS]
+  group create|ls|rm|rename [POOL/[NS/]]GROUP ... | group image add|rm|ls GROUP [IMAGE]
+  group snap create|ls|rm|rename|rollback GROUP@SNAP ...
   lock ls IMAGE | lock add [--shared TAG] IMAGE ID | lock rm IMAGE ID LOCKER
   config image get|set|rm|list IMAGE ... | config pool get|set|rm|list POOL ...
   config global get|set|rm|list global|client|client.ID [KEY [VALUE]]
@@ -480,6 +483,18 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("trash", "remove" | "rm", _) => (2, "trash rm"),
         ("trash", "restore", _) => (2, "trash restore"),
         ("trash", "purge", _) => (2, "trash purge"),
+        ("group", "image", "add") => (3, "group image add"),
+        ("group", "image", "remove" | "rm") => (3, "group image rm"),
+        ("group", "image", "list" | "ls") => (3, "group image ls"),
+        ("group", "snap", "create") => (3, "group snap create"),
+        ("group", "snap", "list" | "ls") => (3, "group snap ls"),
+        ("group", "snap", "remove" | "rm") => (3, "group snap rm"),
+        ("group", "snap", "rename") => (3, "group snap rename"),
+        ("group", "snap", "rollback") => (3, "group snap rollback"),
+        ("group", "create", _) => (2, "group create"),
+        ("group", "list" | "ls", _) => (2, "group ls"),
+        ("group", "remove" | "rm", _) => (2, "group rm"),
+        ("group", "rename", _) => (2, "group rename"),
         ("namespace", "create", _) => (2, "namespace create"),
         ("namespace", "list" | "ls", _) => (2, "namespace ls"),
         ("namespace", "remove" | "rm", _) => (2, "namespace rm"),
@@ -585,6 +600,18 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         "trash rm" => trash::rm(&mut c).await,
         "trash restore" => trash::restore(&mut c).await,
         "trash purge" => trash::purge(&mut c).await,
+        "group create" => group::create(&mut c).await,
+        "group ls" => group::list(&mut c).await,
+        "group rm" => group::remove(&mut c).await,
+        "group rename" => group::rename(&mut c).await,
+        "group image add" => group::image_add(&mut c).await,
+        "group image rm" => group::image_remove(&mut c).await,
+        "group image ls" => group::image_list(&mut c).await,
+        "group snap create" => group::snap_create(&mut c).await,
+        "group snap ls" => group::snap_list(&mut c).await,
+        "group snap rm" => group::snap_remove(&mut c).await,
+        "group snap rename" => group::snap_rename(&mut c).await,
+        "group snap rollback" => group::snap_rollback(&mut c).await,
         "namespace create" => namespace::create(&mut c).await,
         "namespace ls" => namespace::list(&mut c).await,
         "namespace rm" => namespace::remove(&mut c).await,

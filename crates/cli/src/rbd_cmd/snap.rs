@@ -84,6 +84,7 @@ pub async fn list(c: &mut Ctx) -> R {
     let json = c.json()?;
     let all = c.args.flag("all");
     let img = c.open(&s, Mode::ReadOnly).await?;
+    let rbd = c.rbd(&s).await?;
     let snaps = if all {
         img.snapshots().await
     } else {
@@ -91,6 +92,21 @@ pub async fn list(c: &mut Ctx) -> R {
     };
     close(img).await;
     let snaps = snaps.map_err(|e| Fail::rbd("failed to list snapshots", &e))?;
+    // GROUP namespace: (pool, group, group snapshot) names, as librbd resolves them
+    let mut groups = Vec::new();
+    for x in &snaps {
+        groups.push(match &x.namespace {
+            SnapshotNamespace::Group {
+                group_pool,
+                group_id,
+                group_snapshot_id,
+            } if all => {
+                rbd.group_snap_names(*group_pool, group_id, group_snapshot_id)
+                    .await
+            }
+            _ => None,
+        });
+    }
     let ts = |t: ceph_encoding::UTime| {
         if t.sec == 0 {
             String::new()
@@ -101,7 +117,8 @@ pub async fn list(c: &mut Ctx) -> R {
     if let Some(pretty) = json {
         let arr = snaps
             .iter()
-            .map(|x| {
+            .zip(&groups)
+            .map(|(x, g)| {
                 let prot = x.namespace == SnapshotNamespace::User && x.is_protected();
                 let mut f = vec![
                     ("id", Json::U(x.id)),
@@ -115,6 +132,11 @@ pub async fn list(c: &mut Ctx) -> R {
                     // 16.2 shows the original name only (not its namespace type)
                     if let SnapshotNamespace::Trash { original_name, .. } = &x.namespace {
                         n.push(("original_name", Json::s(original_name)));
+                    }
+                    if let Some((pool, group, snap)) = g {
+                        n.push(("pool", Json::s(pool)));
+                        n.push(("group", Json::s(group)));
+                        n.push(("group snap", Json::s(snap)));
                     }
                     f.push(("namespace", Json::obj(n)));
                 }
@@ -135,7 +157,7 @@ pub async fn list(c: &mut Ctx) -> R {
         cols.push(("NAMESPACE", Align::Left, Align::Left));
     }
     let mut t = TextTable::new(&cols);
-    for x in &snaps {
+    for (x, g) in snaps.iter().zip(&groups) {
         let prot = x.namespace == SnapshotNamespace::User && x.is_protected();
         let mut row = vec![
             x.id.to_string(),
@@ -148,6 +170,9 @@ pub async fn list(c: &mut Ctx) -> R {
             let mut n = ns_name(&x.namespace).to_string();
             if let SnapshotNamespace::Trash { original_name, .. } = &x.namespace {
                 n += &format!(" ({original_name})");
+            }
+            if let Some((pool, group, snap)) = g {
+                n += &format!(" ({pool}/{group}@{snap})");
             }
             row.push(n);
         }

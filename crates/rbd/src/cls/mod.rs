@@ -6,6 +6,7 @@
 //! compound op vector ([`ClsCall::op`]). Outputs are decoded by the `decode_*` functions.
 //! No I/O happens here except in [`ClsCall::exec`].
 
+mod group;
 pub mod lock;
 mod meta;
 pub mod types;
@@ -14,6 +15,7 @@ use crate::error::Result;
 use bytes::Bytes;
 use ceph_encoding::{Decode, DecodeError, Decoder, EncodeExt, UTime};
 use ceph_rados::{IoCtx, OsdOp, SnapContext};
+pub use group::*;
 pub use meta::*;
 use std::collections::{BTreeMap, BTreeSet};
 pub use types::*;
