@@ -3,6 +3,7 @@
 //! silent or dead peer. Whoever owns the session (monitor client, objecter) talks to it
 //! through a [`ConnHandle`] and receives [`ConnEvent`]s tagged with the connection id.
 
+use crate::config::DialHook;
 use crate::error::Error;
 use bytes::Bytes;
 use ceph_encoding::UTime;
@@ -35,7 +36,7 @@ pub(crate) enum ConnEvent {
 }
 
 /// Timing knobs for a connection task.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct DriverOpts {
     /// TCP connect plus handshake must finish within this.
     pub handshake_timeout: Duration,
@@ -43,6 +44,8 @@ pub(crate) struct DriverOpts {
     pub keepalive_interval: Duration,
     /// Drop the session if nothing arrived for this long.
     pub idle_timeout: Duration,
+    /// Dial somewhere else than the peer's address (tests: the fault proxy).
+    pub dial: Option<DialHook>,
 }
 
 /// Handle to a connection task. Dropping it closes the connection.
@@ -92,7 +95,8 @@ async fn run(
     opts: DriverOpts,
 ) -> Result<(), Error> {
     let deadline = Instant::now() + opts.handshake_timeout;
-    let stream = match tokio::time::timeout(opts.handshake_timeout, TcpStream::connect(addr)).await
+    let dial = opts.dial.as_ref().map_or(addr, |h| h.dial(addr));
+    let stream = match tokio::time::timeout(opts.handshake_timeout, TcpStream::connect(dial)).await
     {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {

@@ -597,6 +597,7 @@ impl MonTask {
                     .min(Duration::from_secs(10)),
                 keepalive_interval: self.shared.config.mon_ping_interval,
                 idle_timeout: self.shared.config.mon_ping_timeout,
+                dial: self.shared.config.dial.clone(),
             };
             debug!(%label, "hunting monitor");
             if !self.tried.contains(&label) {

@@ -333,8 +333,9 @@ impl ObjTask {
         };
         let opts = DriverOpts {
             handshake_timeout: Duration::from_secs(10),
-            keepalive_interval: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(30),
+            keepalive_interval: shared.config.osd_keepalive_interval,
+            idle_timeout: shared.config.osd_idle_timeout,
+            dial: shared.config.dial.clone(),
         };
         debug!(osd, %addr, "opening OSD session");
         let conn = net::spawn(id, sa, cfg, Box::new(auth), self.ev_tx.clone(), opts);
