@@ -285,3 +285,57 @@ fn stall_and_delay_keep_order() {
         .collect();
     assert_eq!(String::from_utf8(oracle_get(&pool, "obj")).unwrap(), want);
 }
+
+/// Issue 10 item 8: the peer stops reading while we still have 24 MiB of writes for it,
+/// so our socket buffer fills and the write to it blocks. The keepalive and idle checks
+/// must keep running meanwhile: the session is torn down within the idle timeout and the
+/// writes complete on a new one (they used to hang forever on the blocked write).
+#[test]
+fn blocked_write_to_black_hole_still_times_out() {
+    let pool = make_pool("proxy", 8);
+    let p = FaultProxy::new();
+    let mut cfg = proxied(&p);
+    cfg.osd_keepalive_interval = Duration::from_millis(500);
+    cfg.osd_idle_timeout = Duration::from_secs(3);
+    const CHUNK: usize = 4 << 20;
+    rt().block_on(async {
+        let (_r, io) = setup(&p, cfg.clone(), &pool, "obj").await;
+        let c = osd_conn(&p, &cfg);
+        c.black_hole();
+        let t0 = Instant::now();
+        type Fut = Pin<Box<dyn Future<Output = ceph_rados::Result<()>> + Send>>;
+        let futs: Vec<Fut> = (0..6u8)
+            .map(|i| {
+                let io = io.clone();
+                let data = Bytes::from(vec![b'0' + i; CHUNK]);
+                Box::pin(async move { io.write("obj", (i as usize * CHUNK) as u64, data).await })
+                    as Fut
+            })
+            .collect();
+        let res = within(
+            "writes stuck behind a black hole",
+            Duration::from_secs(45),
+            submit_in_order(futs),
+        )
+        .await;
+        for r in res {
+            r.unwrap();
+        }
+        let took = t0.elapsed();
+        assert!(
+            took < Duration::from_secs(30),
+            "idle detection took {took:?}"
+        );
+        let osd = p
+            .conns()
+            .into_iter()
+            .filter(|x| !is_mon(&cfg, x.upstream))
+            .count();
+        assert_eq!(osd, 2, "the black-holed session and its replacement");
+    });
+    let got = oracle_get(&pool, "obj");
+    assert_eq!(got.len(), 6 * CHUNK);
+    for (i, part) in got.chunks(CHUNK).enumerate() {
+        assert!(part.iter().all(|&b| b == b'0' + i as u8), "chunk {i}");
+    }
+}
