@@ -339,3 +339,75 @@ fn blocked_write_to_black_hole_still_times_out() {
         assert!(part.iter().all(|&b| b == b'0' + i as u8), "chunk {i}");
     }
 }
+
+/// Issue 10 item 8: once connected, a monitor that refuses to authenticate us again (here
+/// the entity was deleted, so reclaiming its global id is refused) must surface as an
+/// error on the monitor requests, not as an endless hunt that leaves them hanging.
+#[test]
+fn refused_reauthentication_surfaces_an_error() {
+    let name = unique("relauth").replace('-', "_");
+    let entity = format!("client.{name}");
+    let keyring = cluster_dir().join(format!("{name}.keyring"));
+    tool(
+        "ceph",
+        &[
+            "auth",
+            "get-or-create",
+            &entity,
+            "mon",
+            "allow *",
+            "osd",
+            "allow *",
+            "-o",
+            keyring.to_str().unwrap(),
+        ],
+    );
+    let p = FaultProxy::new();
+    let mut cfg = ceph_rados::CommonArgs {
+        conf: Some(conf_path()),
+        keyring: Some(keyring.clone()),
+        name: Some(ceph_encoding::EntityName::client(&name)),
+        ..Default::default()
+    }
+    .to_config()
+    .unwrap();
+    cfg.dial = Some(p.hook());
+    rt().block_on(async {
+        let r = Rados::connect(cfg.clone())
+            .await
+            .expect("connect as the new entity");
+        r.mon_command(r#"{"prefix": "status"}"#, Bytes::new())
+            .await
+            .unwrap();
+        tool("ceph", &["auth", "rm", &entity]);
+        let mons = p.live(|a| is_mon(&cfg, a));
+        assert_eq!(mons.len(), 1);
+        mons[0].reset();
+        let before = p.accepted();
+        let t0 = Instant::now();
+        let e = within(
+            "monitor command after refused re-auth",
+            Duration::from_secs(30),
+            async { r.mon_command(r#"{"prefix": "status"}"#, Bytes::new()).await },
+        )
+        .await
+        .expect_err("the entity is gone: the command must fail");
+        eprintln!("error after {:?}: {e}", t0.elapsed());
+        assert!(
+            matches!(e.errno().0, 1 | 2 | 13),
+            "EPERM/ENOENT/EACCES expected, got {e}"
+        );
+        // And the client stops hunting: no new monitor connections from now on.
+        let after = p.accepted();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(p.accepted(), after, "still hunting after a refusal");
+        assert!(after - before <= 3, "{} attempts", after - before);
+        // Later requests fail at once with the same error.
+        let e2 = r
+            .mon_command(r#"{"prefix": "status"}"#, Bytes::new())
+            .await
+            .expect_err("still refused");
+        assert_eq!(e2.errno(), e.errno());
+    });
+    let _ = std::fs::remove_file(keyring);
+}
