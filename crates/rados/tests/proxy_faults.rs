@@ -411,3 +411,58 @@ fn refused_reauthentication_surfaces_an_error() {
     });
     let _ = std::fs::remove_file(keyring);
 }
+
+/// Issue 10 item 6: a watch whose OSD session is reset tells its owner with
+/// `Disconnected { errno: ENOTCONN }` (librados' error callback gets -ENOTCONN), is
+/// re-established, and notifies from another client reach it again.
+#[test]
+fn watch_reset_reports_enotconn_and_recovers() {
+    let pool = make_pool("proxy", 8);
+    let p = FaultProxy::new();
+    let cfg = proxied(&p);
+    rt().block_on(async {
+        let (_r, io) = setup(&p, cfg.clone(), &pool, "w").await;
+        let mut watch = io.watch("w").await.unwrap();
+        osd_conn(&p, &cfg).reset();
+        let ev = within(
+            "an event after the reset",
+            Duration::from_secs(30),
+            watch.next(),
+        )
+        .await
+        .expect("the watch stream is still open");
+        match ev {
+            ceph_rados::WatchEvent::Disconnected { errno } => {
+                assert_eq!(errno, ceph_rados::Errno::ENOTCONN)
+            }
+            other => panic!("expected Disconnected, got {other:?}"),
+        }
+        // Re-established: a notify from another (direct) client reaches it.
+        let other = admin().await;
+        let oio = other.ioctx(&pool).await.unwrap();
+        let notifier =
+            tokio::spawn(async move { oio.notify("w", b"again", Duration::from_secs(10)).await });
+        within(
+            "the notify after re-establishing",
+            Duration::from_secs(30),
+            async {
+                loop {
+                    match watch.next().await.expect("stream open") {
+                        ceph_rados::WatchEvent::Notify {
+                            notify_id,
+                            cookie,
+                            payload,
+                            ..
+                        } if &payload[..] == b"again" => {
+                            io.notify_ack("w", notify_id, cookie, b"").await.unwrap();
+                            return;
+                        }
+                        _ => {}
+                    }
+                }
+            },
+        )
+        .await;
+        notifier.await.unwrap().unwrap();
+    });
+}
