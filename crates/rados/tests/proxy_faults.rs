@@ -202,6 +202,7 @@ fn black_holed_osd_session_times_out_and_op_completes() {
         .await
         .unwrap();
         let took = t0.elapsed();
+        eprintln!("completed {took:?} after the black hole opened");
         assert!(
             took >= Duration::from_secs(2),
             "completed in {took:?}: it cannot have used the black-holed session"
@@ -322,6 +323,7 @@ fn blocked_write_to_black_hole_still_times_out() {
             r.unwrap();
         }
         let took = t0.elapsed();
+        eprintln!("completed {took:?} after the black hole opened");
         assert!(
             took < Duration::from_secs(30),
             "idle detection took {took:?}"
