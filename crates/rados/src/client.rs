@@ -554,10 +554,13 @@ impl IoCtx {
         let o = oid.to_string();
         let pinger = tokio::spawn(async move {
             let mut gen = 1u32;
-            // Blocklisted: the watch is over for good. Tell the owner once and close the
-            // event stream (`Watch::next` then returns `None`) instead of reporting
-            // Disconnected forever.
+            // Blocklisted: the watch is over for good. Tell the owner once, with
+            // EBLOCKLISTED, and close the event stream (`Watch::next` then returns `None`)
+            // instead of reporting Disconnected forever.
             let end = |io: &IoCtx| {
+                let _ = tx.send(WatchEvent::Disconnected {
+                    errno: Errno::EBLOCKLISTED,
+                });
                 io.rados.objecter.unregister_watch(cookie);
             };
             loop {
@@ -569,10 +572,14 @@ impl IoCtx {
                     Ok(()) => continue,
                     Err(e) => e,
                 };
-                let _ = tx.send(WatchEvent::Disconnected);
                 if e.is_blocklisted() {
                     return end(&io);
                 }
+                // The registration is lost (or unknown): ENOTCONN, as librados reports a
+                // failed ping, whatever the transport error was.
+                let _ = tx.send(WatchEvent::Disconnected {
+                    errno: Errno::ENOTCONN,
+                });
                 gen += 1;
                 match io.watch_op(&o, cookie, ops::watch_op::RECONNECT, gen).await {
                     Ok(()) => {}

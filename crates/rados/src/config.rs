@@ -6,7 +6,10 @@ use ceph_cephx::{CryptoKey, Keyring};
 use ceph_encoding::EntityName;
 use ceph_msgr2::ConMode;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A monitor address as configured: host (name or IP) and port.
@@ -250,6 +253,35 @@ pub struct ClientConfig {
     /// A monitor session silent for this long is dropped and hunting resumes
     /// (`mon_client_ping_timeout`).
     pub mon_ping_timeout: Duration,
+    /// Keepalive interval towards OSDs: the OSD answers each KEEPALIVE2, so a healthy but
+    /// quiet session still hears from its peer well within [`Self::osd_idle_timeout`].
+    pub osd_keepalive_interval: Duration,
+    /// An OSD session silent for this long is torn down and its requests are resent on a
+    /// fresh one (a black-holed peer otherwise holds them forever).
+    pub osd_idle_timeout: Duration,
+    /// Where to actually dial a monitor or OSD address (`None`: the address itself). Only
+    /// the TCP connect is redirected; the session still names the real peer, so a
+    /// transparent forwarder (the fault-injection proxy of the integration tests) can sit
+    /// in between without the cluster noticing.
+    pub dial: Option<DialHook>,
+}
+
+/// Rewrites the address a connection dials (see [`ClientConfig::dial`]). A plain function
+/// instead of a connector trait: it runs once per connection attempt, never on the I/O path.
+#[derive(Clone)]
+pub struct DialHook(pub Arc<dyn Fn(SocketAddr) -> SocketAddr + Send + Sync>);
+
+impl DialHook {
+    /// The address to connect to for peer `addr`.
+    pub fn dial(&self, addr: SocketAddr) -> SocketAddr {
+        (self.0)(addr)
+    }
+}
+
+impl fmt::Debug for DialHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DialHook")
+    }
 }
 
 impl Default for ClientConfig {
@@ -266,6 +298,9 @@ impl Default for ClientConfig {
             unservable_timeout: Some(Duration::from_secs(120)),
             mon_ping_interval: Duration::from_secs(10),
             mon_ping_timeout: Duration::from_secs(30),
+            osd_keepalive_interval: Duration::from_secs(5),
+            osd_idle_timeout: Duration::from_secs(30),
+            dial: None,
         }
     }
 }

@@ -28,6 +28,7 @@ impl Errno {
     pub const ENOSPC: Errno = Errno(28);
     pub const EROFS: Errno = Errno(30);
     pub const EDOM: Errno = Errno(33);
+    pub const ELOOP: Errno = Errno(40);
     pub const ERANGE: Errno = Errno(34);
     pub const EDEADLK: Errno = Errno(35);
     pub const ENAMETOOLONG: Errno = Errno(36);
@@ -72,6 +73,7 @@ impl Errno {
             Self::ENOSPC => "ENOSPC",
             Self::EROFS => "EROFS",
             Self::EDOM => "EDOM",
+            Self::ELOOP => "ELOOP",
             Self::ERANGE => "ERANGE",
             Self::EDEADLK => "EDEADLK",
             Self::ENAMETOOLONG => "ENAMETOOLONG",
@@ -106,6 +108,7 @@ impl Errno {
             Self::EEXIST => "File exists",
             Self::EINVAL => "Invalid argument",
             Self::EFBIG => "File too large",
+            Self::ELOOP => "Too many levels of symbolic links",
             Self::ENOSPC => "No space left on device",
             Self::EROFS => "Read-only file system",
             Self::ERANGE => "Numerical result out of range",

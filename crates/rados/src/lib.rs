@@ -15,7 +15,7 @@ pub mod mon;
 mod net;
 pub mod osdmap;
 
-pub use config::{ClientConfig, CommonArgs};
+pub use config::{ClientConfig, CommonArgs, DialHook};
 pub use error::{Errno, Error, Result};
 pub use mon::MonClient;
 mod client;

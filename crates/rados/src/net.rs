@@ -3,6 +3,7 @@
 //! silent or dead peer. Whoever owns the session (monitor client, objecter) talks to it
 //! through a [`ConnHandle`] and receives [`ConnEvent`]s tagged with the connection id.
 
+use crate::config::DialHook;
 use crate::error::Error;
 use bytes::Bytes;
 use ceph_encoding::UTime;
@@ -35,7 +36,7 @@ pub(crate) enum ConnEvent {
 }
 
 /// Timing knobs for a connection task.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct DriverOpts {
     /// TCP connect plus handshake must finish within this.
     pub handshake_timeout: Duration,
@@ -43,6 +44,8 @@ pub(crate) struct DriverOpts {
     pub keepalive_interval: Duration,
     /// Drop the session if nothing arrived for this long.
     pub idle_timeout: Duration,
+    /// Dial somewhere else than the peer's address (tests: the fault proxy).
+    pub dial: Option<DialHook>,
 }
 
 /// Handle to a connection task. Dropping it closes the connection.
@@ -92,7 +95,8 @@ async fn run(
     opts: DriverOpts,
 ) -> Result<(), Error> {
     let deadline = Instant::now() + opts.handshake_timeout;
-    let stream = match tokio::time::timeout(opts.handshake_timeout, TcpStream::connect(addr)).await
+    let dial = opts.dial.as_ref().map_or(addr, |h| h.dial(addr));
+    let stream = match tokio::time::timeout(opts.handshake_timeout, TcpStream::connect(dial)).await
     {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -106,13 +110,25 @@ async fn run(
     stream.set_nodelay(true)?;
     let (mut rd, mut wr) = stream.into_split();
     let mut conn = Connection::new(cfg, auth);
-    flush(&mut conn, &mut wr).await?;
 
     let mut ticker = tokio::time::interval(opts.keepalive_interval.min(Duration::from_secs(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_rx = Instant::now();
     let mut last_ka = Instant::now();
+    // What is being written: the chunks the connection handed out and how far we are.
+    // Writing is one more branch of the select below, never awaited on its own: a peer
+    // that stops reading (full socket buffer) must not stop the reads, the keepalives and
+    // the idle timeout, which is what tears such a session down.
+    let mut out: Vec<Bytes> = Vec::new();
+    let (mut out_i, mut out_off) = (0usize, 0usize);
     loop {
+        skip_written(&out, &mut out_i, &mut out_off);
+        if out_i >= out.len() && conn.has_transmit() {
+            out = conn.poll_transmit();
+            (out_i, out_off) = (0, 0);
+            skip_written(&out, &mut out_i, &mut out_off);
+        }
+        let writing = out_i < out.len();
         tokio::select! {
             r = rd.read_buf(conn.prepare_read(SMALL_READ)) => {
                 let n = r?;
@@ -144,6 +160,23 @@ async fn run(
                     }
                 }
             }
+            r = write_some(&mut wr, &out, out_i, out_off), if writing => {
+                let mut n = r?;
+                if n == 0 {
+                    return Err(Error::Io(std::io::ErrorKind::WriteZero.into()));
+                }
+                while n > 0 {
+                    let left = out[out_i].len() - out_off;
+                    if n < left {
+                        out_off += n;
+                        n = 0;
+                    } else {
+                        n -= left;
+                        out_i += 1;
+                        out_off = 0;
+                    }
+                }
+            }
             cmd = rx.recv() => {
                 match cmd {
                     Some(ConnCmd::Send(m)) => conn.send_message(m),
@@ -168,7 +201,6 @@ async fn run(
                 }
             }
         }
-        flush(&mut conn, &mut wr).await?;
     }
 }
 
@@ -181,57 +213,33 @@ const SMALL_READ: usize = 64 * 1024;
 /// Most slices handed to one `writev` (Linux accepts 1024).
 const MAX_IOVECS: usize = 64;
 
-/// Write everything the connection queued with vectored writes: frame heads, 4 MiB data
-/// segments (shared with the caller, never copied) and epilogues leave in one `writev`.
-async fn flush(
-    conn: &mut Connection,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-) -> Result<(), Error> {
-    if !conn.has_transmit() {
-        return Ok(());
+/// Step over finished (and empty) chunks, so a write never starts with an empty slice
+/// (the kernel would report 0 bytes written, which reads as a dead socket).
+fn skip_written(chunks: &[Bytes], i: &mut usize, off: &mut usize) {
+    while *i < chunks.len() && *off == chunks[*i].len() {
+        *i += 1;
+        *off = 0;
     }
-    let chunks = conn.poll_transmit();
-    write_all_vectored(wr, &chunks).await?;
-    Ok(())
 }
 
-/// `write_all` over several buffers (`IoSlice::advance_slices` needs Rust 1.81; the
-/// workspace supports 1.80).
-async fn write_all_vectored(
+/// One vectored write of what is left of `chunks` from chunk `i`, byte `off`: frame
+/// heads, 4 MiB data segments (shared with the caller, never copied) and epilogues leave
+/// in one `writev`. Cancel-safe (dropped before completion, nothing was written), so it
+/// can sit in a `select!` beside the reads and timers.
+async fn write_some(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     chunks: &[Bytes],
-) -> std::io::Result<()> {
-    let (mut i, mut off) = (0usize, 0usize);
-    while i < chunks.len() {
-        if off == chunks[i].len() {
-            i += 1;
-            off = 0;
-            continue;
-        }
-        let mut iov = Vec::with_capacity((chunks.len() - i).min(MAX_IOVECS));
-        iov.push(IoSlice::new(&chunks[i][off..]));
-        iov.extend(
-            chunks[i + 1..]
-                .iter()
-                .filter(|c| !c.is_empty())
-                .take(MAX_IOVECS - 1)
-                .map(|c| IoSlice::new(c)),
-        );
-        let mut n = wr.write_vectored(&iov).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 {
-            let left = chunks[i].len() - off;
-            if n < left {
-                off += n;
-                n = 0;
-            } else {
-                n -= left;
-                i += 1;
-                off = 0;
-            }
-        }
-    }
-    Ok(())
+    i: usize,
+    off: usize,
+) -> std::io::Result<usize> {
+    let mut iov = Vec::with_capacity((chunks.len() - i).min(MAX_IOVECS));
+    iov.push(IoSlice::new(&chunks[i][off..]));
+    iov.extend(
+        chunks[i + 1..]
+            .iter()
+            .filter(|c| !c.is_empty())
+            .take(MAX_IOVECS - 1)
+            .map(|c| IoSlice::new(c)),
+    );
+    wr.write_vectored(&iov).await
 }

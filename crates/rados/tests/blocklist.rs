@@ -84,18 +84,38 @@ fn blocklisted_client_fails_fast_with_errno_108() {
             .unwrap_err();
         assert!(e.is_blocklisted(), "{e}");
         assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
-        // The watch ends: a Disconnected, then the stream closes (no endless events).
+        // The watch ends: a final Disconnected carrying EBLOCKLISTED, then the stream
+        // closes (no endless events).
         let mut watch = watch;
-        let ended = tokio::time::timeout(Duration::from_secs(20), async {
-            let mut n = 0;
-            while watch.next().await.is_some() {
-                n += 1;
+        let events = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut v = Vec::new();
+            while let Some(ev) = watch.next().await {
+                v.push(ev);
             }
-            n
+            v
         })
         .await
         .expect("watch events kept coming after the blocklist");
-        assert!(ended >= 1, "no Disconnected before the watch ended");
+        let errnos: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                ceph_rados::WatchEvent::Disconnected { errno } => Some(*errno),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            errnos.last(),
+            Some(&ceph_rados::Errno::EBLOCKLISTED),
+            "the last event says why the watch ended: {events:?}"
+        );
+        assert_eq!(
+            errnos
+                .iter()
+                .filter(|e| **e == ceph_rados::Errno::EBLOCKLISTED)
+                .count(),
+            1,
+            "exactly one final EBLOCKLISTED: {events:?}"
+        );
     });
 }
 

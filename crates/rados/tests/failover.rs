@@ -242,3 +242,72 @@ fn fmt_set(v: &[i32]) -> String {
             .join(",")
     )
 }
+
+/// Issue 10 item 8, live: the monitor refuses to renew our tickets (the entity was
+/// deleted while we were connected; renewal happens at 3/4 of `--ticket-ttl`). The
+/// client drops the session and tries a fresh authentication; that is refused too, so
+/// monitor requests fail with the refusal (EACCES, as librados), instead of the renewal
+/// being retried every tick until the tickets silently expire.
+#[test]
+fn refused_ticket_renewal_falls_back_to_fresh_auth_then_fails() {
+    let conf = std::fs::read_to_string(conf_path()).unwrap();
+    let ttl: u64 = conf
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim().replace(['_', ' '], "") == "authmonticketttl")
+                .then(|| v.trim().parse().ok())?
+        })
+        .expect("this test needs a cluster started with --ticket-ttl");
+    assert!(ttl <= 120, "ticket ttl {ttl} too long for a test");
+    let name = unique("renew").replace('-', "_");
+    let entity = format!("client.{name}");
+    let keyring = cluster_dir().join(format!("{name}.keyring"));
+    tool(
+        "ceph",
+        &[
+            "auth",
+            "get-or-create",
+            &entity,
+            "mon",
+            "allow *",
+            "osd",
+            "allow *",
+            "-o",
+            keyring.to_str().unwrap(),
+        ],
+    );
+    let cfg = ceph_rados::CommonArgs {
+        conf: Some(conf_path()),
+        keyring: Some(keyring.clone()),
+        name: Some(ceph_encoding::EntityName::client(&name)),
+        ..Default::default()
+    }
+    .to_config()
+    .unwrap();
+    rt().block_on(async {
+        let r = ceph_rados::Rados::connect(cfg).await.expect("connect");
+        let t0 = Instant::now();
+        tool("ceph", &["auth", "rm", &entity]);
+        let e = loop {
+            let res = tokio::time::timeout(
+                Duration::from_secs(10),
+                r.mon_command(r#"{"prefix": "status"}"#, Bytes::new()),
+            )
+            .await
+            .expect("a monitor command hung");
+            if let Err(e) = res {
+                break e;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(ttl + 15),
+                "still served {:?} after the entity was deleted (ttl {ttl} s)",
+                t0.elapsed()
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        eprintln!("refused after {:?}: {e}", t0.elapsed());
+        assert_eq!(e.errno(), ceph_rados::Errno::EACCES, "{e}");
+    });
+    let _ = std::fs::remove_file(keyring);
+}

@@ -261,7 +261,8 @@ fn watch_is_reestablished_after_its_primary_restarts() {
                             let _ = io.notify_ack("w", notify_id, cookie, b"ack").await;
                             let _ = ev_tx.send(Some(payload));
                         }
-                        ceph_rados::WatchEvent::Disconnected => {
+                        ceph_rados::WatchEvent::Disconnected { errno } => {
+                            assert_eq!(errno, ceph_rados::Errno::ENOTCONN);
                             let _ = ev_tx.send(None);
                         }
                     }

@@ -1028,7 +1028,7 @@ async fn watch_task(
                             debug!("notify ack on {oid}: {e}");
                         }
                     }
-                    WatchEvent::Disconnected => mark_stale(),
+                    WatchEvent::Disconnected { .. } => mark_stale(),
                 }
             }
         }

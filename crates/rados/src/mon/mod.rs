@@ -153,6 +153,8 @@ impl MonClient {
             hunt_index: 0,
             asked_full: false,
             hunt_backoff: HUNT_BACKOFF_MIN,
+            fresh_auth: false,
+            refused: None,
         };
         tokio::spawn(task.run());
         let client = MonClient { shared, tx };
@@ -425,6 +427,12 @@ struct MonTask {
     asked_full: bool,
     /// Pause after a hunting round in which every monitor failed; doubles per round.
     hunt_backoff: Duration,
+    /// The next hunt authenticates from the key alone (no tickets, no global id to
+    /// reclaim): set when the monitor refused a ticket renewal or a reclaim.
+    fresh_auth: bool,
+    /// The monitors refused even a fresh authentication after we had been connected:
+    /// every pending and later request fails with this instead of hunting forever.
+    refused: Option<(String, Option<Errno>)>,
 }
 
 const HUNT_BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -501,6 +509,8 @@ impl MonTask {
                 self.map_subs.push(tx);
             }
         }
+        // After a final refusal a request would wait for a session that never comes.
+        self.fail_pending();
     }
 
     fn subscribe(&mut self) {
@@ -553,7 +563,11 @@ impl MonTask {
     }
 
     async fn hunt(&mut self) {
-        if self.session.is_some() || !self.hunting.is_empty() || Instant::now() < self.next_hunt {
+        if self.session.is_some()
+            || !self.hunting.is_empty()
+            || self.refused.is_some()
+            || Instant::now() < self.next_hunt
+        {
             return;
         }
         let cands = self.candidates().await;
@@ -564,7 +578,17 @@ impl MonTask {
         let n = cands.len().min(3);
         let template = {
             let a = self.shared.auth.lock().expect("auth");
-            (a.name.clone(), a.cephx.clone(), a.global_id)
+            if self.fresh_auth {
+                let cephx = a.cephx.clone().map(|mut c| {
+                    c.clear_tickets();
+                    c.reset_session();
+                    c.set_global_id(0);
+                    c
+                });
+                (a.name.clone(), cephx, 0)
+            } else {
+                (a.name.clone(), a.cephx.clone(), a.global_id)
+            }
         };
         for i in 0..n {
             let (label, sa, ea) = cands[(self.hunt_index + i) % cands.len()].clone();
@@ -597,6 +621,7 @@ impl MonTask {
                     .min(Duration::from_secs(10)),
                 keepalive_interval: self.shared.config.mon_ping_interval,
                 idle_timeout: self.shared.config.mon_ping_timeout,
+                dial: self.shared.config.dial.clone(),
             };
             debug!(%label, "hunting monitor");
             if !self.tried.contains(&label) {
@@ -758,6 +783,34 @@ impl MonTask {
                     self.hunting.clear();
                     return;
                 }
+                if auth_refused {
+                    self.hunting.clear();
+                    if !self.fresh_auth {
+                        // Refused reclaiming our global id with the tickets we hold (they
+                        // expired, or the monitor no longer trusts them): authenticate
+                        // from the key as a new client once before giving up.
+                        warn!(mon = %att.label, error = %err, "re-authentication refused; trying a fresh one");
+                        self.fresh_auth = true;
+                        self.next_hunt = Instant::now();
+                        return;
+                    }
+                    // Even a fresh authentication is refused (the key was revoked or
+                    // changed): hunting on would only repeat that. Fail what waits.
+                    let errno = cephx_err
+                        .as_ref()
+                        .and_then(|c| c.errno())
+                        .map(|n| Errno(n.0));
+                    let msg = format!(
+                        "{} refused to authenticate {}: {}",
+                        att.label,
+                        self.shared.config.name,
+                        cephx_err.map_or_else(|| err.to_string(), |c| c.to_string())
+                    );
+                    warn!(%msg, "giving up on the monitors");
+                    self.refused = Some((msg, errno));
+                    self.fail_pending();
+                    return;
+                }
                 if self.hunting.is_empty() {
                     // Every monitor of this round failed: back off exponentially (ceph:
                     // src/mon/MonClient.cc _un_backoff / mon_client_hunt_interval_backoff).
@@ -774,6 +827,7 @@ impl MonTask {
         }
         self.renewing = None;
         self.hunt_backoff = HUNT_BACKOFF_MIN;
+        self.fresh_auth = false;
         self.subscribe();
         // Requests whose caller gave up (timeout, dropped future) are forgotten, never
         // resent to the new monitor: a command reported as timed out must not run later.
@@ -883,15 +937,56 @@ impl MonTask {
             }
         };
         if r.result < 0 {
-            warn!(result = r.result, msg = %r.msg, "cephx ticket renewal refused");
+            warn!(result = r.result, msg = %r.msg, "cephx ticket renewal refused; authenticating afresh");
+            self.restart_with_fresh_auth();
             return;
         }
-        let mut a = self.shared.auth.lock().expect("auth");
-        if let Some(c) = a.cephx.as_mut() {
-            match c.handle_service_ticket_reply(&r.payload, Instant::now()) {
-                Ok(()) => debug!("cephx service tickets renewed"),
-                Err(e) => warn!(error = %e, "cephx ticket renewal reply rejected"),
+        let res = {
+            let mut a = self.shared.auth.lock().expect("auth");
+            match a.cephx.as_mut() {
+                Some(c) => c.handle_service_ticket_reply(&r.payload, Instant::now()),
+                None => Ok(()),
             }
+        };
+        match res {
+            Ok(()) => debug!("cephx service tickets renewed"),
+            Err(e) => {
+                warn!(error = %e, "cephx ticket renewal reply rejected; authenticating afresh");
+                self.restart_with_fresh_auth();
+            }
+        }
+    }
+
+    /// The monitor will not renew our tickets: retrying the renewal every tick would only
+    /// be refused again until the tickets expire and every OSD session with them. Drop the
+    /// session and hunt with a full authentication from the key instead (pending requests
+    /// are resent on the new session).
+    fn restart_with_fresh_auth(&mut self) {
+        if let Some(s) = self.session.take() {
+            *self.shared.current.lock().expect("current") = None;
+            self.last_error = format!("{}: ticket renewal refused", s.label);
+        }
+        self.fresh_auth = true;
+        self.next_hunt = Instant::now();
+    }
+
+    /// Fail every waiting request with the refusal, and the ones to come (see `refused`).
+    fn fail_pending(&mut self) {
+        let Some((msg, errno)) = self.refused.clone() else {
+            return;
+        };
+        let mk = || match errno {
+            Some(n) => Error::server(msg.clone(), n),
+            None => Error::Auth(msg.clone()),
+        };
+        for (_, c) in std::mem::take(&mut self.commands) {
+            let _ = c.reply.send(Err(mk()));
+        }
+        for (_, (_, tx)) in std::mem::take(&mut self.versions) {
+            let _ = tx.send(Err(mk()));
+        }
+        for (_, (_, tx)) in std::mem::take(&mut self.pool_ops) {
+            let _ = tx.send(Err(mk()));
         }
     }
 

@@ -31,6 +31,10 @@ const REDIAL_DELAY: Duration = Duration::from_millis(500);
 /// every 500 ms, so live the first resend comes within one tick.)
 const EAGAIN_FIRST: Duration = Duration::from_millis(50);
 const EAGAIN_MAX: Duration = Duration::from_secs(2);
+/// Redirects one request may follow. A cache tier redirects once (the resend carries
+/// IGNORE_OVERLAY); anything beyond a few hops is a loop, which would otherwise hold the
+/// request and its permit forever.
+pub(crate) const MAX_REDIRECTS: u32 = 8;
 
 /// What the core keeps for a caller waiting on a request: the driver's reply channel (and
 /// its in-flight permit). The core only asks whether the caller still waits.
@@ -77,6 +81,8 @@ struct Op<W> {
     dirty: bool,
     /// EAGAIN answers so far, and the instant before which it is not resent.
     eagains: u32,
+    /// Redirects followed so far (bounded by [`MAX_REDIRECTS`]).
+    redirects: u32,
     not_before: Option<Instant>,
     /// Since when the request has been held because its PG cannot serve it (no primary,
     /// below min_size), and why; cleared when it is sent.
@@ -319,6 +325,7 @@ impl<W: Waiter> Core<W> {
                 deadline,
                 dirty: false,
                 eagains: 0,
+                redirects: 0,
                 not_before: None,
                 unservable: None,
             },
@@ -437,6 +444,23 @@ impl<W: Waiter> Core<W> {
         }
         if let Some((pool, oid)) = r.redirect.clone() {
             let op = self.ops.get_mut(&r.tid).expect("present");
+            op.redirects += 1;
+            if op.redirects > MAX_REDIRECTS {
+                // The redirected attempts were not executed anywhere, so failing is safe.
+                warn!(tid = r.tid, pool, %oid, "too many redirects");
+                let op = self.ops.remove(&r.tid).expect("present");
+                self.out.push_back(Output::Complete {
+                    waiter: op.waiter,
+                    result: Err(Error::server(
+                        format!(
+                            "{}: redirected more than {MAX_REDIRECTS} times",
+                            op.req.target.oid
+                        ),
+                        Errno::ELOOP,
+                    )),
+                });
+                return;
+            }
             debug!(tid = r.tid, pool, %oid, "redirected");
             op.req.target.pool = pool;
             if !oid.is_empty() {

@@ -108,8 +108,14 @@ pub enum WatchEvent {
         /// Payload.
         payload: Bytes,
     },
-    /// The watch was disconnected by the OSD; it is being re-established.
-    Disconnected,
+    /// The watch lost its registration, so notifies may have been missed (librados' watch
+    /// error callback). `errno` is ENOTCONN while the watch is being re-established, or
+    /// EBLOCKLISTED for the final event: this client was blocklisted, the watch is over
+    /// and the event stream ends after it.
+    Disconnected {
+        /// Why (librados passes the same value, negated, to its error callback).
+        errno: Errno,
+    },
 }
 
 enum ObjCmd {
@@ -333,8 +339,9 @@ impl ObjTask {
         };
         let opts = DriverOpts {
             handshake_timeout: Duration::from_secs(10),
-            keepalive_interval: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(30),
+            keepalive_interval: shared.config.osd_keepalive_interval,
+            idle_timeout: shared.config.osd_idle_timeout,
+            dial: shared.config.dial.clone(),
         };
         debug!(osd, %addr, "opening OSD session");
         let conn = net::spawn(id, sa, cfg, Box::new(auth), self.ev_tx.clone(), opts);
@@ -436,7 +443,11 @@ impl ObjTask {
             }
             DISCONNECT => {
                 if let Some(tx) = self.watches.get(&n.cookie) {
-                    let _ = tx.send(WatchEvent::Disconnected);
+                    // As librados: the OSD dropped the watch (ceph: src/osdc/Objecter.cc
+                    // handle_watch_notify, -ENOTCONN for CEPH_WATCH_EVENT_DISCONNECT).
+                    let _ = tx.send(WatchEvent::Disconnected {
+                        errno: Errno::ENOTCONN,
+                    });
                 }
             }
             other => debug!(other, "unknown watch event"),

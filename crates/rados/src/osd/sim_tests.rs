@@ -631,3 +631,40 @@ fn an_erasure_pool_op_carries_the_primary_shard_in_its_spg() {
     assert!(want.shard >= 0);
     assert_eq!(want.acting[want.shard as usize], want.primary);
 }
+
+/// Issue 10 item 8: redirects are bounded. An OSD that answers every attempt with a
+/// redirect (a misconfigured cache tier, or a hostile peer) must not keep the request
+/// bouncing forever: after a few hops it completes with ELOOP. A redirected attempt was
+/// not executed, so failing it is safe.
+#[test]
+fn endless_redirects_fail_with_eloop() {
+    let mut sim = Sim::new();
+    let (tid, _g) = sim.submit(1, write("obj"), None);
+    for _ in 0..50 {
+        let Some(s) = sim.sends_of(tid).last().cloned() else {
+            break;
+        };
+        if !sim.done.is_empty() {
+            break;
+        }
+        let r = OsdOpReply {
+            tid: s.tid,
+            oid: String::new(),
+            pgid: PgId::default(),
+            flags: 0,
+            result: 0,
+            epoch: sim.map.epoch,
+            attempt: s.attempt,
+            ops: Vec::new(),
+            user_version: 0,
+            redirect: Some((1, "elsewhere".into())),
+        };
+        sim.core.handle_reply(s.conn, r, sim.now);
+        sim.drain();
+    }
+    assert_eq!(sim.done.len(), 1, "the request completed");
+    let e = sim.done[0].1.as_ref().expect_err("endless redirects fail");
+    assert_eq!(e.errno(), Errno::ELOOP);
+    assert!(sim.sends_of(tid).len() <= MAX_REDIRECTS as usize + 1);
+    assert_eq!(sim.core.in_flight(), 0);
+}
