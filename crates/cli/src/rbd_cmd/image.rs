@@ -1080,9 +1080,11 @@ pub async fn watch(c: &mut Ctx) -> R {
                     ));
                     let _ = io.notify_ack(&oid, notify_id, cookie, &[]).await;
                 }
-                Some(_) => eprintln!(
-                    "{name} received error: cookie={}, err=(107) Transport endpoint is not connected",
-                    w.cookie
+                Some(ceph_rados::WatchEvent::Disconnected { errno }) => eprintln!(
+                    "{name} received error: cookie={}, err=({}) {}",
+                    w.cookie,
+                    errno.0,
+                    super::strerror(errno.0)
                 ),
                 None => break,
             }
