@@ -46,6 +46,7 @@
 pub mod advisory;
 mod blocking;
 mod blocking_rbd;
+pub mod cache;
 mod clone;
 pub mod cls;
 mod copy;
@@ -73,6 +74,7 @@ pub mod watch_notify;
 
 pub use blocking::BlockingImage;
 pub use blocking_rbd::BlockingRbd;
+pub use cache::{CacheConfig, CachePolicy};
 pub use clone::auto_clone_format;
 pub use copy::{CopyOptions, DEFAULT_SPARSE_SIZE};
 pub use diff::{merge_diffs, DiffExtent, DIFF_V1_BANNER};
