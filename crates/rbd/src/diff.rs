@@ -496,6 +496,9 @@ impl Image {
                 other => return Err(RbdError::Stream(format!("unknown record tag {other:#x}"))),
             }
         }
+        // under write-around the writes above are only sent: their failures surface
+        // here, before the end snapshot marks the diff as applied
+        self.flush().await?;
         if let Some(t) = to_snap {
             self.snap_create(&t).await?;
         }
