@@ -611,6 +611,9 @@ impl Image {
                 },
             }
         }
+        // under write-around the writes above are only sent: their failures surface
+        // here, before the end snapshot marks the diff as applied
+        self.flush().await?;
         if let Some(t) = to_snap {
             self.snap_create(&t).await?;
             if protect {

@@ -534,6 +534,25 @@ impl Image {
         }
     }
 
+    /// [`Self::write_gate`] as an owned guard, for write-around writes whose tasks
+    /// outlive the caller's request: a lock release or quiesce waits for them.
+    pub(crate) async fn write_gate_owned(&self) -> Result<tokio::sync::OwnedRwLockReadGuard<()>> {
+        loop {
+            if let Some(x) = self.xlock() {
+                x.check_usable()?;
+            }
+            let g = self.inner.quiesce.clone().read_owned().await;
+            let Some(x) = self.xlock() else {
+                return Ok(g);
+            };
+            if x.is_owner() {
+                return Ok(g);
+            }
+            drop(g);
+            self.acquire_lock().await?;
+        }
+    }
+
     /// The gate for a maintenance operation (resize, snapshots, flatten, rollback):
     /// holds off a lock release until the operation is done.
     pub(crate) async fn op_gate(&self) -> Result<Option<tokio::sync::RwLockReadGuard<'_, ()>>> {

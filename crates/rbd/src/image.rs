@@ -5,6 +5,7 @@
 //! any lock. A HEADER_UPDATE notification marks the state stale; the next operation
 //! refreshes it first (one refresh at a time), as librbd's `refresh_if_required`.
 
+use crate::cache::{CacheConfig, WriteAround};
 use crate::cls::{
     self, lock::LockInfo, protection, ParentImageSpec, SnapshotInfo, SnapshotNamespace,
 };
@@ -152,6 +153,8 @@ pub(crate) struct ImageInner {
     atime: AtomicU64,
     /// Exclusive lock state (writable opens of exclusive-lock images).
     pub(crate) xlock: Option<Arc<ExclusiveLock>>,
+    /// The write-around state (writable opens; it may never leave writethrough).
+    pub(crate) cache: Option<Arc<WriteAround>>,
 }
 
 impl ImageInner {
@@ -222,6 +225,10 @@ pub struct OpenOptions {
     /// `rbd_blocklist_expire_seconds` for blocklisting a dead lock owner (0: the
     /// monitor's default).
     pub blocklist_expire_seconds: u64,
+    /// The `rbd_cache*` options from the caller's configuration (`None`: the
+    /// [`crate::Rbd`] handle's, else librbd's defaults). The pool's and the image's
+    /// `conf_rbd_cache*` metadata are applied over them at open, as librbd does.
+    pub cache: Option<CacheConfig>,
 }
 
 impl Image {
@@ -281,6 +288,20 @@ impl Image {
                 "exclusive-lock images need the header watch to be opened for writing".into(),
             ));
         }
+        let cache = if read_only {
+            None
+        } else {
+            // librbd applies the pool's, then the image's `conf_` metadata over the
+            // process configuration when it opens an image (ImageCtx::apply_metadata)
+            let mut cfg = opts.cache.clone().unwrap_or_default();
+            for oid in [util::RBD_INFO, header_oid.as_str()] {
+                match crate::meta::list(md_io, oid).await {
+                    Ok(m) => cfg.apply_metadata(&m),
+                    Err(e) => debug!("reading {oid} metadata for the cache options: {e}"),
+                }
+            }
+            Some(WriteAround::new(cfg))
+        };
         let inner = Arc::new(ImageInner {
             rados,
             md_io: md_io.clone(),
@@ -297,6 +318,7 @@ impl Image {
             mtime: AtomicU64::new(0),
             atime: AtomicU64::new(0),
             xlock,
+            cache,
         });
         let img = Image { inner };
         img.install(header).await?;
@@ -359,6 +381,7 @@ impl Image {
                 mtime: AtomicU64::new(u64::MAX),
                 atime: AtomicU64::new(u64::MAX),
                 xlock: None,
+                cache: None,
             });
             let img = Image { inner };
             img.install(header).await?;
@@ -485,7 +508,16 @@ impl Image {
 
     /// Close the image: remove the header watch. Other handles become unusable for
     /// watch-dependent behaviour (they still work, without refresh notifications).
+    ///
+    /// Write-around writes still in flight are waited for first; if one of them (or
+    /// one acknowledged since the last flush) failed, the image is closed all the same
+    /// and that error is returned, as librbd's close returns its flush's error.
     pub async fn close(self) -> Result<()> {
+        let flushed = if self.inner.read_only {
+            Ok(())
+        } else {
+            self.flush().await
+        };
         if let Err(e) = self.release_lock().await {
             debug!("releasing the exclusive lock on close: {e}");
         }
@@ -496,7 +528,7 @@ impl Image {
             }
             let _ = (&mut w.task).await;
         }
-        Ok(())
+        flushed
     }
 
     /// Our watch cookie on the header (0 if not watching).

@@ -47,13 +47,20 @@ impl Image {
             return Ok(Bytes::new());
         }
         self.touch(false);
+        self.wait_for_writes(&st, off, len).await;
         read_extents(st, vec![(off, len)]).await
     }
 
     /// Write `data` at `off` (clipped at the end of the image, as librbd does).
+    ///
+    /// Under the write-around policy (see [`crate::cache`]) success means the write was
+    /// *sent*, in order with overlapping writes; [`Image::flush`] reports whether it was
+    /// committed. Written through (the default until the first flush, or with
+    /// `rbd_cache = false`), success means committed. An error always means the write
+    /// was not sent and will not land later.
     pub async fn write(&self, off: u64, data: Bytes) -> Result<()> {
         self.check_writable()?;
-        let _q = self.write_gate().await?;
+        let gate = self.write_gate_owned().await?;
         let st = self.state().await?;
         let len = Self::clip(&st, off, data.len() as u64)?;
         if len == 0 {
@@ -61,24 +68,93 @@ impl Image {
         }
         let data = data.slice(..len as usize);
         self.touch(true);
-        let mut futs: Vec<BoxFut<()>> = Vec::new();
-        for e in st.h.layout.file_to_extents(off, len) {
-            let bufs: Vec<Bytes> = e
-                .buffer_extents
-                .iter()
-                .map(|&(bo, bl)| data.slice(bo as usize..(bo + bl) as usize))
+        let items =
+            st.h.layout
+                .file_to_extents(off, len)
+                .into_iter()
+                .map(|e| {
+                    let bufs: Vec<Bytes> = e
+                        .buffer_extents
+                        .iter()
+                        .map(|&(bo, bl)| data.slice(bo as usize..(bo + bl) as usize))
+                        .collect();
+                    (e.object_no, e.offset, e.length, ObjWrite::Data(bufs))
+                })
                 .collect();
-            futs.push(Box::pin(object_write(
-                st.clone(),
-                e.object_no,
-                e.offset,
-                e.length,
-                ObjWrite::Data(bufs),
-            )));
+        self.dispatch_writes(st, items, gate).await
+    }
+
+    /// Send the object writes of one request. Written through: wait for the OSDs.
+    /// Write-around: hand each object write to a task that waits for its turn (overlap,
+    /// `rbd_cache_max_dirty`), sends it and records its result for the next flush; the
+    /// caller is answered once all are sent. The tasks hold the I/O gate, so a lock
+    /// release, a quiesce or [`Image::flush`] waits for them.
+    async fn dispatch_writes(
+        &self,
+        st: Arc<State>,
+        items: Vec<(u64, u64, u64, ObjWrite)>,
+        gate: tokio::sync::OwnedRwLockReadGuard<()>,
+    ) -> Result<()> {
+        if let Some(wa) = &self.inner.cache {
+            let tids: Option<Vec<u64>> = {
+                let mut t = wa.lock();
+                t.write_around()
+                    .then(|| items.iter().map(|i| t.submit(i.0, i.1, i.2).0).collect())
+            };
+            if let Some(tids) = tids {
+                let gate = Arc::new(gate);
+                for (&tid, (ono, o, l, w)) in tids.iter().zip(items) {
+                    let wa = wa.clone();
+                    let st = st.clone();
+                    let img = self.clone();
+                    let gate = gate.clone();
+                    tokio::spawn(async move {
+                        wa.wait_until(|t| t.dispatched(tid)).await;
+                        let r = object_write(st, ono, o, l, w).await;
+                        img.note_result(&r);
+                        wa.complete(tid, ono, l, &r);
+                        drop(gate);
+                    });
+                }
+                wa.wait_until(|t| tids.iter().all(|&tid| t.dispatched(tid)))
+                    .await;
+                return Ok(());
+            }
         }
+        let futs: Vec<BoxFut<()>> = items
+            .into_iter()
+            .map(|(ono, o, l, w)| Box::pin(object_write(st.clone(), ono, o, l, w)) as BoxFut<()>)
+            .collect();
         let r = run_all(futs, usize::MAX).await.map(|_| ());
         self.note_result(&r);
+        drop(gate);
         r
+    }
+
+    /// Wait until no write-around write that is queued or in flight overlaps the range
+    /// (librbd's `dispatch_unoptimized_io`), so a read sees every acknowledged write.
+    async fn wait_for_writes(&self, st: &State, off: u64, len: u64) {
+        let Some(wa) = &self.inner.cache else {
+            return;
+        };
+        let ex: Vec<(u64, u64, u64)> =
+            st.h.layout
+                .file_to_extents(off, len)
+                .iter()
+                .map(|e| (e.object_no, e.offset, e.length))
+                .collect();
+        wa.wait_until(|t| !ex.iter().any(|&(o, f, l)| t.read_blocked(o, f, l)))
+            .await;
+    }
+
+    /// The write policy in force on this handle, as Ceph names it (what `rbd-rs bench`
+    /// prints): `writethrough`, `writearound (max_dirty N)`, or writethrough until the
+    /// first flush.
+    pub fn cache_policy(&self) -> String {
+        match &self.inner.cache {
+            Some(wa) => wa.describe(),
+            None => "none (read-only)".to_string(),
+        }
     }
 
     /// Discard a range: afterwards it reads as zeros; whole objects are removed (or, in a
@@ -95,30 +171,20 @@ impl Image {
 
     async fn zero_range(&self, off: u64, len: u64) -> Result<()> {
         self.check_writable()?;
-        let _q = self.write_gate().await?;
+        let gate = self.write_gate_owned().await?;
         let st = self.state().await?;
         let len = Self::clip(&st, off, len)?;
         if len == 0 {
             return Ok(());
         }
         self.touch(true);
-        let futs: Vec<BoxFut<()>> =
+        let items =
             st.h.layout
                 .file_to_extents(off, len)
                 .into_iter()
-                .map(|e| {
-                    Box::pin(object_write(
-                        st.clone(),
-                        e.object_no,
-                        e.offset,
-                        e.length,
-                        ObjWrite::Zero,
-                    )) as BoxFut<()>
-                })
+                .map(|e| (e.object_no, e.offset, e.length, ObjWrite::Zero))
                 .collect();
-        let r = run_all(futs, usize::MAX).await.map(|_| ());
-        self.note_result(&r);
-        r
+        self.dispatch_writes(st, items, gate).await
     }
 
     /// Compare-and-write: if the image holds `cmp` at `off`, write `data` there, atomically
@@ -147,6 +213,8 @@ impl Image {
             ));
         }
         let e = &ex[0];
+        // librbd dispatches compare-and-write "unoptimized": after overlapping writes
+        self.wait_for_writes(&st, off, len).await;
         let oid = st.object_name(e.object_no);
         if let Some(x) = &st.xlock {
             let r = x.update_object(e.object_no, om::EXISTS, None).await;
@@ -189,12 +257,20 @@ impl Image {
         }
     }
 
-    /// Wait until every write issued before this call has completed (writes are
-    /// acknowledged only once durable on the OSDs; there is no client cache, so this is a
-    /// barrier against writes still in flight from other tasks).
+    /// Wait until every write issued before this call has completed, and report the
+    /// first error an acknowledged write-around write hit since the last flush (each
+    /// error is reported once). A successful flush means every write acknowledged
+    /// before it is committed on the OSDs. Under `rbd_cache_writethrough_until_flush`
+    /// the first flush also switches the handle to write-around (librbd's rule: a
+    /// caller that flushes can be trusted to flush before relying on its data).
     pub async fn flush(&self) -> Result<()> {
+        let r = match &self.inner.cache {
+            Some(wa) => wa.flush().await,
+            None => Ok(()),
+        };
+        // written-through writes of other tasks still in flight
         drop(self.inner.quiesce.write().await);
-        Ok(())
+        r
     }
 }
 

@@ -17,7 +17,18 @@
 //! lock with cooperative hand-over to and from librbd clients, the object map and
 //! fast-diff.
 //!
-//! What it is not: no client-side cache, no journaling / mirroring implementation
+//! Writes follow librbd's default write-around policy ([`cache`]): acknowledged once sent,
+//! at most `rbd_cache_max_dirty` bytes in flight, overlapping writes and reads kept in
+//! order. **Durability contract**: a write that returned an error was never sent and
+//! will not land later; a write that returned success is committed only once a later
+//! [`Image::flush`] (or [`Image::close`]) succeeds, and if it failed, that flush or
+//! close returns its error (once). Until a handle's first flush it writes through
+//! (`rbd_cache_writethrough_until_flush`, librbd's library default), and
+//! `rbd_cache = false` writes through always ([`CacheConfig`]). Dropping a handle
+//! without `close` lets in-flight writes finish in the background, unreported.
+//!
+//! What it is not: no client-side data cache (no ObjectCacher: `rbd_cache_policy =
+//! writeback` writes through), no journaling / mirroring implementation
 //! (images using them are refused for writing, with an error naming the features;
 //! read-only opening works where it is safe), no format 1 images, no encryption, no live
 //! migration; maintenance requests proxied by librbd to the lock owner are declined
@@ -46,6 +57,7 @@
 pub mod advisory;
 mod blocking;
 mod blocking_rbd;
+pub mod cache;
 mod clone;
 pub mod cls;
 mod copy;
@@ -75,6 +87,7 @@ pub mod watch_notify;
 
 pub use blocking::BlockingImage;
 pub use blocking_rbd::BlockingRbd;
+pub use cache::{CacheConfig, CachePolicy};
 pub use clone::auto_clone_format;
 pub use copy::{CopyOptions, DEFAULT_SPARSE_SIZE};
 pub use diff::{merge_diffs, DiffExtent, DiffFormat, DIFF_V1_BANNER};

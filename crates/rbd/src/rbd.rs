@@ -3,6 +3,7 @@
 //! image/CreateRequest.cc, api/Image.cc `remove`, api/Trash.cc, image/RemoveRequest.cc,
 //! image/CloneRequest.cc, image/AttachChildRequest.cc).
 
+use crate::cache::CacheConfig;
 use crate::cls::{
     self, trash_source, trash_state, ChildImageSpec, ParentImageSpec, SnapshotNamespace,
     TrashImageSpec,
@@ -97,6 +98,9 @@ pub struct Rbd {
     /// `rbd_blocklist_expire_seconds` for images opened through this handle (0: the
     /// monitor's default), unless the open options give one.
     blocklist_expire_seconds: u64,
+    /// The `rbd_cache*` options for images opened through this handle, unless the open
+    /// options give them (`None`: librbd's defaults).
+    cache: Option<CacheConfig>,
 }
 
 impl Rbd {
@@ -105,6 +109,7 @@ impl Rbd {
         Rbd {
             io,
             blocklist_expire_seconds: 0,
+            cache: None,
         }
     }
 
@@ -112,6 +117,13 @@ impl Rbd {
     /// how long a dead lock owner broken by images opened here stays blocklisted.
     pub fn with_blocklist_expire_seconds(mut self, secs: u64) -> Rbd {
         self.blocklist_expire_seconds = secs;
+        self
+    }
+
+    /// Set the `rbd_cache*` options (librbd reads them from the configuration) for
+    /// images opened through this handle; see [`CacheConfig`].
+    pub fn with_cache_config(mut self, cache: CacheConfig) -> Rbd {
+        self.cache = Some(cache);
         self
     }
 
@@ -419,6 +431,9 @@ impl Rbd {
         let mut o = opts.clone();
         if o.blocklist_expire_seconds == 0 {
             o.blocklist_expire_seconds = self.blocklist_expire_seconds;
+        }
+        if o.cache.is_none() {
+            o.cache = self.cache.clone();
         }
         o
     }

@@ -149,6 +149,11 @@ async fn run(
         "bench  type {type_str} io_size {io_size} io_threads {threads} bytes {total} pattern {}\n",
         if random { "random" } else { "sequential" }
     ));
+    // which write policy ran (librbd's default write-around or written through), on
+    // stderr so stdout stays the same as rbd's
+    if io_type != IoType::Read {
+        eprintln!("rbd-rs: bench write policy: {}", img.cache_policy());
+    }
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

@@ -23,7 +23,7 @@ mod trash;
 
 use args::{Args, Spec};
 use ceph_rados::{CommonArgs, IoCtx, Rados};
-use ceph_rbd::{Image, OpenOptions, Rbd, RbdError};
+use ceph_rbd::{CacheConfig, Image, OpenOptions, Rbd, RbdError};
 use std::io::Write as _;
 
 /// A failed command: the message for stderr (already formatted like rbd's) and the exit
@@ -223,10 +223,28 @@ impl Ctx {
     /// The [`Rbd`] handle of a spec's pool and namespace.
     pub async fn rbd(&mut self, s: &Spec) -> R<Rbd> {
         let expire = self.blocklist_expire_seconds()?;
-        Ok(
-            Rbd::new(self.ioctx(&s.pool, &s.namespace).await?)
-                .with_blocklist_expire_seconds(expire),
-        )
+        let cache = self.cache_config()?;
+        Ok(Rbd::new(self.ioctx(&s.pool, &s.namespace).await?)
+            .with_blocklist_expire_seconds(expire)
+            .with_cache_config(cache))
+    }
+
+    /// The `rbd_cache*` options (overrides or ceph.conf) over librbd's defaults, with
+    /// `rbd_cache_writethrough_until_flush` false unless given: the `rbd` tool sets it
+    /// so (src/tools/rbd/Utils.cc `init_context`), since its commands flush before they
+    /// finish and need no protection from write-around.
+    pub fn cache_config(&self) -> R<CacheConfig> {
+        let mut cfg = CacheConfig {
+            writethrough_until_flush: false,
+            ..CacheConfig::default()
+        };
+        for k in CACHE_OPTIONS {
+            if let Some(v) = self.config(k) {
+                cfg.set(k, &v)
+                    .map_err(|_| Fail::usage(format!("rbd: invalid value for {k}: {v}")))?;
+            }
+        }
+        Ok(cfg)
     }
 
     /// `rbd_blocklist_expire_seconds` (override or ceph.conf; 0: the cluster's default),
@@ -384,8 +402,20 @@ Common options: --format plain|json [--pretty-format], --no-progress.
 Global options: -c CONF  -m MONADDR  --id NAME | -n TYPE.NAME  --keyring PATH  --key KEY
                 --keyfile PATH  --debug";
 
+/// The cache options rbd-rs acts on (see [`Ctx::cache_config`]).
+const CACHE_OPTIONS: &[&str] = &[
+    "rbd_cache",
+    "rbd_cache_policy",
+    "rbd_cache_max_dirty",
+    "rbd_cache_writethrough_until_flush",
+];
+
 /// Configuration overrides rbd-rs acts on.
 const HONORED: &[&str] = &[
+    "rbd_cache",
+    "rbd_cache_policy",
+    "rbd_cache_max_dirty",
+    "rbd_cache_writethrough_until_flush",
     "rbd_default_pool",
     "rbd_default_features",
     "rbd_default_clone_format",

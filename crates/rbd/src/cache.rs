@@ -1,0 +1,576 @@
+//! librbd's write-around cache (`rbd_cache_policy = writearound`, the default since
+//! Nautilus): a write is acknowledged to the caller as soon as it has been *sent* to the
+//! OSDs, not when they answer, as long as the bytes in flight stay under
+//! `rbd_cache_max_dirty`. It holds no data (reads always go to the OSDs); it only hides
+//! the OSD round trip from writers that do not need it, which is where librbd's lead on
+//! small queued writes comes from.
+//!
+//! The rules, as librbd 16.2's `cache::WriteAroundObjectDispatch` applies them per object
+//! extent (ceph: src/librbd/cache/WriteAroundObjectDispatch.cc, the selection in
+//! src/librbd/image/OpenRequest.cc `send_init_cache`):
+//!
+//! * `rbd_cache = false`, a policy other than `writearound`, or `rbd_cache_max_dirty = 0`:
+//!   writes are written through (acknowledged once the OSDs committed them).
+//! * `rbd_cache_writethrough_until_flush = true` (librbd's default; the `rbd` tool sets
+//!   it to false): writes are written through until the caller's first flush, so a
+//!   caller that never flushes is never exposed to acknowledged-but-unwritten data.
+//! * A write overlapping an earlier write that is still queued or in flight waits
+//!   (unacknowledged, unsent) until that one finished, so overlapping writes land in
+//!   the order they were issued.
+//! * A write is dispatched (sent and acknowledged) if nothing is in flight or the bytes
+//!   in flight plus its own stay within `rbd_cache_max_dirty`; otherwise it waits.
+//! * A read (or compare-and-write) overlapping a queued or in-flight write waits for it,
+//!   so a read after an acknowledged write sees it.
+//! * A flush waits for every write issued before it and returns the first error any
+//!   acknowledged write hit since the previous flush.
+//!
+//! Where we are stricter than librbd (both only narrow what callers can observe):
+//! a write also waits behind an earlier *blocked* write it overlaps (librbd checks only
+//! queued/in-flight ones), writes waiting for room are dispatched strictly in order, and
+//! an error is kept until a flush reports it — librbd drops it when a flush finds no
+//! write in flight.
+//!
+//! The durability contract this gives, and which [`crate::Image::flush`] documents: a
+//! successful `write` under write-around means "sent, in order"; only a successful
+//! `flush` (or `close`) means "committed". A write whose `write` call returned an error
+//! was never sent.
+
+use crate::error::{RbdError, Result};
+use ceph_rados::Errno;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// librbd's `rbd_cache_max_dirty` default (24 MiB).
+pub const DEFAULT_MAX_DIRTY: u64 = 24 << 20;
+
+/// `rbd_cache_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachePolicy {
+    /// Acknowledge writes once sent (implemented here).
+    WriteAround,
+    /// librbd's ObjectCacher without dirty data: writes are written through.
+    WriteThrough,
+    /// librbd's ObjectCacher write-back cache. Not implemented: rbd-rs writes through,
+    /// which is the safe direction (never acknowledges earlier than asked).
+    WriteBack,
+}
+
+impl CachePolicy {
+    /// Ceph's name of the policy.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CachePolicy::WriteAround => "writearound",
+            CachePolicy::WriteThrough => "writethrough",
+            CachePolicy::WriteBack => "writeback",
+        }
+    }
+}
+
+/// The `rbd_cache*` options that select the write policy of an image handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// `rbd_cache` (default true).
+    pub enabled: bool,
+    /// `rbd_cache_policy` (default writearound).
+    pub policy: CachePolicy,
+    /// `rbd_cache_max_dirty`: bytes that may be in flight unacknowledged by the OSDs
+    /// (default 24 MiB; 0 = write through).
+    pub max_dirty: u64,
+    /// `rbd_cache_writethrough_until_flush` (librbd default true).
+    pub writethrough_until_flush: bool,
+}
+
+impl Default for CacheConfig {
+    /// librbd 16.2's defaults (`ceph config help rbd_cache*`).
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            policy: CachePolicy::WriteAround,
+            max_dirty: DEFAULT_MAX_DIRTY,
+            writethrough_until_flush: true,
+        }
+    }
+}
+
+/// Ceph's `strict_strtob`: true/false or an integer (non-zero = true).
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        s => s.parse::<i64>().ok().map(|n| n != 0),
+    }
+}
+
+/// A size option (`Option::size_t`): bytes, or with a K/M/G/T suffix (powers of 1024,
+/// optionally followed by `i` and/or `B`, as Ceph's `strict_iec_cast` accepts).
+fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let n: u64 = v[..digits].parse().ok()?;
+    let unit = v[digits..].trim_end_matches('B').trim_end_matches('i');
+    let shift = match unit {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
+}
+
+impl CacheConfig {
+    /// Apply one option by its Ceph name. `Ok(false)` if `name` is not one of the
+    /// options this type holds; a bad value is EINVAL, as Ceph refuses it.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<bool> {
+        let bad = || RbdError::InvalidArgument(format!("invalid value for {name}: {value:?}"));
+        match name {
+            "rbd_cache" => self.enabled = parse_bool(value).ok_or_else(bad)?,
+            "rbd_cache_policy" => {
+                self.policy = match value.trim() {
+                    "writearound" => CachePolicy::WriteAround,
+                    "writethrough" => CachePolicy::WriteThrough,
+                    "writeback" => CachePolicy::WriteBack,
+                    _ => return Err(bad()),
+                }
+            }
+            "rbd_cache_max_dirty" => self.max_dirty = parse_size(value).ok_or_else(bad)?,
+            "rbd_cache_writethrough_until_flush" => {
+                self.writethrough_until_flush = parse_bool(value).ok_or_else(bad)?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Apply the `conf_rbd_cache*` keys of pool or image metadata (librbd applies pool,
+    /// then image metadata over the configuration when opening). Values that do not
+    /// parse are skipped, as librbd skips them with a warning.
+    pub fn apply_metadata(&mut self, meta: &BTreeMap<String, Vec<u8>>) {
+        for (k, v) in meta {
+            let Some(opt) = k.strip_prefix(crate::meta::CONF_PREFIX) else {
+                continue;
+            };
+            if !opt.starts_with("rbd_cache") {
+                continue;
+            }
+            let v = String::from_utf8_lossy(v);
+            if let Err(e) = self.set(opt, &v) {
+                tracing::warn!("ignoring image/pool metadata {k}: {e}");
+            }
+        }
+    }
+
+    /// The write-around limit this configuration asks for: 0 when writes are written
+    /// through (cache off, another policy, or `max_dirty` 0).
+    pub fn write_around_limit(&self) -> u64 {
+        if self.enabled && self.policy == CachePolicy::WriteAround {
+            self.max_dirty
+        } else {
+            0
+        }
+    }
+}
+
+/// The first failure of an acknowledged write, kept for the next flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WriteFailure {
+    pub errno: Errno,
+    pub message: String,
+}
+
+/// The ordering and bounding state of the write-around policy, without any I/O (so the
+/// rules are unit-tested on their own). Writes are identified by increasing tids; each
+/// covers one object extent.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    /// The configured limit (0: this handle never writes around).
+    init_max_dirty: u64,
+    /// The limit in force (0 until the first flush with writethrough_until_flush).
+    max_dirty: u64,
+    user_flushed: bool,
+    last_tid: u64,
+    in_flight_bytes: u64,
+    /// Writes not finished yet (blocked, queued or in flight): what a flush waits for.
+    outstanding: BTreeSet<u64>,
+    /// Dispatched (sent and acknowledged) writes not finished yet.
+    in_flight: BTreeSet<u64>,
+    /// Per object: the extents of writes admitted past the overlap check (queued or in
+    /// flight) as (tid, offset, length). They never overlap each other.
+    admitted: HashMap<u64, Vec<(u64, u64, u64)>>,
+    /// Per object, in tid order: writes waiting for an overlapping earlier write.
+    blocked: HashMap<u64, BTreeMap<u64, (u64, u64)>>,
+    /// Admitted writes waiting for room under `max_dirty`, in tid order (tid -> length).
+    queued: BTreeMap<u64, u64>,
+    error: Option<WriteFailure>,
+}
+
+fn overlaps(a_off: u64, a_len: u64, b_off: u64, b_len: u64) -> bool {
+    a_off < b_off.saturating_add(b_len) && b_off < a_off.saturating_add(a_len)
+}
+
+impl Tracker {
+    pub fn new(max_dirty: u64, writethrough_until_flush: bool) -> Tracker {
+        Tracker {
+            init_max_dirty: max_dirty,
+            max_dirty: if writethrough_until_flush {
+                0
+            } else {
+                max_dirty
+            },
+            ..Default::default()
+        }
+    }
+
+    /// True while writes are acknowledged once sent.
+    pub fn write_around(&self) -> bool {
+        self.max_dirty > 0
+    }
+
+    /// Register a write of one object extent (only while [`Self::write_around`]).
+    /// Returns its tid and whether it is dispatched at once.
+    pub fn submit(&mut self, object_no: u64, off: u64, len: u64) -> (u64, bool) {
+        debug_assert!(self.write_around());
+        self.last_tid += 1;
+        let tid = self.last_tid;
+        self.outstanding.insert(tid);
+        let in_admitted = self
+            .admitted
+            .get(&object_no)
+            .is_some_and(|v| v.iter().any(|&(_, o, l)| overlaps(o, l, off, len)));
+        let behind_blocked = self
+            .blocked
+            .get(&object_no)
+            .is_some_and(|m| m.values().any(|&(o, l)| overlaps(o, l, off, len)));
+        if in_admitted || behind_blocked {
+            self.blocked
+                .entry(object_no)
+                .or_default()
+                .insert(tid, (off, len));
+            return (tid, false);
+        }
+        self.admitted
+            .entry(object_no)
+            .or_default()
+            .push((tid, off, len));
+        self.queued.insert(tid, len);
+        let ready = self.dispatch_queued();
+        (tid, ready.contains(&tid))
+    }
+
+    /// Move queued writes to in flight, in order, while they fit under the limit (one
+    /// always fits when nothing is in flight).
+    fn dispatch_queued(&mut self) -> Vec<u64> {
+        let mut ready = Vec::new();
+        while let Some((&tid, &len)) = self.queued.first_key_value() {
+            if self.in_flight_bytes != 0 && self.in_flight_bytes + len > self.max_dirty {
+                break;
+            }
+            self.queued.remove(&tid);
+            self.in_flight.insert(tid);
+            self.in_flight_bytes += len;
+            ready.push(tid);
+        }
+        ready
+    }
+
+    /// A dispatched write finished (with its error, if it failed). Returns the writes
+    /// that are dispatched now.
+    pub fn complete(
+        &mut self,
+        tid: u64,
+        object_no: u64,
+        len: u64,
+        failure: Option<WriteFailure>,
+    ) -> Vec<u64> {
+        if self.in_flight.remove(&tid) {
+            self.in_flight_bytes -= len;
+        }
+        self.outstanding.remove(&tid);
+        if self.error.is_none() {
+            self.error = failure;
+        }
+        let mut now_empty = false;
+        if let Some(v) = self.admitted.get_mut(&object_no) {
+            v.retain(|e| e.0 != tid);
+            // writes blocked on this object, in order, until one still overlaps
+            if let Some(b) = self.blocked.get_mut(&object_no) {
+                while let Some((&btid, &(o, l))) = b.first_key_value() {
+                    if v.iter().any(|&(_, ao, al)| overlaps(ao, al, o, l)) {
+                        break;
+                    }
+                    b.remove(&btid);
+                    v.push((btid, o, l));
+                    self.queued.insert(btid, l);
+                }
+                if b.is_empty() {
+                    self.blocked.remove(&object_no);
+                }
+            }
+            now_empty = v.is_empty();
+        }
+        if now_empty {
+            self.admitted.remove(&object_no);
+        }
+        self.dispatch_queued()
+    }
+
+    /// True once write `tid` has been dispatched (or has finished).
+    pub fn dispatched(&self, tid: u64) -> bool {
+        self.in_flight.contains(&tid) || !self.outstanding.contains(&tid)
+    }
+
+    /// Whether a read of the extent must wait for a queued or in-flight write.
+    pub fn read_blocked(&self, object_no: u64, off: u64, len: u64) -> bool {
+        self.admitted
+            .get(&object_no)
+            .is_some_and(|v| v.iter().any(|&(_, o, l)| overlaps(o, l, off, len)))
+    }
+
+    /// A flush from the caller: the first one switches writethrough_until_flush to
+    /// write-around. Returns the tid every earlier write is at or below.
+    pub fn user_flush(&mut self) -> u64 {
+        if !self.user_flushed {
+            self.user_flushed = true;
+            self.max_dirty = self.init_max_dirty;
+        }
+        self.last_tid
+    }
+
+    /// True when no write with a tid up to `tid` is unfinished.
+    pub fn flushed_up_to(&self, tid: u64) -> bool {
+        self.outstanding.first().is_none_or(|&t| t > tid)
+    }
+
+    /// The kept failure, cleared (reported once).
+    pub fn take_error(&mut self) -> Option<WriteFailure> {
+        self.error.take()
+    }
+
+    /// Bytes dispatched and not yet answered.
+    #[cfg(test)]
+    pub fn in_flight_bytes(&self) -> u64 {
+        self.in_flight_bytes
+    }
+}
+
+/// The write-around state of one open image, shared by its handles and the tasks that
+/// carry its dispatched writes.
+#[derive(Debug)]
+pub(crate) struct WriteAround {
+    t: Mutex<Tracker>,
+    /// Woken on every change (a write finished); waiters re-check their condition.
+    changed: Notify,
+}
+
+impl WriteAround {
+    pub fn new(config: CacheConfig) -> Arc<WriteAround> {
+        let t = Tracker::new(config.write_around_limit(), config.writethrough_until_flush);
+        Arc::new(WriteAround {
+            t: Mutex::new(t),
+            changed: Notify::new(),
+        })
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        self.t.lock().expect("write-around state")
+    }
+
+    /// Wait until `cond` holds on the tracker (checked after every finished write).
+    pub async fn wait_until(&self, cond: impl Fn(&Tracker) -> bool) {
+        loop {
+            // created before the check: a wake-up in between is not missed
+            let n = self.changed.notified();
+            if cond(&self.lock()) {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    pub fn complete(&self, tid: u64, object_no: u64, len: u64, r: &Result<()>) {
+        let failure = r.as_ref().err().map(|e| WriteFailure {
+            errno: e.errno(),
+            message: e.to_string(),
+        });
+        if let Some(f) = &failure {
+            tracing::warn!("acknowledged write-around write failed: {}", f.message);
+        }
+        self.lock().complete(tid, object_no, len, failure);
+        self.changed.notify_waiters();
+    }
+
+    /// Wait for every write issued so far; the first failure since the last flush.
+    pub async fn flush(&self) -> Result<()> {
+        let upto = self.lock().user_flush();
+        self.wait_until(|t| t.flushed_up_to(upto)).await;
+        match self.lock().take_error() {
+            None => Ok(()),
+            Some(f) => Err(RbdError::refused(
+                format!("an acknowledged write failed: {}", f.message),
+                f.errno,
+            )),
+        }
+    }
+
+    /// The policy in force now, by Ceph's name, as `rbd bench` users know them.
+    pub fn describe(&self) -> String {
+        let t = self.lock();
+        if t.write_around() {
+            format!("writearound (max_dirty {})", t.max_dirty)
+        } else if t.init_max_dirty > 0 {
+            "writethrough until the first flush, then writearound".to_string()
+        } else {
+            "writethrough".to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fail() -> Option<WriteFailure> {
+        Some(WriteFailure {
+            errno: Errno(108),
+            message: "blocklisted".into(),
+        })
+    }
+
+    #[test]
+    fn config_defaults_and_parsing() {
+        let c = CacheConfig::default();
+        assert_eq!(c.write_around_limit(), 24 << 20);
+        assert!(c.writethrough_until_flush);
+        let mut c = CacheConfig::default();
+        assert!(c.set("rbd_cache", "false").unwrap());
+        assert_eq!(c.write_around_limit(), 0);
+        assert!(c.set("rbd_cache", "1").unwrap());
+        assert!(c.set("rbd_cache_max_dirty", "8M").unwrap());
+        assert_eq!(c.max_dirty, 8 << 20);
+        assert!(c.set("rbd_cache_max_dirty", "4KiB").unwrap());
+        assert_eq!(c.max_dirty, 4096);
+        assert!(c.set("rbd_cache_max_dirty", "x").is_err());
+        assert!(c.set("rbd_cache_policy", "writeback").unwrap());
+        assert_eq!(
+            c.write_around_limit(),
+            0,
+            "writeback is written through here"
+        );
+        assert!(c.set("rbd_cache_policy", "bogus").is_err());
+        assert!(!c.set("rbd_cache_size", "1").unwrap());
+        let mut m = BTreeMap::new();
+        m.insert("conf_rbd_cache_policy".to_string(), b"writearound".to_vec());
+        m.insert("conf_rbd_cache_max_dirty".to_string(), b"0".to_vec());
+        m.insert("owner".to_string(), b"x".to_vec());
+        c.apply_metadata(&m);
+        assert_eq!(c.policy, CachePolicy::WriteAround);
+        assert_eq!(c.write_around_limit(), 0);
+    }
+
+    #[test]
+    fn writethrough_until_the_first_flush() {
+        let mut t = Tracker::new(100, true);
+        assert!(!t.write_around());
+        t.user_flush();
+        assert!(t.write_around());
+        let mut t = Tracker::new(0, true);
+        t.user_flush();
+        assert!(!t.write_around(), "max_dirty 0 stays writethrough");
+        assert!(Tracker::new(100, false).write_around());
+    }
+
+    #[test]
+    fn in_flight_bytes_are_bounded() {
+        let mut t = Tracker::new(8192, false);
+        let (a, da) = t.submit(0, 0, 4096);
+        let (b, db) = t.submit(1, 0, 4096);
+        let (c, dc) = t.submit(2, 0, 4096);
+        assert!(da && db && !dc, "third 4 KiB write exceeds 8 KiB");
+        assert_eq!(t.in_flight_bytes(), 8192);
+        // a later small write does not overtake the queued one
+        let (d, dd) = t.submit(3, 0, 1);
+        assert!(!dd);
+        assert_eq!(t.complete(a, 0, 4096, None), vec![c]);
+        assert!(t.dispatched(c) && !t.dispatched(d));
+        assert_eq!(t.complete(b, 1, 4096, None), vec![d]);
+        assert_eq!(t.in_flight_bytes(), 4097);
+        // one write larger than the limit still goes when nothing is in flight
+        let mut t = Tracker::new(10, false);
+        assert!(t.submit(0, 0, 4096).1);
+        assert!(!t.submit(0, 8192, 1).1);
+    }
+
+    #[test]
+    fn overlapping_writes_are_serialized_in_order() {
+        let mut t = Tracker::new(1 << 20, false);
+        let (a, da) = t.submit(5, 0, 4096);
+        let (b, db) = t.submit(5, 2048, 4096); // overlaps a
+        let (c, dc) = t.submit(5, 4096, 4096); // free of a, but overlaps blocked b
+        let (d, dd) = t.submit(6, 0, 4096); // another object
+        let (e, de) = t.submit(5, 16384, 10); // same object, no overlap
+        assert!(da && !db && !dc && dd && de);
+        assert!(t.read_blocked(5, 100, 1));
+        assert!(
+            !t.read_blocked(5, 8192, 4096),
+            "blocked writes are not yet visible"
+        );
+        assert!(t.read_blocked(5, 16390, 100));
+        assert_eq!(t.complete(a, 5, 4096, None), vec![b]);
+        assert!(!t.dispatched(c), "c waits for b, which it overlaps");
+        assert_eq!(t.complete(b, 5, 4096, None), vec![c]);
+        t.complete(c, 5, 4096, None);
+        t.complete(d, 6, 4096, None);
+        t.complete(e, 5, 10, None);
+        assert!(!t.read_blocked(5, 0, 1 << 22));
+        assert!(t.admitted.is_empty() && t.blocked.is_empty() && t.queued.is_empty());
+        assert_eq!(t.in_flight_bytes(), 0);
+    }
+
+    #[test]
+    fn flush_waits_for_earlier_writes_and_reports_the_first_error_once() {
+        let mut t = Tracker::new(1 << 20, false);
+        let (a, _) = t.submit(0, 0, 10);
+        let (b, _) = t.submit(0, 0, 10); // blocked behind a
+        let upto = t.user_flush();
+        let (c, _) = t.submit(1, 0, 10); // after the flush
+        assert!(!t.flushed_up_to(upto));
+        t.complete(a, 0, 10, fail());
+        t.complete(
+            b,
+            0,
+            10,
+            Some(WriteFailure {
+                errno: Errno(5),
+                message: "second".into(),
+            }),
+        );
+        assert!(t.flushed_up_to(upto), "c came after the flush");
+        assert!(!t.flushed_up_to(c));
+        assert_eq!(t.take_error().unwrap().errno, Errno(108), "the first error");
+        assert!(t.take_error().is_none(), "reported once");
+        t.complete(c, 1, 10, None);
+        let upto = t.user_flush();
+        assert!(t.flushed_up_to(upto));
+    }
+
+    #[tokio::test]
+    async fn flush_returns_the_error_of_an_acknowledged_write() {
+        let cfg = CacheConfig {
+            writethrough_until_flush: false,
+            ..CacheConfig::default()
+        };
+        let wa = WriteAround::new(cfg);
+        let (tid, sent) = wa.lock().submit(0, 0, 4096);
+        assert!(sent);
+        let w = wa.clone();
+        let f = tokio::spawn(async move { w.flush().await });
+        tokio::task::yield_now().await;
+        assert!(!f.is_finished(), "flush waits for the in-flight write");
+        wa.complete(tid, 0, 4096, &Err(RbdError::refused("x", Errno(108))));
+        let e = f.await.unwrap().unwrap_err();
+        assert_eq!(e.errno(), Errno(108));
+        wa.flush().await.unwrap();
+    }
+}
