@@ -289,7 +289,9 @@ fn ceph_json(args: &[&str]) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out).map_err(|e| format!("ceph {args:?}: bad json: {e}"))
 }
 
-/// All PGs active+clean (and the pools' pg_num at its target, so a split is over).
+/// All PGs active and clean. Extra flags are fine: RBD snapshot removal keeps PGs in
+/// `active+clean+snaptrim(_wait)` for a while, and scrubs come and go; requiring the
+/// exact string `active+clean` stalled the thrasher for minutes in the rbd run.
 fn healthy() -> Result<bool, String> {
     let v = ceph_json(&["pg", "stat"])?;
     let s = &v["pg_summary"];
@@ -298,7 +300,10 @@ fn healthy() -> Result<bool, String> {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter(|e| e["name"].as_str() == Some("active+clean"))
+                .filter(|e| {
+                    let st: Vec<&str> = e["name"].as_str().unwrap_or("").split('+').collect();
+                    st.contains(&"active") && st.contains(&"clean")
+                })
                 .filter_map(|e| e["num"].as_u64())
                 .sum()
         })
