@@ -18,6 +18,50 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Regression (found by the thrash test): `read_full` under a concurrent writer returns
+/// one version of the object, never one version's bytes cut to another's length (it was
+/// a stat, then a read of that many bytes).
+#[test]
+fn read_full_is_atomic_under_a_concurrent_writer() {
+    rt().block_on(async {
+        let pool = make_pool("rfull", 8);
+        let r = admin().await;
+        let io = r.ioctx(&pool).await.unwrap();
+        let short = Bytes::from(vec![b's'; 1000]);
+        let long = Bytes::from(vec![b'L'; 50_000]);
+        io.write_full("flip", short.clone()).await.unwrap();
+        let writer = {
+            let (io, short, long) = (io.clone(), short.clone(), long.clone());
+            tokio::spawn(async move {
+                for i in 0..300 {
+                    let d = if i % 2 == 0 { &long } else { &short };
+                    io.write_full("flip", d.clone()).await.unwrap();
+                }
+            })
+        };
+        let mut reads = 0;
+        while !writer.is_finished() {
+            let got = io.read_full("flip").await.unwrap();
+            assert!(
+                got == short || got == long,
+                "read_full returned {} bytes that are neither version",
+                got.len()
+            );
+            reads += 1;
+        }
+        writer.await.unwrap();
+        assert!(reads > 10, "only {reads} reads raced the writer");
+        assert_eq!(io.read_full("flip").await.unwrap(), short);
+        assert!(io
+            .read_full("nothing-here")
+            .await
+            .unwrap_err()
+            .is_not_found());
+        io.write_full("empty", Bytes::new()).await.unwrap();
+        assert!(io.read_full("empty").await.unwrap().is_empty());
+    });
+}
+
 #[test]
 fn lspools_matches_rados_tool() {
     rt().block_on(async {

@@ -713,6 +713,17 @@ impl<W: Waiter> Core<W> {
             op.conn = None;
             return;
         }
+        if self.behind_parked(tid, &map) {
+            // Requests to one object go out in submission order (the Objecter resends a
+            // session's requests before anything newer): an older one is parked (failed
+            // session, EAGAIN delay), so this one waits too; the tick or the next map
+            // sends both, in tid order.
+            trace!(tid, "waits behind an older parked request to its object");
+            let op = self.ops.get_mut(&tid).expect("present");
+            op.placement = Some(placement);
+            op.conn = None;
+            return;
+        }
         let osd = placement.primary;
         let Some(conn) = self.session_for(osd, &map, now) else {
             let op = self.ops.get_mut(&tid).expect("present");
@@ -765,6 +776,25 @@ impl<W: Waiter> Core<W> {
         op.conn = Some(conn);
         op.dirty = false;
         self.out.push_back(Output::Send { conn, msg });
+    }
+
+    /// Whether an older request to the same object is parked (waiting to be resent), so
+    /// `tid` must not go out before it. Writes held by a full pool do not count: reads
+    /// and FULL_TRY writes pass them on purpose (see [`held_by_full`]), as in librados.
+    fn behind_parked(&self, tid: u64, map: &OsdMap) -> bool {
+        let Some(me) = self.ops.get(&tid) else {
+            return false;
+        };
+        let t = &me.req.target;
+        self.ops.range(..tid).any(|(_, o)| {
+            o.conn.is_none()
+                && o.req.target == *t
+                && !o.waiter.is_cancelled()
+                && !o
+                    .placement
+                    .as_ref()
+                    .is_some_and(|p| held_by_full(map, &o.req, p.pool))
+        })
     }
 
     /// The session to `osd`, opening one if needed.

@@ -668,3 +668,56 @@ fn endless_redirects_fail_with_eloop() {
     assert!(sim.sends_of(tid).len() <= MAX_REDIRECTS as usize + 1);
     assert_eq!(sim.core.in_flight(), 0);
 }
+
+/// Found by the thrash test's hunt (issue 10): requests to one object go out in
+/// submission order. A write parked by a failed session must not be overtaken by a newer
+/// write to the same object submitted once the redial delay is over but before the
+/// next tick resends the parked one; the older goes first on the new session.
+#[test]
+fn a_new_write_does_not_overtake_a_parked_one_to_the_same_object() {
+    let mut sim = Sim::new();
+    let (t1, _g1) = sim.submit(1, write("obj"), None);
+    let s = sim.sends_of(t1)[0].clone();
+    sim.core.handle_conn_closed(s.conn, sim.now);
+    sim.drain();
+    // past the redial delay, no tick yet
+    sim.now += Duration::from_millis(600);
+    let (t2, _g2) = sim.submit(2, write("obj"), None);
+    // another object is not held back
+    let (t3, _g3) = sim.submit(
+        3,
+        write_in_pg("other", sim.placement(&write("obj")).pgid.seed),
+        None,
+    );
+    sim.advance(Duration::from_millis(10));
+    let order: Vec<u64> = sim
+        .sent
+        .iter()
+        .filter(|x| x.conn != s.conn)
+        .map(|x| x.tid)
+        .collect();
+    let pos = |t| order.iter().position(|x| *x == t);
+    assert!(pos(t1).is_some() && pos(t2).is_some(), "{order:?}");
+    assert!(
+        pos(t1) < pos(t2),
+        "the newer write overtook the parked one: {order:?}"
+    );
+    assert!(pos(t3).is_some(), "{order:?}");
+}
+
+/// The same for a write waiting out an EAGAIN delay: a newer op to its object waits too.
+#[test]
+fn a_new_write_waits_behind_an_eagain_delayed_one() {
+    let mut sim = Sim::new();
+    let (t1, _g1) = sim.submit(1, write("obj"), None);
+    let s0 = sim.sends_of(t1)[0].clone();
+    sim.reply(&s0, -11);
+    let (t2, _g2) = sim.submit(2, write("obj"), None);
+    assert!(
+        sim.sends_of(t2).is_empty(),
+        "sent ahead of the delayed write"
+    );
+    sim.advance(Duration::from_millis(60));
+    let order: Vec<u64> = sim.sent.iter().skip(1).map(|x| x.tid).collect();
+    assert_eq!(order, vec![t1, t2]);
+}

@@ -10,6 +10,8 @@ use std::process::Command;
 mod oracle;
 #[allow(unused_imports)]
 pub use oracle::{oracle, release};
+/// The fault injector of the thrashing runs (issue 10).
+pub mod thrasher;
 
 /// The cluster directory.
 pub fn cluster_dir() -> PathBuf {

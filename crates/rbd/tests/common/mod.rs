@@ -17,6 +17,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 mod oracle;
 #[allow(unused_imports)]
 pub use oracle::{oracle, release};
+/// The fsx model run (fsx.rs, and thrash.rs under the thrasher).
+pub mod fsx_model;
+/// The fault injector of the thrashing runs (issue 10), shared with the rados tests.
+#[path = "../../../rados/tests/common/thrasher.rs"]
+pub mod thrasher;
 
 pub struct Env {
     pub conf: String,
