@@ -590,8 +590,13 @@ impl Rbd {
     /// The group image `image` belongs to, if any (librbd `image_get_group`).
     pub async fn image_group(&self, image: &str) -> Result<Option<ImageGroup>> {
         let id = self.image_id(image).await?;
+        self.image_group_by_id(&id).await
+    }
+
+    /// [`Rbd::image_group`] of the image with id `id` (also one in the trash).
+    pub async fn image_group_by_id(&self, id: &str) -> Result<Option<ImageGroup>> {
         let b = match cls::image_group_get()
-            .exec(self.ioctx(), &util::header_name(&id))
+            .exec(self.ioctx(), &util::header_name(id))
             .await
         {
             Ok(b) => b,

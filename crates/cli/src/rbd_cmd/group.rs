@@ -209,11 +209,13 @@ pub async fn image_list(c: &mut Ctx) -> R {
     let s = gspec(&c.args, &mut 0, &GROUP, Snap::None)?;
     let json = c.json()?;
     let rbd = handle(c, &s).await?;
-    let images = match rbd.group_image_list(&s.name).await {
+    let mut images = match rbd.group_image_list(&s.name).await {
         Ok(v) => v,
         Err(e) if e.is_not_found() => Vec::new(),
         Err(e) => return Err(silent(&e)),
     };
+    // rbd sorts the members by pool, then name (the group header keeps them by id)
+    images.sort_by(|a, b| (a.pool_id, &a.name).cmp(&(b.pool_id, &b.name)));
     let pools = c.rados().await?.pool_list();
     let pool_name = |id: i64| {
         pools

@@ -482,7 +482,7 @@ pub async fn info(c: &mut Ctx) -> R {
     let img = c.open(&s, Mode::ReadOnly).await?;
     // librbd image_get_group; tools/rbd Info.cc prints POOL/[NS/]GROUP
     let rbd = c.rbd(&s).await?;
-    let group = match rbd.image_group(&s.image).await {
+    let group = match rbd.image_group_by_id(img.id()).await {
         Ok(Some(g)) => {
             let pools = c.rados().await?.pool_list();
             let pool = pools
