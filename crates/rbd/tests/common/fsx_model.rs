@@ -73,8 +73,34 @@ async fn check(m: &MImage, step: usize, seed: u64, what: &str) {
     let got = m.img.read(0, m.data.len() as u64).await.unwrap();
     if got[..] != m.data[..] {
         let first = got.iter().zip(m.data.iter()).position(|(a, b)| a != b);
+        let last = got.iter().zip(m.data.iter()).rposition(|(a, b)| a != b);
+        // Evidence for the diagnosis: how much differs, whether we read zeros (an
+        // object-map skip or a lost object) or other data, and whether a second read
+        // sees the same bytes (read path) or not (what is stored is wrong).
+        let (mut detail, mut reread) = (String::new(), String::new());
+        if let (Some(f), Some(l)) = (first, last) {
+            let ndiff = got
+                .iter()
+                .zip(m.data.iter())
+                .filter(|(a, b)| a != b)
+                .count();
+            let zeros = got[f..=l].iter().all(|b| *b == 0);
+            let e = (f + 32).min(got.len());
+            detail = format!(
+                "; differing span {f}..={l} ({ndiff} bytes differ, got all zeros there: {zeros}); got[{f}..{e}] {:02x?}, want {:02x?}",
+                &got[f..e],
+                &m.data[f..e]
+            );
+            if let Ok(again) = m.img.read(0, m.data.len() as u64).await {
+                reread = format!(
+                    "; a second read equals the model: {}, equals the first read: {}",
+                    again[..] == m.data[..],
+                    again[..] == got[..]
+                );
+            }
+        }
         panic!(
-            "seed {seed:#x} step {step} ({what}): image {} differs from the model (len {} vs {}), first difference at {first:?}",
+            "seed {seed:#x} step {step} ({what}): image {} differs from the model (len {} vs {}), first difference at {first:?}{detail}{reread}",
             m.name,
             got.len(),
             m.data.len()
