@@ -8,48 +8,6 @@ mod common;
 use common::*;
 use std::process::Command;
 
-/// `rbd info --format json` without what differs between any two images (names, ids,
-/// timestamps).
-fn info_fields(spec: &str) -> serde_json::Value {
-    let mut v: serde_json::Value =
-        serde_json::from_str(&ok(RBD, &["info", "--format", "json", spec])).expect("info json");
-    let m = v.as_object_mut().expect("object");
-    for k in [
-        "name",
-        "id",
-        "block_name_prefix",
-        "create_timestamp",
-        "access_timestamp",
-        "modify_timestamp",
-    ] {
-        m.remove(k);
-    }
-    v
-}
-
-/// `(name, size, protected)` of each snapshot, by `rbd snap ls --format json`.
-fn snaps(spec: &str) -> Vec<(String, u64, String)> {
-    let v: serde_json::Value =
-        serde_json::from_str(&ok(RBD, &["snap", "ls", "--format", "json", spec])).expect("json");
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().to_string(),
-                s["size"].as_u64().unwrap(),
-                s["protected"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn export_sha(spec: &str) -> String {
-    let o = run(RBD, &["export", "--no-progress", spec, "-"]);
-    assert!(o.status.success(), "export {spec}");
-    sha256(&o.stdout)
-}
-
 /// `rbd du` USED of one image, bytes.
 fn used(spec: &str) -> u64 {
     let v: serde_json::Value =

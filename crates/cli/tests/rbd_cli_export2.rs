@@ -8,48 +8,9 @@
 mod common;
 use common::*;
 
-fn info_fields(spec: &str) -> serde_json::Value {
-    let mut v: serde_json::Value =
-        serde_json::from_str(&ok(RBD, &["info", "--format", "json", spec])).expect("info json");
-    let m = v.as_object_mut().expect("object");
-    for k in [
-        "name",
-        "id",
-        "block_name_prefix",
-        "create_timestamp",
-        "access_timestamp",
-        "modify_timestamp",
-    ] {
-        m.remove(k);
-    }
-    v
-}
-
-fn snaps(spec: &str) -> Vec<(String, u64, String)> {
-    let v: serde_json::Value =
-        serde_json::from_str(&ok(RBD, &["snap", "ls", "--format", "json", spec])).expect("json");
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().to_string(),
-                s["size"].as_u64().unwrap(),
-                s["protected"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 fn meta(spec: &str) -> serde_json::Value {
     serde_json::from_str(&ok(RBD, &["image-meta", "list", "--format", "json", spec]))
         .expect("meta json")
-}
-
-fn export_sha(spec: &str) -> String {
-    let o = run(RBD, &["export", "--no-progress", spec, "-"]);
-    assert!(o.status.success(), "export {spec}");
-    sha256(&o.stdout)
 }
 
 /// Everything a restore must reproduce: info fields, snapshots, metadata, and the
