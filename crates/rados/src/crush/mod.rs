@@ -598,7 +598,7 @@ impl CrushMap {
     }
 
     /// `CrushWrapper::update_choose_args` as run at the end of decode: drop args of
-    /// buckets that are gone or not straw2, and resize mis-sized weight sets.
+    /// buckets that are gone or not straw2, resize mis-sized weight sets, drop empty ones.
     fn update_choose_args(&mut self) {
         let buckets = &self.buckets;
         for args in self.choose_args.values_mut() {
@@ -624,6 +624,9 @@ impl CrushMap {
                     ws.resize(bucket.items.len(), 0);
                 }
             }
+            // an entry without ids or weights is what ceph's zeroed array slot means, and
+            // the encoder skips it: keep none, so a decoded map re-encodes to itself
+            args.retain(|_, a| !a.ids.is_empty() || !a.weight_set.is_empty());
         }
     }
 

@@ -349,3 +349,32 @@ fn choose_args_weight_sets_and_ids() {
         assert_eq!(m.do_rule(0, x, 3, &w, Some(1)), plain[x as usize]);
     }
 }
+
+/// ceph's encoder skips a bucket's choose_args that have neither ids nor weights (and
+/// decode empties those of non-straw2 buckets), so such entries are dropped at decode: a
+/// decoded map survives encode → decode unchanged. Found by the osdmap fuzz target.
+#[test]
+fn empty_choose_args_do_not_survive_decode() {
+    let mut m = cm6();
+    let mut args = ChooseArgMap::new();
+    args.insert(0, ChooseArg::default());
+    args.insert(
+        1,
+        ChooseArg {
+            ids: vec![],
+            weight_set: vec![vec![W1, W1]],
+        },
+    );
+    m.choose_args.insert(DEFAULT_CHOOSE_ARGS, args);
+    m.choose_args.insert(1, ChooseArgMap::new());
+    let mut bytes = Vec::new();
+    m.encode(&mut bytes);
+    let back = CrushMap::decode(&bytes).unwrap();
+    let keys: Vec<u32> = back.choose_args[&DEFAULT_CHOOSE_ARGS].keys().copied().collect();
+    assert_eq!(keys, vec![1]);
+    assert!(back.choose_args[&1].is_empty());
+    let mut again = Vec::new();
+    back.encode(&mut again);
+    assert_eq!(again, bytes);
+    assert_eq!(CrushMap::decode(&again).unwrap(), back);
+}
