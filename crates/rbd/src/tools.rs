@@ -169,8 +169,20 @@ impl Image {
                 }
             });
         }
+        // every worker is awaited before an error is returned (no write of ours may land
+        // after the caller heard "failed"); the others stop issuing at once
+        let mut first_err = None;
         while let Some(r) = set.join_next().await {
-            r.map_err(|e| RbdError::Stream(format!("bench task: {e}")))??;
+            let r = r
+                .map_err(|e| RbdError::Stream(format!("bench task: {e}")))
+                .and_then(|r| r);
+            if let Err(e) = r {
+                issued.store(n_ops, Ordering::Relaxed);
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
         }
         Ok(BenchReport {
             ops: n_ops,

@@ -107,8 +107,14 @@ pub fn format_ctime(t: UTime) -> String {
 /// A boxed, sendable future.
 pub(crate) type BoxFut<T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
 
-/// Run futures as tasks, at most `limit` at once; results in input order. The first
-/// error is returned (tasks still running are aborted; ops already sent stay in flight).
+/// Run futures as tasks, at most `limit` at once; results in input order.
+///
+/// On the first error no further future is started, but those already running are
+/// awaited before the error is returned: an object write that was handed to the objecter
+/// must have landed (or failed) by the time the caller hears "failed", never after it
+/// (aborting the task would only stop waiting; an op already sent can still land later,
+/// over a newer write of the caller's). librbd's AioCompletion waits for every object
+/// request in the same way.
 pub(crate) async fn run_all<T: Send + 'static>(
     futs: Vec<BoxFut<T>>,
     limit: usize,
@@ -126,12 +132,30 @@ pub(crate) async fn run_all<T: Send + 'static>(
     for (i, f) in it.by_ref().take(limit) {
         set.spawn(async move { (i, f.await) });
     }
+    let mut first_err = None;
     while let Some(j) = set.join_next().await {
-        let (i, r) = j.map_err(|e| RbdError::Stream(format!("I/O task failed: {e}")))?;
-        out[i] = Some(r?);
-        if let Some((i, f)) = it.next() {
-            set.spawn(async move { (i, f.await) });
+        let r = match j {
+            Ok((i, Ok(v))) => {
+                out[i] = Some(v);
+                Ok(())
+            }
+            Ok((_, Err(e))) => Err(e),
+            Err(e) => Err(RbdError::Stream(format!("I/O task failed: {e}"))),
+        };
+        match r {
+            Ok(()) if first_err.is_none() => {
+                if let Some((i, f)) = it.next() {
+                    set.spawn(async move { (i, f.await) });
+                }
+            }
+            Ok(()) => {}
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
         }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
     }
     Ok(out
         .into_iter()
@@ -184,5 +208,35 @@ mod tests {
             })
             .collect();
         assert_eq!(run_all(futs, 3).await.unwrap(), (0..10).collect::<Vec<_>>());
+    }
+
+    /// A failure is reported only once every future already running has finished (their
+    /// writes cannot land after the caller was told "failed"); none is started after it.
+    #[tokio::test]
+    async fn run_all_waits_for_running_futures_before_failing() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let finished = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicUsize::new(0));
+        let futs: Vec<BoxFut<()>> = (0..6usize)
+            .map(|i| {
+                let finished = finished.clone();
+                let started = started.clone();
+                Box::pin(async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    if i == 0 {
+                        return Err(RbdError::InvalidArgument("object 0 failed".into()));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    finished.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }) as BoxFut<()>
+            })
+            .collect();
+        let r = run_all(futs, 3).await;
+        assert!(matches!(r, Err(RbdError::InvalidArgument(_))), "{r:?}");
+        // objects 1 and 2 were running with 0: both finished before the error came back
+        assert_eq!(finished.load(Ordering::SeqCst), 2);
+        assert_eq!(started.load(Ordering::SeqCst), 3);
     }
 }
