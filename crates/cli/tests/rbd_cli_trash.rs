@@ -375,6 +375,12 @@ fn image_id_option_matches_rbd() {
         same_error(&["info", "--image-id", &id, &img], 22);
         same_error(&["info", "--image-id", "0123456789ab", "-p", &p.name], 2);
     }
+    // commands without --image-id reject it as an unknown option (status 1), as rbd
+    for cmd in [&["children"][..], &["du"], &["status"], &["export"]] {
+        let mut args = cmd.to_vec();
+        args.extend(["--image-id", &id, "-p", &p.name]);
+        same_error(&args, 1);
+    }
     // a snapshot of the trashed image removed by id, seen by rbd
     ok(
         RBD_RS,

@@ -21,6 +21,13 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fsx_under_thrashing() {
+    // RUST_LOG=ceph_rados=debug (etc.) shows the objecter's resends, backoffs and retargets
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let secs = thrash_secs(120);
     let seed = thrash_seed();
     println!("rbd thrash: seed {seed:#x} (THRASH_SEED={seed:x} to replay), {secs} s");

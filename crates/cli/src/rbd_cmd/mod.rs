@@ -586,9 +586,8 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
                 | "snap unprotect"
         )
     {
-        return Err(Fail::einval(
-            "rbd-rs: --image-id is not supported; name the image instead",
-        ));
+        // rbd's commands without the option reject it like any unknown one
+        return Err(Fail::usage("rbd: unrecognised option '--image-id'"));
     }
     match cmd {
         "pool init" => image::pool_init(&mut c).await,
