@@ -279,18 +279,16 @@ impl Ctx {
         open_image(&rbd, &s.image, &s.snap, mode).await
     }
 
-    /// `--format json|plain` and `--pretty-format`: `Some(pretty)` for JSON.
-    pub fn json(&self) -> R<Option<bool>> {
+    /// `--format json|xml|plain` and `--pretty-format`: the formatter rbd would build, `None` for plain.
+    pub fn json(&self) -> R<Option<fmt::Format>> {
         let pretty = self.args.flag("pretty-format");
         match self.args.get("format") {
             None | Some("plain") if pretty => Err(Fail::einval(
                 "rbd: --pretty-format only works when --format is json or xml",
             )),
             None | Some("plain") => Ok(None),
-            Some("json") => Ok(Some(pretty)),
-            Some("xml") => Err(Fail::einval(
-                "rbd-rs: --format xml is not supported; use json",
-            )),
+            Some("json") => Ok(Some(fmt::Format::json(pretty))),
+            Some("xml") => Ok(Some(fmt::Format::xml(pretty))),
             Some(_) => Err(args::invalid("format")),
         }
     }
