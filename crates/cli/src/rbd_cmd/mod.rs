@@ -3,7 +3,7 @@
 //! ceph: src/tools/rbd (Shell.cc, Utils.cc, action/*.cc), Ceph 16.2.
 
 pub mod args;
-pub mod fmt;
+pub use ceph_cli::fmt;
 
 mod bench;
 mod config;
