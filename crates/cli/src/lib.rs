@@ -7,6 +7,8 @@
 use ceph_rados::{ClientConfig, CommonArgs, Errno, Error};
 use std::fmt::Write as _;
 
+pub mod fmt;
+
 /// Parse the common options out of `args` (merging `CEPH_ARGS` first), set up logging,
 /// and return the client configuration builder input plus the remaining arguments.
 pub fn common_setup(mut args: Vec<String>) -> Result<(CommonArgs, Vec<String>), Error> {

@@ -1,6 +1,7 @@
 //! `rados-rs`: a `rados`-compatible command-line tool on the pure-Rust client.
 
 use bytes::Bytes;
+use ceph_cli::fmt::{Format, Json};
 use ceph_cli::{common_setup, fail, hexdump, parse_size, usage_error};
 use ceph_rados::{Errno, Error, IoCtx, Rados};
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +37,8 @@ struct Opts {
     nspace: String,
     all_ns: bool,
     json: bool,
+    /// `--format json|json-pretty|xml|xml-pretty` for the commands rados formats.
+    format: Option<Format>,
     block_size: u64,
     threads: usize,
     no_cleanup: bool,
@@ -49,6 +52,7 @@ fn parse_opts(args: Vec<String>) -> Opts {
         nspace: String::new(),
         all_ns: false,
         json: false,
+        format: None,
         block_size: 4 << 20,
         threads: 16,
         no_cleanup: false,
@@ -71,7 +75,17 @@ fn parse_opts(args: Vec<String>) -> Opts {
             "-p" | "--pool" => o.pool = Some(val("--pool")),
             "-N" | "--namespace" => o.nspace = val("--namespace"),
             "--all" => o.all_ns = true,
-            "-f" | "--format" => o.json = val("--format").starts_with("json"),
+            "-f" | "--format" => {
+                let f = val("--format");
+                o.json = f.starts_with("json");
+                o.format = match f.as_str() {
+                    "json" => Some(Format::json(false)),
+                    "json-pretty" => Some(Format::json(true)),
+                    "xml" => Some(Format::xml(false)),
+                    "xml-pretty" => Some(Format::xml(true)),
+                    _ => None,
+                };
+            }
             "-b" | "--block-size" => {
                 o.block_size =
                     parse_size(&val("-b"), false).unwrap_or_else(|| usage_error("bad block size"))
@@ -245,6 +259,22 @@ async fn run(rados: &Rados, o: &Opts) -> CmdResult {
                 .list_objects()
                 .await
                 .map_err(err("error listing objects"))?;
+            if let Some(f) = o.format {
+                let objs = list.iter().map(|e| {
+                    Json::obj(vec![
+                        ("namespace", Json::s(&e.nspace)),
+                        ("name", Json::s(&e.oid)),
+                    ])
+                });
+                let mut s = Json::arr("object", objs).render("objects", f);
+                // rados flushes its formatter without the line break rbd enables: the
+                // compact forms end without a newline (the pretty ones keep theirs)
+                if !f.pretty {
+                    s.pop();
+                }
+                let _ = out.write_all(s.as_bytes());
+                return Ok(());
+            }
             for e in list {
                 if o.all_ns {
                     let _ = writeln!(out, "{}\t{}", e.nspace, e.oid);

@@ -177,18 +177,17 @@ async fn list(c: &mut Ctx, level: Level) -> R {
         rows.push((name.to_string(), value, source));
     }
     match json {
-        Some(pretty) => out(&Json::Arr(
-            rows.iter()
-                .map(|(n, v, s)| {
-                    Json::obj(vec![
-                        ("name", Json::s(n)),
-                        ("value", Json::s(v)),
-                        ("source", Json::s(*s)),
-                    ])
-                })
-                .collect(),
+        Some(pretty) => out(&Json::arr(
+            "option",
+            rows.iter().map(|(n, v, s)| {
+                Json::obj(vec![
+                    ("name", Json::s(n)),
+                    ("value", Json::s(v)),
+                    ("source", Json::s(*s)),
+                ])
+            }),
         )
-        .render(pretty)),
+        .render("config", pretty)),
         None => {
             let mut t = TextTable::new(&[
                 ("Name", Align::Left, Align::Left),
@@ -329,18 +328,17 @@ pub async fn global_list(c: &mut Ctx) -> R {
         }
     }
     match json {
-        Some(pretty) => out(&Json::Arr(
-            rows.iter()
-                .map(|(n, (v, s, _))| {
-                    Json::obj(vec![
-                        ("name", Json::s(n)),
-                        ("value", Json::s(v)),
-                        ("section", Json::s(s)),
-                    ])
-                })
-                .collect(),
+        Some(pretty) => out(&Json::arr(
+            "option",
+            rows.iter().map(|(n, (v, s, _))| {
+                Json::obj(vec![
+                    ("name", Json::s(n)),
+                    ("value", Json::s(v)),
+                    ("section", Json::s(s)),
+                ])
+            }),
         )
-        .render(pretty)),
+        .render("config", pretty)),
         None if rows.is_empty() => {}
         None => {
             let mut t = TextTable::new(&[

@@ -134,7 +134,7 @@ pub async fn list(c: &mut Ctx) -> R {
     let rbd = Rbd::new(c.ioctx(&pool, &ns).await?);
     let names = rbd.group_list().await.map_err(|e| silent(&e))?;
     match json {
-        Some(pretty) => out(&Json::Arr(names.iter().map(Json::s).collect()).render(pretty)),
+        Some(pretty) => out(&Json::arr("name", names.iter().map(Json::s)).render("groups", pretty)),
         None => {
             for n in names {
                 out(&format!("{n}\n"));
@@ -226,18 +226,15 @@ pub async fn image_list(c: &mut Ctx) -> R {
     };
     let ns = rbd.ioctx().namespace().to_string();
     if let Some(pretty) = json {
-        let arr = images
-            .iter()
-            .map(|i| {
-                Json::obj(vec![
-                    ("image", Json::s(&i.name)),
-                    ("pool", Json::s(pool_name(i.pool_id))),
-                    ("namespace", Json::s(&ns)),
-                    ("state", Json::I(i.state as i64)),
-                ])
-            })
-            .collect();
-        out(&Json::Arr(arr).render(pretty));
+        let arr = images.iter().map(|i| {
+            Json::obj(vec![
+                ("image", Json::s(&i.name)),
+                ("pool", Json::s(pool_name(i.pool_id))),
+                ("namespace", Json::s(&ns)),
+                ("state", Json::I(i.state as i64)),
+            ])
+        });
+        out(&Json::arr("image", arr).render("images", pretty));
         return Ok(());
     }
     for i in &images {
@@ -287,16 +284,13 @@ pub async fn snap_list(c: &mut Ctx) -> R {
         }
     };
     if let Some(pretty) = json {
-        let arr = snaps
-            .iter()
-            .map(|x| {
-                Json::obj(vec![
-                    ("snapshot", Json::s(&x.name)),
-                    ("state", Json::s(state(x.state))),
-                ])
-            })
-            .collect();
-        out(&Json::Arr(arr).render(pretty));
+        let arr = snaps.iter().map(|x| {
+            Json::obj(vec![
+                ("snapshot", Json::s(&x.name)),
+                ("state", Json::s(state(x.state))),
+            ])
+        });
+        out(&Json::arr("group_snap", arr).render("group_snaps", pretty));
         return Ok(());
     }
     let mut t = TextTable::new(&[

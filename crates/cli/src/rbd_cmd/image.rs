@@ -4,7 +4,7 @@
 use super::args::{
     iec_size, image_size, image_spec, invalid, pool_spec, SnapPresence, Spec, SpecCheck, Which,
 };
-use super::fmt::{byte_u, Align, Json, Progress, TextTable};
+use super::fmt::{byte_u, Align, Format, Json, Progress, TextTable};
 use super::{close, open_image, out, Ctx, Fail, Mode, R};
 use ceph_rbd::features;
 use ceph_rbd::{CreateOptions, Image, ParentInfo, Rbd};
@@ -83,7 +83,7 @@ pub async fn pool_stats(c: &mut Ctx) -> R {
                     part(s.trash_images, s.trash_provisioned_bytes, s.trash_snapshots),
                 ),
             ])
-            .render(pretty));
+            .render("stats", pretty));
         }
         None => {
             let trash = |v: String| {
@@ -340,9 +340,8 @@ pub async fn list(c: &mut Ctx) -> R {
         .map_err(|e| Fail::rbd("listing images failed", &e))?;
     if !long {
         match json {
-            Some(pretty) => {
-                out(&Json::Arr(images.iter().map(|i| Json::s(&i.name)).collect()).render(pretty))
-            }
+            Some(pretty) => out(&Json::arr("name", images.iter().map(|i| Json::s(&i.name)))
+                .render("images", pretty)),
             None => out(&images
                 .iter()
                 .map(|i| format!("{}\n", i.name))
@@ -372,7 +371,7 @@ pub async fn list(c: &mut Ctx) -> R {
         }
     }
     match json {
-        Some(pretty) => out(&Json::Arr(arr).render(pretty)),
+        Some(pretty) => out(&Json::Arr(arr).render("images", pretty)),
         None if !images.is_empty() => out(&tbl.render()),
         None => {}
     }
@@ -385,7 +384,7 @@ async fn list_one(
     id: &str,
     json: bool,
     tbl: &mut TextTable,
-    arr: &mut Vec<Json>,
+    arr: &mut Vec<(String, Json)>,
 ) -> R {
     let name = img.name();
     let e = |e: ceph_rbd::RbdError| Fail::rbd("error", &e);
@@ -412,7 +411,7 @@ async fn list_one(
         if !lock_type.is_empty() {
             f.push(("lock_type", Json::s(lock_type)));
         }
-        arr.push(Json::obj(f));
+        arr.push(("image".into(), Json::obj(f)));
     } else {
         tbl.row(vec![
             name.clone(),
@@ -452,7 +451,7 @@ async fn list_one(
             }
             f.push(("format", Json::I(2)));
             f.push(("protected", Json::s(if prot { "true" } else { "false" })));
-            arr.push(Json::obj(f));
+            arr.push(("snapshot".into(), Json::obj(f)));
         } else {
             tbl.row(vec![
                 format!("{name}@{}", s.name),
@@ -509,11 +508,12 @@ pub async fn info(c: &mut Ctx) -> R {
     r
 }
 
-async fn info_of(img: &Image, json: Option<bool>, group: Option<String>) -> R {
+async fn info_of(img: &Image, json: Option<Format>, group: Option<String>) -> R {
     let i = img.info().await.map_err(|e| Fail::rbd("info", &e))?;
     let limit = img.snap_get_limit().await.unwrap_or(None);
     if let Some(pretty) = json {
-        let strs = |v: &[String]| Json::Arr(v.iter().map(Json::s).collect());
+        // rbd's `format_bitmask`: the array is the plural, each item the singular
+        let strs = |item: &str, v: &[String]| Json::arr(item, v.iter().map(Json::s));
         let mut f = vec![
             ("name", Json::s(&i.name)),
             ("id", Json::s(&i.id)),
@@ -529,9 +529,9 @@ async fn info_of(img: &Image, json: Option<bool>, group: Option<String>) -> R {
         f.extend([
             ("block_name_prefix", Json::s(&i.block_name_prefix)),
             ("format", Json::I(2)),
-            ("features", strs(&i.features)),
-            ("op_features", strs(&i.op_features)),
-            ("flags", strs(&i.flags)),
+            ("features", strs("feature", &i.features)),
+            ("op_features", strs("op_feature", &i.op_features)),
+            ("flags", strs("flag", &i.flags)),
         ]);
         if let Some(g) = &group {
             f.push(("group", Json::s(g)));
@@ -565,7 +565,7 @@ async fn info_of(img: &Image, json: Option<bool>, group: Option<String>) -> R {
             f.push(("stripe_unit", Json::U(su)));
             f.push(("stripe_count", Json::U(sc)));
         }
-        out(&Json::obj(f).render(pretty));
+        out(&Json::obj(f).render("image", pretty));
         return Ok(());
     }
     let mut o = format!(
@@ -808,17 +808,14 @@ pub async fn status(c: &mut Ctx) -> R {
     let w = w.map_err(|e| Fail::rbd("show status failed", &e))?;
     match json {
         Some(pretty) => {
-            let ws = w
-                .iter()
-                .map(|x| {
-                    Json::obj(vec![
-                        ("address", Json::s(addr_str(&x.addr))),
-                        ("client", Json::U(x.name.num as u64)),
-                        ("cookie", Json::U(x.cookie)),
-                    ])
-                })
-                .collect();
-            out(&Json::obj(vec![("watchers", Json::Arr(ws))]).render(pretty));
+            let ws = w.iter().map(|x| {
+                Json::obj(vec![
+                    ("address", Json::s(addr_str(&x.addr))),
+                    ("client", Json::U(x.name.num as u64)),
+                    ("cookie", Json::U(x.cookie)),
+                ])
+            });
+            out(&Json::obj(vec![("watchers", Json::arr("watcher", ws))]).render("status", pretty));
         }
         None if w.is_empty() => out("Watchers: none\n"),
         None => {
@@ -874,7 +871,7 @@ pub async fn disk_usage(c: &mut Ctx) -> R {
             }
             f.push(("provisioned_size", Json::U(size)));
             f.push(("used_size", Json::U(used)));
-            arr.push(Json::obj(f));
+            arr.push(("image".to_string(), Json::obj(f)));
         } else {
             let full = match snap {
                 Some((sn, _)) => format!("{name}@{sn}"),
@@ -994,7 +991,7 @@ pub async fn disk_usage(c: &mut Ctx) -> R {
                 f.push(("total_provisioned_size", Json::U(total_prov)));
                 f.push(("total_used_size", Json::U(total_used)));
             }
-            out(&Json::obj(f).render(pretty));
+            out(&Json::obj(f).render("stats", pretty));
         }
         None if !images.is_empty() => {
             if count > 1 {

@@ -41,19 +41,17 @@ pub async fn list(c: &mut Ctx) -> R {
     close(img).await;
     let l = l.map_err(|e| Fail::rbd("listing locks failed", &e))?;
     match json {
-        Some(pretty) => out(&Json::Arr(
-            l.lockers
-                .iter()
-                .map(|k| {
-                    Json::obj(vec![
-                        ("id", Json::s(&k.cookie)),
-                        ("locker", Json::s(&k.client)),
-                        ("address", Json::s(&k.address)),
-                    ])
-                })
-                .collect(),
+        Some(pretty) => out(&Json::arr(
+            "lock",
+            l.lockers.iter().map(|k| {
+                Json::obj(vec![
+                    ("id", Json::s(&k.cookie)),
+                    ("locker", Json::s(&k.client)),
+                    ("address", Json::s(&k.address)),
+                ])
+            }),
         )
-        .render(pretty)),
+        .render("locks", pretty)),
         None if l.lockers.is_empty() => {}
         None => {
             let n = l.lockers.len();

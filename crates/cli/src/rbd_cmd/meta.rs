@@ -66,7 +66,7 @@ pub async fn list(c: &mut Ctx) -> R {
                         .map(|(k, v)| (k.clone(), Json::s(text(v))))
                         .collect(),
                 )
-                .render(pretty));
+                .render("metadatas", pretty));
             }
         }
         None => {

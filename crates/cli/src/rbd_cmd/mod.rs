@@ -3,7 +3,7 @@
 //! ceph: src/tools/rbd (Shell.cc, Utils.cc, action/*.cc), Ceph 16.2.
 
 pub mod args;
-pub mod fmt;
+pub use ceph_cli::fmt;
 
 mod bench;
 mod config;
@@ -279,18 +279,16 @@ impl Ctx {
         open_image(&rbd, &s.image, &s.snap, mode).await
     }
 
-    /// `--format json|plain` and `--pretty-format`: `Some(pretty)` for JSON.
-    pub fn json(&self) -> R<Option<bool>> {
+    /// `--format json|xml|plain` and `--pretty-format`: the formatter rbd would build, `None` for plain.
+    pub fn json(&self) -> R<Option<fmt::Format>> {
         let pretty = self.args.flag("pretty-format");
         match self.args.get("format") {
             None | Some("plain") if pretty => Err(Fail::einval(
                 "rbd: --pretty-format only works when --format is json or xml",
             )),
             None | Some("plain") => Ok(None),
-            Some("json") => Ok(Some(pretty)),
-            Some("xml") => Err(Fail::einval(
-                "rbd-rs: --format xml is not supported; use json",
-            )),
+            Some("json") => Ok(Some(fmt::Format::json(pretty))),
+            Some("xml") => Ok(Some(fmt::Format::xml(pretty))),
             Some(_) => Err(args::invalid("format")),
         }
     }
@@ -457,6 +455,44 @@ fn check_overrides(a: &Args) -> R {
     Ok(())
 }
 
+/// The commands whose rbd 16.2 option table has `--format` and `--pretty-format`.
+const FORMATTED: &[&str] = &[
+    "pool stats",
+    "device list",
+    "snap ls",
+    "image-meta list",
+    "trash ls",
+    "group image ls",
+    "group snap ls",
+    "group ls",
+    "namespace ls",
+    "config image list",
+    "config pool list",
+    "config global list",
+    "lock ls",
+    "ls",
+    "info",
+    "du",
+    "status",
+    "children",
+    "diff",
+];
+
+/// rbd parses each command's options with that command's table, so `--format` (json or
+/// xml alike) on a command that prints nothing structured is refused before anything
+/// runs, with exit status 1, instead of being silently ignored while the command acts.
+fn check_format_option(a: &Args, cmd: &str) -> R {
+    if FORMATTED.contains(&cmd) {
+        return Ok(());
+    }
+    for opt in ["format", "pretty-format"] {
+        if a.get(opt).is_some() || a.flag(opt) {
+            return Err(Fail::usage(format!("rbd: unrecognised option '--{opt}'")));
+        }
+    }
+    Ok(())
+}
+
 /// Run the command line (after the global options were taken out).
 pub async fn run(args: Args, common: CommonArgs) -> R {
     let mut c = Ctx::new(args, common);
@@ -485,6 +521,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         return Ok(());
     }
     if let Some(cmd) = features::dispatch_words(w(0), w(1)) {
+        check_format_option(&c.args, cmd)?;
         c.args.pos.drain(..2);
         return features::run(&mut c, cmd).await;
     }
@@ -572,6 +609,11 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
             return Err(Fail::usage(format!("error: unknown option '{unknown}'\n")));
         }
     };
+    let cmd = match (cmd, w(1)) {
+        ("device", "list" | "ls") => "device list",
+        _ => cmd,
+    };
+    check_format_option(&c.args, cmd)?;
     c.args.pos.drain(..n);
     check_overrides(&c.args)?;
     if c.args.get("image-id").is_some()
@@ -592,7 +634,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     match cmd {
         "pool init" => image::pool_init(&mut c).await,
         "pool stats" => image::pool_stats(&mut c).await,
-        "device" => device::dispatch(&mut c, &words[1]).await,
+        "device" | "device list" => device::dispatch(&mut c, &words[1]).await,
         "nbd serve" => nbd::serve(&mut c).await,
         "create" => image::create(&mut c).await,
         "cp" => copy::copy(&mut c, false).await,

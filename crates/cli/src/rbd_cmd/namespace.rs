@@ -58,13 +58,11 @@ pub async fn list(c: &mut Ctx) -> R {
     })?;
     names.sort();
     match json {
-        Some(pretty) => out(&Json::Arr(
-            names
-                .iter()
-                .map(|n| Json::obj(vec![("name", Json::s(n))]))
-                .collect(),
+        Some(pretty) => out(&Json::arr(
+            "namespace",
+            names.iter().map(|n| Json::obj(vec![("name", Json::s(n))])),
         )
-        .render(pretty)),
+        .render("namespaces", pretty)),
         None if !names.is_empty() => {
             let mut t = TextTable::new(&[("NAME", Align::Left, Align::Left)]);
             for n in &names {

@@ -115,35 +115,31 @@ pub async fn list(c: &mut Ctx) -> R {
         }
     };
     if let Some(pretty) = json {
-        let arr = snaps
-            .iter()
-            .zip(&groups)
-            .map(|(x, g)| {
-                let prot = x.namespace == SnapshotNamespace::User && x.is_protected();
-                let mut f = vec![
-                    ("id", Json::U(x.id)),
-                    ("name", Json::s(&x.name)),
-                    ("size", Json::U(x.size)),
-                    ("protected", Json::s(if prot { "true" } else { "false" })),
-                    ("timestamp", Json::s(ts(x.timestamp))),
-                ];
-                if all {
-                    let mut n = vec![("type", Json::s(ns_name(&x.namespace)))];
-                    // 16.2 shows the original name only (not its namespace type)
-                    if let SnapshotNamespace::Trash { original_name, .. } = &x.namespace {
-                        n.push(("original_name", Json::s(original_name)));
-                    }
-                    if let Some((pool, group, snap)) = g {
-                        n.push(("pool", Json::s(pool)));
-                        n.push(("group", Json::s(group)));
-                        n.push(("group snap", Json::s(snap)));
-                    }
-                    f.push(("namespace", Json::obj(n)));
+        let arr = snaps.iter().zip(&groups).map(|(x, g)| {
+            let prot = x.namespace == SnapshotNamespace::User && x.is_protected();
+            let mut f = vec![
+                ("id", Json::U(x.id)),
+                ("name", Json::s(&x.name)),
+                ("size", Json::U(x.size)),
+                ("protected", Json::s(if prot { "true" } else { "false" })),
+                ("timestamp", Json::s(ts(x.timestamp))),
+            ];
+            if all {
+                let mut n = vec![("type", Json::s(ns_name(&x.namespace)))];
+                // 16.2 shows the original name only (not its namespace type)
+                if let SnapshotNamespace::Trash { original_name, .. } = &x.namespace {
+                    n.push(("original_name", Json::s(original_name)));
                 }
-                Json::obj(f)
-            })
-            .collect();
-        out(&Json::Arr(arr).render(pretty));
+                if let Some((pool, group, snap)) = g {
+                    n.push(("pool", Json::s(pool)));
+                    n.push(("group", Json::s(group)));
+                    n.push(("group snap", Json::s(snap)));
+                }
+                f.push(("namespace", Json::obj(n)));
+            }
+            Json::obj(f)
+        });
+        out(&Json::arr("snapshot", arr).render("snapshots", pretty));
         return Ok(());
     }
     let mut cols = vec![
@@ -570,23 +566,19 @@ pub async fn children(c: &mut Ctx) -> R {
     };
     match json {
         Some(pretty) => {
-            let arr = kids
-                .iter()
-                .filter(|k| all || !k.trash)
-                .map(|k| {
-                    let mut f = vec![
-                        ("pool", Json::s(&k.pool)),
-                        ("pool_namespace", Json::s(&k.pool_namespace)),
-                        ("image", Json::s(&k.image)),
-                    ];
-                    if all {
-                        f.push(("id", Json::s(&k.id)));
-                        f.push(("trash", Json::Bool(k.trash)));
-                    }
-                    Json::obj(f)
-                })
-                .collect();
-            out(&Json::Arr(arr).render(pretty));
+            let arr = kids.iter().filter(|k| all || !k.trash).map(|k| {
+                let mut f = vec![
+                    ("pool", Json::s(&k.pool)),
+                    ("pool_namespace", Json::s(&k.pool_namespace)),
+                    ("image", Json::s(&k.image)),
+                ];
+                if all {
+                    f.push(("id", Json::s(&k.id)));
+                    f.push(("trash", Json::Bool(k.trash)));
+                }
+                Json::obj(f)
+            });
+            out(&Json::arr("child", arr).render("children", pretty));
         }
         None => {
             let mut o = String::new();

@@ -532,17 +532,14 @@ pub async fn diff(c: &mut Ctx) -> R {
     let ext = r.map_err(|e| Fail::rbd("diff error", &e))?;
     match json {
         Some(pretty) => {
-            let arr = ext
-                .iter()
-                .map(|e| {
-                    Json::obj(vec![
-                        ("offset", Json::U(e.offset)),
-                        ("length", Json::U(e.length)),
-                        ("exists", Json::s(if e.exists { "true" } else { "false" })),
-                    ])
-                })
-                .collect();
-            out(&Json::Arr(arr).render(pretty));
+            let arr = ext.iter().map(|e| {
+                Json::obj(vec![
+                    ("offset", Json::U(e.offset)),
+                    ("length", Json::U(e.length)),
+                    ("exists", Json::s(if e.exists { "true" } else { "false" })),
+                ])
+            });
+            out(&Json::arr("extent", arr).render("extents", pretty));
         }
         None if ext.is_empty() => {}
         None => {

@@ -239,13 +239,13 @@ pub async fn ls(c: &mut Ctx) -> R {
     }
     if !c.args.flag("long") {
         match json {
-            Some(pretty) => out(&Json::Arr(
+            Some(pretty) => out(&Json::arr(
+                "image",
                 entries
                     .iter()
-                    .map(|t| Json::obj(vec![("id", Json::s(&t.id)), ("name", Json::s(&t.name))]))
-                    .collect(),
+                    .map(|t| Json::obj(vec![("id", Json::s(&t.id)), ("name", Json::s(&t.name))])),
             )
-            .render(pretty)),
+            .render("trash", pretty)),
             None => out(&entries
                 .iter()
                 .map(|t| format!("{} {}\n", t.id, t.name))
@@ -311,7 +311,7 @@ pub async fn ls(c: &mut Ctx) -> R {
                         ]),
                     ));
                 }
-                arr.push(Json::obj(f));
+                arr.push(("image".to_string(), Json::obj(f)));
             }
             None => {
                 let mut row = vec![
@@ -334,7 +334,7 @@ pub async fn ls(c: &mut Ctx) -> R {
         }
     }
     match json {
-        Some(pretty) => out(&Json::Arr(arr).render(pretty)),
+        Some(pretty) => out(&Json::Arr(arr).render("trash", pretty)),
         None if !entries.is_empty() => out(&tbl.render()),
         None => {}
     }

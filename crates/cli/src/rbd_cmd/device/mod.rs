@@ -460,20 +460,17 @@ pub async fn list(c: &mut Ctx) -> R {
     };
     match json {
         Some(pretty) => {
-            let arr = live
-                .iter()
-                .map(|m| {
-                    Json::obj(vec![
-                        ("id", Json::I(m.pid as i64)),
-                        ("pool", Json::s(&m.spec.pool)),
-                        ("namespace", Json::s(&m.spec.namespace)),
-                        ("image", Json::s(&m.spec.image)),
-                        ("snap", Json::s(snap(m))),
-                        ("device", Json::s(&m.device)),
-                    ])
-                })
-                .collect();
-            out(&Json::Arr(arr).render(pretty));
+            let arr = live.iter().map(|m| {
+                Json::obj(vec![
+                    ("id", Json::I(m.pid as i64)),
+                    ("pool", Json::s(&m.spec.pool)),
+                    ("namespace", Json::s(&m.spec.namespace)),
+                    ("image", Json::s(&m.spec.image)),
+                    ("snap", Json::s(snap(m))),
+                    ("device", Json::s(&m.device)),
+                ])
+            });
+            out(&Json::arr("device", arr).render("devices", pretty));
         }
         None if live.is_empty() => {}
         None => {

@@ -155,7 +155,33 @@ impl TextTable {
     }
 }
 
-/// A JSON value in the order fields are dumped (Ceph's `Formatter` keeps insertion order).
+/// The `--format` of a structured output: which of Ceph's formatters `rbd` would build
+/// (`JSONFormatter` or `XMLFormatter`) and whether `--pretty-format` was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Format {
+    /// `--format xml` rather than `--format json`.
+    pub xml: bool,
+    /// `--pretty-format`.
+    pub pretty: bool,
+}
+
+impl Format {
+    /// `--format json`, compact or pretty.
+    pub fn json(pretty: bool) -> Self {
+        Format { xml: false, pretty }
+    }
+
+    /// `--format xml`, compact or pretty.
+    pub fn xml(pretty: bool) -> Self {
+        Format { xml: true, pretty }
+    }
+}
+
+/// A formatter document in the order fields are dumped (Ceph's `Formatter` keeps
+/// insertion order). Every child of a section keeps the name the tool dumped it under,
+/// also inside arrays: JSON drops those names, but XML makes them the element names
+/// (`rbd ls` is `["a","b"]` in JSON and `<images><name>a</name>...` in XML), so one tree
+/// renders both formats.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
     /// `dump_string`.
@@ -166,8 +192,8 @@ pub enum Json {
     I(i64),
     /// `dump_bool`.
     Bool(bool),
-    /// `open_array_section`.
-    Arr(Vec<Json>),
+    /// `open_array_section`: the items with the names they were dumped under.
+    Arr(Vec<(String, Json)>),
     /// `open_object_section`.
     Obj(Vec<(String, Json)>),
 }
@@ -178,18 +204,89 @@ impl Json {
         Json::Obj(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
     }
 
+    /// An array whose items are all dumped under the same name (`item`: the XML element
+    /// name of each, e.g. `name` for `rbd ls`, `snapshot` for `rbd snap ls`).
+    pub fn arr(item: &str, items: impl IntoIterator<Item = Json>) -> Json {
+        Json::Arr(items.into_iter().map(|v| (item.to_string(), v)).collect())
+    }
+
     /// A string value.
     pub fn s(v: impl Into<String>) -> Json {
         Json::Str(v.into())
     }
 
+    /// The document as `rbd` prints it in `format`; `root` is the name of the outermost
+    /// section (the XML root element; JSON has no place for it).
+    pub fn render(&self, root: &str, format: Format) -> String {
+        if format.xml {
+            self.render_xml(root, format.pretty)
+        } else {
+            self.render_json(format.pretty)
+        }
+    }
+
     /// Ceph's `JSONFormatter` output: compact (`enable_line_break`: a newline after the
     /// document) or pretty (4-space indent), both newline terminated.
-    pub fn render(&self, pretty: bool) -> String {
+    pub fn render_json(&self, pretty: bool) -> String {
         let mut out = String::new();
         self.write(&mut out, pretty, 0);
         out.push('\n');
         out
+    }
+
+    /// Ceph's `XMLFormatter` as `rbd` builds it (not lowercased, spaces in names turned
+    /// into underscores, no `<?xml` header). Compact: everything on one line, then the
+    /// newline of `enable_line_break`. Pretty: one element per line indented by one space
+    /// per open section, an empty section's close tag on its own line, and `flush` adds
+    /// a newline after the already newline-terminated document (so it ends in a blank
+    /// line, as `rbd --format xml --pretty-format` does).
+    pub fn render_xml(&self, root: &str, pretty: bool) -> String {
+        let mut out = String::new();
+        self.write_xml(&mut out, root, pretty, 0);
+        out.push('\n');
+        out
+    }
+
+    fn write_xml(&self, out: &mut String, name: &str, pretty: bool, depth: usize) {
+        // element names are not escaped by the XMLFormatter (an image-meta key `k&<`
+        // becomes the element `<k&<>`); only spaces are replaced
+        let name = name.replace(' ', "_");
+        if pretty {
+            out.push_str(&" ".repeat(depth));
+        }
+        match self {
+            Json::Arr(items) | Json::Obj(items) => {
+                let _ = write!(out, "<{name}>");
+                if pretty {
+                    out.push('\n');
+                }
+                for (k, v) in items {
+                    v.write_xml(out, k, pretty, depth + 1);
+                }
+                if pretty {
+                    out.push_str(&" ".repeat(depth));
+                }
+                let _ = write!(out, "</{name}>");
+            }
+            scalar => {
+                let _ = write!(out, "<{name}>");
+                match scalar {
+                    Json::Str(s) => xml_escape_into(out, s),
+                    Json::U(v) => {
+                        let _ = write!(out, "{v}");
+                    }
+                    Json::I(v) => {
+                        let _ = write!(out, "{v}");
+                    }
+                    Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                    Json::Arr(_) | Json::Obj(_) => unreachable!("sections handled above"),
+                }
+                let _ = write!(out, "</{name}>");
+            }
+        }
+        if pretty {
+            out.push('\n');
+        }
     }
 
     fn write(&self, out: &mut String, pretty: bool, depth: usize) {
@@ -208,7 +305,7 @@ impl Json {
             Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Json::Arr(items) => {
                 out.push('[');
-                for (i, v) in items.iter().enumerate() {
+                for (i, (_, v)) in items.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
@@ -246,6 +343,25 @@ impl Json {
                 }
                 out.push('}');
             }
+        }
+    }
+}
+
+/// Ceph's `escape_xml_attr` (common/escape.c), which `XMLFormatter` applies to values:
+/// the five XML entities, and control characters other than tab and newline as
+/// `&#xNN;`.
+fn xml_escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '&' => out.push_str("&amp;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            c if ((c as u32) < 0x20 && c != '\t' && c != '\n') || c as u32 == 0x7f => {
+                let _ = write!(out, "&#x{:02x};", c as u32);
+            }
+            c => out.push(c),
         }
     }
 }
@@ -371,14 +487,32 @@ mod tests {
     fn json_like_ceph() {
         let j = Json::obj(vec![
             ("a", Json::Arr(vec![])),
-            ("b", Json::Arr(vec![Json::s("x/y")])),
+            ("b", Json::arr("name", [Json::s("x/y")])),
             ("c", Json::U(1)),
         ]);
-        assert_eq!(j.render(false), "{\"a\":[],\"b\":[\"x/y\"],\"c\":1}\n");
+        assert_eq!(j.render_json(false), "{\"a\":[],\"b\":[\"x/y\"],\"c\":1}\n");
         assert_eq!(
-            j.render(true),
+            j.render_json(true),
             "{\n    \"a\": [],\n    \"b\": [\n        \"x/y\"\n    ],\n    \"c\": 1\n}\n"
         );
-        assert_eq!(Json::Arr(vec![]).render(true), "[]\n");
+        assert_eq!(Json::Arr(vec![]).render_json(true), "[]\n");
+    }
+
+    #[test]
+    fn xml_like_ceph() {
+        let j = Json::obj(vec![
+            ("a", Json::Arr(vec![])),
+            ("b c", Json::arr("name", [Json::s("x&<y>\"'\u{1}\t")])),
+            ("k&<", Json::Bool(true)),
+        ]);
+        assert_eq!(
+            j.render("image", Format::xml(false)),
+            "<image><a></a><b_c><name>x&amp;&lt;y&gt;&quot;&apos;&#x01;\t</name></b_c><k&<>true</k&<></image>\n"
+        );
+        assert_eq!(
+            j.render("image", Format::xml(true)),
+            "<image>\n <a>\n </a>\n <b_c>\n  <name>x&amp;&lt;y&gt;&quot;&apos;&#x01;\t</name>\n </b_c>\n <k&<>true</k&<>\n</image>\n\n"
+        );
+        assert_eq!(j.render("image", Format::json(false)), j.render_json(false));
     }
 }
