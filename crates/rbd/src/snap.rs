@@ -30,6 +30,7 @@ impl Image {
     /// their names never clash with user snapshots).
     pub(crate) async fn snap_create_in(&self, ns: SnapshotNamespace, name: &str) -> Result<u64> {
         self.check_writable()?;
+        self.v2_only("snapshot create")?;
         util::validate_name("snapshot", name)?;
         let find = |st: &State| {
             st.h.snaps
@@ -120,6 +121,7 @@ impl Image {
     /// with clone-v2 children moves to the trash namespace instead, like librbd.
     pub async fn snap_remove(&self, name: &str) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("snapshot remove")?;
         if self
             .invoke_proxied(Request::SnapRemove {
                 ns: SnapshotNamespace::User,
@@ -151,6 +153,7 @@ impl Image {
         progress: impl Fn(u64, u64) + Send + Sync,
     ) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("snapshot remove")?;
         let st = self.state().await?;
         let s = Self::user_snap(&st, name)?.clone();
         let children = crate::clone::list_children_of(self, s.id).await?;
@@ -202,6 +205,7 @@ impl Image {
     /// Rename snapshot `old` to `new`.
     pub async fn snap_rename(&self, old: &str, new: &str) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("snapshot rename")?;
         let _og = self.lockless_op_gate().await?;
         util::validate_name("snapshot", new)?;
         let st = self.state().await?;
@@ -308,6 +312,7 @@ impl Image {
     /// Set the snapshot limit (`None` = unlimited; `rbd snap limit set/clear`).
     pub async fn snap_set_limit(&self, limit: Option<u64>) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("snapshot limit")?;
         let _og = self.op_gate().await?;
         cls::snapshot_set_limit(limit.unwrap_or(u64::MAX))
             .exec(&self.inner.md_io, &self.inner.header_oid)
@@ -339,6 +344,7 @@ impl Image {
         progress: impl Fn(u64, u64) + Send + Sync,
     ) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("snapshot rollback")?;
         let _og = self.op_gate().await?;
         let st = self.state().await?;
         let s =
