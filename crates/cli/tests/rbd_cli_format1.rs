@@ -311,3 +311,50 @@ fn format2_only_operations_on_format1_are_refused_like_rbd() {
     same(&["snap", "ls", &img]);
     exports_equal(&img, &sha);
 }
+
+#[test]
+fn snapshots_of_format1_made_and_removed_by_rbd_rs_are_librbds() {
+    let p = Pool::new("f1snap");
+    let tmp = TmpDir::new("f1snap");
+    let data = sparse_image(9, 6 << 20);
+    let img = import_v1(&p, "old", &data, &tmp);
+    ok(RBD_RS, &["snap", "create", &format!("{img}@ours")]);
+    // a taken name: EEXIST from both
+    same_error(&["snap", "create", &format!("{img}@ours")], 17);
+    // librbd sees it, and it keeps the bytes while the head changes
+    same(&["snap", "ls", &img]);
+    same(&["snap", "ls", "--format", "json", &img]);
+    ok(
+        RBD,
+        &[
+            "bench",
+            "--io-type",
+            "write",
+            "--io-size",
+            "65536",
+            "--io-total",
+            "1M",
+            &img,
+        ],
+    );
+    exports_equal(&format!("{img}@ours"), &sha256(&data));
+    same(&["info", &format!("{img}@ours")]);
+    // librbd's snapshot removed by us, ours removed by librbd
+    ok(RBD, &["snap", "create", &format!("{img}@theirs")]);
+    ok(
+        RBD_RS,
+        &["snap", "rm", "--no-progress", &format!("{img}@theirs")],
+    );
+    assert_eq!(
+        same(&["snap", "ls", "--format", "json", &img])
+            .matches("\"name\"")
+            .count(),
+        1
+    );
+    ok(
+        RBD,
+        &["snap", "rm", "--no-progress", &format!("{img}@ours")],
+    );
+    assert_eq!(same(&["snap", "ls", "--format", "json", &img]), "[]\n");
+    same_error(&["snap", "rm", "--no-progress", &format!("{img}@ours")], 2);
+}

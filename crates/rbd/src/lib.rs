@@ -36,9 +36,9 @@
 //!
 //! Format-1 images ([`format1`]: `<name>.rbd` headers, `rb.0.*` data objects) are
 //! listed, opened, read, written, discarded, exported, created (as `rbd create
-//! --image-format 1` with `RBD_FORCE_ALLOW_V1`) and removed; their snapshots are read
-//! but made, renamed, rolled back and removed only by librbd (refused with EOPNOTSUPP
-//! here), as are resize and rename.
+//! --image-format 1` with `RBD_FORCE_ALLOW_V1`) and removed; snapshots are listed,
+//! read, created and removed (cls_rbd's old `snap_add` / `snap_remove`), while snapshot
+//! rename / rollback / limit, resize and rename are refused with EOPNOTSUPP here.
 //!
 //! Entry points: [`Rbd`] (a pool + namespace) and [`Image`] (an open image, async);
 //! [`BlockingImage`] and [`BlockingRbd`] for callers without a runtime; [`ImageStream`] (tokio
