@@ -83,6 +83,13 @@ pub(crate) async fn clone_from(
     child: &str,
     opts: &CloneOptions,
 ) -> Result<()> {
+    if parent.format() == 1 {
+        // librbd's CloneRequest opens the parent by id, and a format-1 image has none
+        return Err(RbdError::not_found(format!(
+            "parent image {} is format 1: no image id to clone from",
+            parent.name()
+        )));
+    }
     let pst = parent.state().await?;
     let snap_id = parent.snap_id().expect("opened at a snapshot");
     let snap = pst

@@ -74,6 +74,8 @@ pub(crate) struct Header {
     pub parent: ParentImageSpec,
     pub head_overlap: Option<u64>,
     pub create_timestamp: UTime,
+    /// Image format: 1 (`<name>.rbd` header, see [`crate::format1`]) or 2.
+    pub format: u8,
 }
 
 impl Header {
@@ -113,7 +115,11 @@ pub(crate) struct State {
 
 impl State {
     pub fn object_name(&self, object_no: u64) -> String {
-        util::data_object_name(&self.h.object_prefix, object_no)
+        if self.h.format == 1 {
+            crate::format1::data_object_name(&self.h.object_prefix, object_no)
+        } else {
+            util::data_object_name(&self.h.object_prefix, object_no)
+        }
     }
 
     /// True if part of object `object_no` maps into the parent overlap.
@@ -140,6 +146,8 @@ pub(crate) struct ImageInner {
     pub id: String,
     pub name: Mutex<String>,
     pub header_oid: String,
+    /// 1 for a format-1 image (its id is empty, its header `<name>.rbd`), else 2.
+    pub format: u8,
     pub read_only: bool,
     pub snap_id: u64,
     state: RwLock<Option<Arc<State>>>,
@@ -239,7 +247,6 @@ impl Image {
         name: Option<String>,
         opts: &OpenOptions,
     ) -> Result<Image> {
-        let rados = md_io.rados().clone();
         let header_oid = header_name(id);
         let name = match name {
             Some(n) => n,
@@ -254,9 +261,28 @@ impl Image {
                 Err(e) => return Err(e),
             },
         };
+        Self::open_inner(md_io, id, name, header_oid, 2, opts).await
+    }
+
+    /// Open format-1 image `name` (header `<name>.rbd`; librbd's `OpenRequest` falls
+    /// back to it when `rbd_id.<name>` does not exist). Its id is empty, as librbd's.
+    pub(crate) async fn open_v1(md_io: &IoCtx, name: &str, opts: &OpenOptions) -> Result<Image> {
+        let oid = crate::format1::header_name(name);
+        Self::open_inner(md_io, "", name.to_string(), oid, 1, opts).await
+    }
+
+    async fn open_inner(
+        md_io: &IoCtx,
+        id: &str,
+        name: String,
+        header_oid: String,
+        format: u8,
+        opts: &OpenOptions,
+    ) -> Result<Image> {
+        let rados = md_io.rados().clone();
         let read_only = opts.read_only || opts.snapshot.is_some();
         // resolve the snapshot name against a first header read
-        let header = fetch_header(md_io, &header_oid, read_only)
+        let header = fetch_any_header(md_io, &header_oid, format, read_only)
             .await
             .map_err(|e| {
                 if e.is_not_found() {
@@ -308,6 +334,7 @@ impl Image {
             id: id.to_string(),
             name: Mutex::new(name),
             header_oid,
+            format,
             read_only,
             snap_id,
             state: RwLock::new(None),
@@ -322,7 +349,11 @@ impl Image {
         });
         let img = Image { inner };
         img.install(header).await?;
-        if !read_only {
+        if format == 1 {
+            // no timestamps in a format-1 header: never write them (touch() skips MAX)
+            img.inner.mtime.store(u64::MAX, Ordering::Relaxed);
+            img.inner.atime.store(u64::MAX, Ordering::Relaxed);
+        } else if !read_only {
             let io = &img.inner.md_io;
             let oid = &img.inner.header_oid;
             let get = |c: cls::ClsCall| async move {
@@ -371,6 +402,7 @@ impl Image {
                 id: spec.image_id.clone(),
                 name: Mutex::new(String::new()),
                 header_oid,
+                format: 2,
                 read_only: true,
                 snap_id: spec.snap_id,
                 state: RwLock::new(None),
@@ -468,9 +500,10 @@ impl Image {
             return Ok(());
         }
         let r = async {
-            let h = fetch_header(
+            let h = fetch_any_header(
                 &self.inner.md_io,
                 &self.inner.header_oid,
+                self.inner.format,
                 self.inner.read_only,
             )
             .await?;
@@ -604,6 +637,11 @@ impl Image {
         Ok(self.state().await?.h.op_features)
     }
 
+    /// Image format: 1 (old format, see [`crate::format1`]) or 2.
+    pub fn format(&self) -> u8 {
+        self.inner.format
+    }
+
     /// Object size order.
     pub async fn order(&self) -> Result<u8> {
         Ok(self.state().await?.h.order)
@@ -697,8 +735,14 @@ impl Image {
                 Err(e) => Err(e),
             }
         };
-        let access = ts(cls::get_access_timestamp()).await?;
-        let modify = ts(cls::get_modify_timestamp()).await?;
+        let (access, modify) = if h.format == 1 {
+            (h.create_timestamp, h.create_timestamp)
+        } else {
+            (
+                ts(cls::get_access_timestamp()).await?,
+                ts(cls::get_modify_timestamp()).await?,
+            )
+        };
         let data_pool = if h.data_pool_id >= 0 {
             pool_name(&self.inner.rados, h.data_pool_id).await
         } else {
@@ -720,7 +764,7 @@ impl Image {
             snapshot_count: h.snaps.len() as u64,
             data_pool,
             block_name_prefix: h.object_prefix.clone(),
-            format: 2,
+            format: h.format,
             features: features::feature_names(h.features),
             op_features: features::op_feature_names(h.op_features),
             flags: features::flag_names(h.flags),
@@ -778,6 +822,19 @@ impl Image {
                 );
             }
         });
+    }
+
+    /// Refuse `what` on a format-1 image. Its header is one plain object that cls_rbd's
+    /// format-2 methods do not understand; this client only reads, writes, discards
+    /// and removes such images (librbd can do more: use `rbd` for the rest).
+    pub(crate) fn v2_only(&self, what: &str) -> Result<()> {
+        if self.inner.format == 1 {
+            return Err(RbdError::refused(
+                format!("{what} of format-1 images is not implemented by this client"),
+                Errno::EOPNOTSUPP,
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn check_writable(&self) -> Result<()> {
@@ -882,6 +939,67 @@ pub(crate) fn check_features(h: &Header, image: &str, read_only: bool) -> Result
     Ok(())
 }
 
+/// Read the header of a format-1 or format-2 image.
+pub(crate) async fn fetch_any_header(
+    io: &IoCtx,
+    oid: &str,
+    format: u8,
+    read_only: bool,
+) -> Result<Header> {
+    if format == 1 {
+        fetch_header_v1(io, oid).await
+    } else {
+        fetch_header(io, oid, read_only).await
+    }
+}
+
+/// Read a format-1 header: the whole `<name>.rbd` object holds size, order, block
+/// name and every snapshot (librbd `RefreshRequest::send_v1_read_header`; its
+/// `snap_list` cls call returns the same records). The snap context is the header's
+/// seq and snapshot ids, newest first as the OSD expects.
+pub(crate) async fn fetch_header_v1(io: &IoCtx, oid: &str) -> Result<Header> {
+    let b = io.read_full(oid).await?;
+    let v1 = crate::format1::HeaderV1::decode(oid, &b)?;
+    let mut ids: Vec<u64> = v1.snaps.iter().map(|s| s.id).collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    let mut snaps: Vec<SnapInfo> = v1
+        .snaps
+        .iter()
+        .map(|s| SnapInfo {
+            id: s.id,
+            name: s.name.clone(),
+            size: s.size,
+            timestamp: UTime::default(),
+            namespace: SnapshotNamespace::User,
+            protection_status: protection::UNPROTECTED,
+            child_count: 0,
+            parent_overlap: None,
+            flags: 0,
+        })
+        .collect();
+    snaps.sort_by_key(|s| s.id);
+    Ok(Header {
+        size: v1.size,
+        order: v1.order,
+        features: 0,
+        incompatible: 0,
+        flags: 0,
+        op_features: 0,
+        object_prefix: v1.block_name,
+        data_pool_id: -1,
+        layout: Layout::new(v1.order, 0, 0),
+        snapc: SnapContext {
+            seq: v1.snap_seq,
+            snaps: ids,
+        },
+        snaps,
+        parent: ParentImageSpec::default(),
+        head_overlap: None,
+        create_timestamp: UTime::default(),
+        format: 1,
+    })
+}
+
 /// Read the header: one compound op for the image-wide keys, then one for every
 /// snapshot (librbd `RefreshRequest::send_v2_get_mutable_metadata` / `get_snapshots`).
 pub(crate) async fn fetch_header(io: &IoCtx, oid: &str, read_only: bool) -> Result<Header> {
@@ -975,6 +1093,7 @@ pub(crate) async fn fetch_header(io: &IoCtx, oid: &str, read_only: bool) -> Resu
             parent,
             head_overlap,
             create_timestamp,
+            format: 2,
         });
     }
     Err(RbdError::busy(format!(

@@ -59,7 +59,7 @@ pub struct ImageInfo {
     pub data_pool: Option<String>,
     /// Data object prefix.
     pub block_name_prefix: String,
-    /// Image format (always 2).
+    /// Image format: 1 (no id, features or timestamps) or 2.
     pub format: u8,
     /// Feature names.
     pub features: Vec<String>,
@@ -112,15 +112,21 @@ impl ImageInfo {
         }
         v.push(("block_name_prefix", json!(self.block_name_prefix)));
         v.push(("format", json!(self.format)));
-        v.push(("features", json!(self.features)));
-        v.push(("op_features", json!(self.op_features)));
-        v.push(("flags", json!(self.flags)));
+        // rbd's Info.cc prints neither features nor timestamps for an old-format image
+        let v2 = self.format != 1;
+        if v2 {
+            v.push(("features", json!(self.features)));
+            v.push(("op_features", json!(self.op_features)));
+            v.push(("flags", json!(self.flags)));
+        }
         if let Some(p) = self.protected {
             v.push(("protected", json!(if p { "true" } else { "false" })));
         }
-        v.push(("create_timestamp", json!(self.create_timestamp)));
-        v.push(("access_timestamp", json!(self.access_timestamp)));
-        v.push(("modify_timestamp", json!(self.modify_timestamp)));
+        if v2 {
+            v.push(("create_timestamp", json!(self.create_timestamp)));
+            v.push(("access_timestamp", json!(self.access_timestamp)));
+            v.push(("modify_timestamp", json!(self.modify_timestamp)));
+        }
         if let Some(p) = &self.parent {
             v.push(("parent", p.to_json()));
         }

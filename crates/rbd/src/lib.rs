@@ -30,9 +30,15 @@
 //! What it is not: no client-side data cache (no ObjectCacher: `rbd_cache_policy =
 //! writeback` writes through), no journaling / mirroring implementation
 //! (images using them are refused for writing, with an error naming the features;
-//! read-only opening works where it is safe), no format 1 images, no encryption, no live
+//! read-only opening works where it is safe), no encryption, no live
 //! migration; maintenance requests proxied by librbd to the lock owner are declined
 //! (librbd then takes the lock and runs them itself).
+//!
+//! Format-1 images ([`format1`]: `<name>.rbd` headers, `rb.0.*` data objects) are
+//! listed, opened, read, written, discarded, exported, created (as `rbd create
+//! --image-format 1` with `RBD_FORCE_ALLOW_V1`) and removed; snapshots are listed,
+//! read, created and removed (cls_rbd's old `snap_add` / `snap_remove`), while snapshot
+//! rename / rollback / limit, resize and rename are refused with EOPNOTSUPP here.
 //!
 //! Entry points: [`Rbd`] (a pool + namespace) and [`Image`] (an open image, async);
 //! [`BlockingImage`] and [`BlockingRbd`] for callers without a runtime; [`ImageStream`] (tokio
@@ -66,6 +72,7 @@ mod error;
 mod exclusive_lock;
 pub mod export;
 pub mod features;
+pub mod format1;
 mod group;
 mod image;
 mod info;

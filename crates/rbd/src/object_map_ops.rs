@@ -272,6 +272,12 @@ impl Image {
     /// creates it flagged invalid (to be rebuilt), disabling it removes the maps.
     pub async fn update_features(&self, mask: u64, enable: bool) -> Result<()> {
         self.check_writable()?;
+        if self.inner.format == 1 {
+            // librbd::Operations refuses it the same way (EINVAL)
+            return Err(RbdError::InvalidArgument(
+                "old-format images do not support features".into(),
+            ));
+        }
         let st = self.state().await?;
         let cur = st.h.features;
         let allowed = if enable {

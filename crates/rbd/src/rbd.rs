@@ -343,9 +343,18 @@ impl Rbd {
         Err(err)
     }
 
-    /// Images of the pool/namespace (`dir_list`), by name.
+    /// Images of the pool/namespace as `rbd ls` lists them: format-1 names first (the
+    /// `rbd_directory` TMAP, with an empty id), then format 2 (`dir_list`), by name.
     pub async fn list(&self) -> Result<Vec<ImageSpec>> {
-        let mut out = Vec::new();
+        let mut out: Vec<ImageSpec> = self
+            .list_v1()
+            .await?
+            .into_iter()
+            .map(|name| ImageSpec {
+                name,
+                id: String::new(),
+            })
+            .collect();
         let mut after = String::new();
         loop {
             let b = match cls::dir_list(&after, 1024)
@@ -367,6 +376,145 @@ impl Rbd {
             }
         }
         Ok(out)
+    }
+
+    /// Names of the format-1 images: the keys of the TMAP in `rbd_directory`'s data
+    /// (librbd `list_images` reads it with a plain read).
+    pub async fn list_v1(&self) -> Result<Vec<String>> {
+        match self.io.read_full(RBD_DIRECTORY).await {
+            Ok(b) => crate::format1::decode_tmap_keys(&b),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Create format-1 image `name` (librbd `create_v1`, what `rbd create
+    /// --image-format 1` does when `RBD_FORCE_ALLOW_V1` is set): the name into the
+    /// `rbd_directory` TMAP, then the `<name>.rbd` header with block name
+    /// `rb.<instance id>.<random>`. EEXIST if an image of either format has the name;
+    /// EINVAL in a namespace (format 1 predates them) or for an order outside 12..=25.
+    pub async fn create_v1(&self, name: &str, size: u64, order: Option<u8>) -> Result<()> {
+        util::validate_name("image", name)?;
+        if !self.io.namespace().is_empty() {
+            return Err(RbdError::InvalidArgument(
+                "format-1 images cannot be created in a namespace".into(),
+            ));
+        }
+        let order = order.unwrap_or(22);
+        if !(12..=25).contains(&order) {
+            return Err(RbdError::InvalidArgument(format!(
+                "order {order} out of range"
+            )));
+        }
+        if self.image_id(name).await.is_ok() || self.is_format1(name).await? {
+            return Err(RbdError::exists(format!("rbd image {name} already exists")));
+        }
+        validate_pool(&self.io).await?;
+        let io = &self.io;
+        io.operate_write(
+            RBD_DIRECTORY,
+            vec![OsdOp::tmap_update(Bytes::from(
+                crate::format1::tmap_set_cmd(name),
+            ))],
+        )
+        .await?;
+        let mut r = [0u8; 4];
+        let _ = getrandom::getrandom(&mut r);
+        let extra = u32::from_le_bytes(r) % 0xffff_ffff;
+        let block = crate::format1::block_name(io.rados().instance_id(), extra);
+        let hdr = crate::format1::HeaderV1::encode_new(&block, order, size)?;
+        // exclusive create: a header that appeared since the check is someone else's
+        // image, whose directory entry must stay
+        match io
+            .operate_write(
+                &crate::format1::header_name(name),
+                vec![OsdOp::create(true), OsdOp::write_full(Bytes::from(hdr))],
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_exists() => {
+                Err(RbdError::exists(format!("rbd image {name} already exists")))
+            }
+            Err(e) => {
+                let _ = self.tmap_rm(name).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn tmap_rm(&self, name: &str) -> Result<()> {
+        self.io
+            .operate_write(
+                RBD_DIRECTORY,
+                vec![OsdOp::tmap_update(Bytes::from(
+                    crate::format1::tmap_rm_cmd(name),
+                ))],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Remove format-1 image `name` as librbd's `RemoveRequest` does for it: EBUSY
+    /// while its header has watchers, ENOTEMPTY while it has snapshots; then every
+    /// data object, the header, and the directory entry.
+    async fn remove_v1(
+        &self,
+        name: &str,
+        progress: &(impl Fn(u64, u64) + Send + Sync),
+    ) -> Result<()> {
+        let io = &self.io;
+        let oid = crate::format1::header_name(name);
+        if !io.list_watchers(&oid).await?.is_empty() {
+            return Err(RbdError::busy("image still has watchers"));
+        }
+        let h = crate::format1::HeaderV1::decode(&oid, &io.read_full(&oid).await?)?;
+        if !h.snaps.is_empty() {
+            return Err(RbdError::refused(
+                "image has snapshots - not removing",
+                Errno::ENOTEMPTY,
+            ));
+        }
+        let n = Layout::new(h.order, 0, 0).num_objects(h.size);
+        let mut done = 0u64;
+        for chunk in (0..n).collect::<Vec<_>>().chunks(16) {
+            let futs: Vec<util::BoxFut<()>> = chunk
+                .iter()
+                .map(|&no| {
+                    let io = io.clone();
+                    let obj = crate::format1::data_object_name(&h.block_name, no);
+                    Box::pin(async move {
+                        match io.remove(&obj).await {
+                            Ok(()) => Ok(()),
+                            Err(e) if e.is_not_found() => Ok(()),
+                            Err(e) => Err(e.into()),
+                        }
+                    }) as util::BoxFut<()>
+                })
+                .collect();
+            util::run_all(futs, 16).await?;
+            done += chunk.len() as u64;
+            progress(done, n);
+        }
+        match io.remove(&oid).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        match self.tmap_rm(name).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// True if `name` is a format-1 image (its `<name>.rbd` header exists).
+    pub async fn is_format1(&self, name: &str) -> Result<bool> {
+        match self.io.stat(&crate::format1::header_name(name)).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The id of image `name`.
@@ -412,7 +560,14 @@ impl Rbd {
 
     /// Open image `name` with options.
     pub async fn open_with(&self, name: &str, opts: &OpenOptions) -> Result<Image> {
-        let id = self.image_id(name).await?;
+        let id = match self.image_id(name).await {
+            Ok(id) => id,
+            // librbd OpenRequest: no `rbd_id.<name>` → try the format-1 header
+            Err(e) if e.errno() == Errno::ENOENT && self.is_format1(name).await? => {
+                return Image::open_v1(&self.io, name, &self.with_defaults(opts)).await;
+            }
+            Err(e) => return Err(e),
+        };
         Image::open_by_id(
             &self.io,
             &id,
@@ -442,7 +597,15 @@ impl Rbd {
     /// removed).
     pub async fn rename(&self, src: &str, dst: &str) -> Result<()> {
         util::validate_name("image", dst)?;
-        let id = self.image_id(src).await?;
+        let id = match self.image_id(src).await {
+            Err(e) if e.is_not_found() && self.is_format1(src).await? => {
+                return Err(RbdError::refused(
+                    "renaming format-1 images is not implemented by this client",
+                    Errno::EOPNOTSUPP,
+                ))
+            }
+            r => r?,
+        };
         if self.io.stat(&id_obj_name(dst)).await.is_ok() {
             return Err(RbdError::exists(format!("rbd image {dst} already exists")));
         }
@@ -489,6 +652,9 @@ impl Rbd {
         let id = match cls::dir_get_id(name).exec(io, RBD_DIRECTORY).await {
             Ok(b) => cls::decode_string(&b)?,
             Err(e) if e.is_not_found() => {
+                if self.is_format1(name).await? {
+                    return self.remove_v1(name, &progress).await;
+                }
                 // an aborted remove leaves the image in the trash with source REMOVING
                 if let Some(id) = self.find_removing_trash_entry(name).await? {
                     return self.trash_remove_image(&id, &progress).await;

@@ -172,6 +172,7 @@ impl Image {
     /// overlap of a clone shrinks with it (cls `set_size`) and never grows back.
     pub async fn resize(&self, size: u64, allow_shrink: bool) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("resize")?;
         if size > i64::MAX as u64 {
             return Err(RbdError::refused(
                 format!("image size {size} is too large"),

@@ -30,6 +30,10 @@ impl Image {
     /// their names never clash with user snapshots).
     pub(crate) async fn snap_create_in(&self, ns: SnapshotNamespace, name: &str) -> Result<u64> {
         self.check_writable()?;
+        if self.inner.format == 1 && ns == SnapshotNamespace::User {
+            return self.snap_create_v1(name).await;
+        }
+        self.v2_only("snapshot create")?;
         util::validate_name("snapshot", name)?;
         let find = |st: &State| {
             st.h.snaps
@@ -116,10 +120,56 @@ impl Image {
         ))
     }
 
+    /// Format-1 snapshot create (librbd's v1 `SnapshotCreateRequest`): our writes are
+    /// drained, a self-managed snap id is allocated, cls_rbd's old `snap_add` records it
+    /// in the header, and the watchers are told to refresh.
+    async fn snap_create_v1(&self, name: &str) -> Result<u64> {
+        util::validate_name("snapshot", name)?;
+        let st = self.state().await?;
+        if st.h.snap_by_name(name).is_some() {
+            return Err(RbdError::exists(format!(
+                "snapshot '{name}' already exists"
+            )));
+        }
+        // drain our own writes so the snapshot holds everything acknowledged before it
+        self.flush().await?;
+        let snap_id = st.data_io.selfmanaged_snap_create().await?;
+        if let Err(e) = cls::old_snapshot_add(snap_id, name)
+            .exec(&self.inner.md_io, &self.inner.header_oid)
+            .await
+        {
+            let _ = st.data_io.selfmanaged_snap_remove(snap_id).await;
+            return Err(e);
+        }
+        self.notify_header_update().await;
+        Ok(snap_id)
+    }
+
+    /// Format-1 snapshot remove: cls_rbd's old `snap_remove` drops it from the header,
+    /// then the self-managed snap id is released (the OSDs trim its clones).
+    async fn snap_remove_v1(&self, name: &str) -> Result<()> {
+        let st = self.state().await?;
+        let s = Self::user_snap(&st, name)?.clone();
+        cls::old_snapshot_remove(name)
+            .exec(&self.inner.md_io, &self.inner.header_oid)
+            .await?;
+        if let Err(e) = st.data_io.selfmanaged_snap_remove(s.id).await {
+            debug!(
+                "releasing snap id {} of {}: {e}",
+                s.id, self.inner.header_oid
+            );
+        }
+        self.notify_header_update().await;
+        Ok(())
+    }
+
     /// Remove user snapshot `name`. Protected snapshots are refused (EBUSY); a snapshot
     /// with clone-v2 children moves to the trash namespace instead, like librbd.
     pub async fn snap_remove(&self, name: &str) -> Result<()> {
         self.check_writable()?;
+        if self.inner.format == 1 {
+            return self.snap_remove_v1(name).await;
+        }
         if self
             .invoke_proxied(Request::SnapRemove {
                 ns: SnapshotNamespace::User,
@@ -151,6 +201,7 @@ impl Image {
         progress: impl Fn(u64, u64) + Send + Sync,
     ) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("snapshot remove")?;
         let st = self.state().await?;
         let s = Self::user_snap(&st, name)?.clone();
         let children = crate::clone::list_children_of(self, s.id).await?;
@@ -202,6 +253,7 @@ impl Image {
     /// Rename snapshot `old` to `new`.
     pub async fn snap_rename(&self, old: &str, new: &str) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("snapshot rename")?;
         let _og = self.lockless_op_gate().await?;
         util::validate_name("snapshot", new)?;
         let st = self.state().await?;
@@ -308,6 +360,7 @@ impl Image {
     /// Set the snapshot limit (`None` = unlimited; `rbd snap limit set/clear`).
     pub async fn snap_set_limit(&self, limit: Option<u64>) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("snapshot limit")?;
         let _og = self.op_gate().await?;
         cls::snapshot_set_limit(limit.unwrap_or(u64::MAX))
             .exec(&self.inner.md_io, &self.inner.header_oid)
@@ -339,6 +392,7 @@ impl Image {
         progress: impl Fn(u64, u64) + Send + Sync,
     ) -> Result<()> {
         self.check_writable()?;
+        self.v2_only("snapshot rollback")?;
         let _og = self.op_gate().await?;
         let st = self.state().await?;
         let s =

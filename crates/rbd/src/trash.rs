@@ -143,6 +143,13 @@ impl Rbd {
         let io = self.ioctx();
         let id = match cls::dir_get_id(name).exec(io, RBD_DIRECTORY).await {
             Ok(b) => cls::decode_string(&b)?,
+            Err(e) if e.is_not_found() && self.is_format1(name).await? => {
+                // librbd's trash move refuses format 1 (no id to file it under)
+                return Err(RbdError::refused(
+                    format!("image {name} is format 1: it cannot be moved to the trash"),
+                    Errno::EOPNOTSUPP,
+                ));
+            }
             Err(e) if e.is_not_found() => {
                 // an interrupted move leaves a MOVING entry: finish it
                 match self

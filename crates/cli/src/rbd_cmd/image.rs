@@ -242,6 +242,69 @@ pub fn create_options(c: &Ctx, for_clone: bool) -> R<CreateOptions> {
     Ok(opts)
 }
 
+/// `rbd create --image-format 1`, as Pacific's rbd: a deprecation warning, format-2
+/// options refused (EINVAL), an existing name refused (EEXIST), and then librbd's
+/// refusal (EINVAL) unless `RBD_FORCE_ALLOW_V1` is set in the environment, in which
+/// case the format-1 image is made.
+async fn create_v1(c: &mut Ctx, s: &Spec, size: u64) -> R {
+    eprintln!("rbd: image format 1 is deprecated");
+    let a = &c.args;
+    let two = |what: &str| {
+        Fail::einval(format!(
+            "rbd: {what} not allowed with format 1; use --image-format 2"
+        ))
+    };
+    if !a.all("image-feature").is_empty() {
+        return Err(two("features"));
+    }
+    if a.get("stripe-unit").is_some() || a.get("stripe-count").is_some() {
+        return Err(two("non-default striping"));
+    }
+    if a.get("data-pool").is_some() {
+        return Err(two("data pool"));
+    }
+    let opts = create_options_v1(c)?;
+    let rbd = c.rbd(s).await?;
+    let exists = match rbd.image_id(&s.image).await {
+        Ok(_) => true,
+        Err(_) => rbd
+            .is_format1(&s.image)
+            .await
+            .map_err(|e| Fail::rbd("create error", &e))?,
+    };
+    if exists {
+        return Err(Fail::new("rbd: create error: (17) File exists", 17));
+    }
+    if std::env::var_os("RBD_FORCE_ALLOW_V1").is_none() {
+        return Err(Fail::new(
+            "librbd: Format 1 image creation unsupported.\nrbd: create error: (22) Invalid argument",
+            22,
+        ));
+    }
+    rbd.create_v1(&s.image, size, opts)
+        .await
+        .map_err(|e| Fail::rbd("create error", &e))
+}
+
+/// The object size order of `rbd create --image-format 1` (`--order` or
+/// `--object-size`; `None`: librbd's default).
+fn create_options_v1(c: &Ctx) -> R<Option<u8>> {
+    let a = &c.args;
+    if let Some(o) = a.get("order") {
+        let o: u8 = o
+            .parse()
+            .ok()
+            .filter(|o| (12..=25).contains(o))
+            .ok_or_else(|| invalid("order"))?;
+        return Ok(Some(o));
+    }
+    match a.parsed("object-size", iec_size)? {
+        Some(0) => Err(invalid("object-size")),
+        Some(s) => Ok(Some((s as f64).log2().round() as u8)),
+        None => Ok(None),
+    }
+}
+
 /// `rbd create`.
 pub async fn create(c: &mut Ctx) -> R {
     let s = image_spec(
@@ -257,6 +320,9 @@ pub async fn create(c: &mut Ctx) -> R {
         .args
         .parsed("size", image_size)?
         .ok_or_else(|| Fail::einval("rbd: must specify --size <M/G/T>"))?;
+    if c.args.get("image-format") == Some("1") {
+        return create_v1(c, &s, size).await;
+    }
     let opts = create_options(c, false)?;
     let rbd = c.rbd(&s).await?;
     if let Err(e) = rbd.create(&s.image, size, &opts).await {
@@ -387,6 +453,7 @@ async fn list_one(
     arr: &mut Vec<(String, Json)>,
 ) -> R {
     let name = img.name();
+    let fmt = img.format() as i64;
     let e = |e: ceph_rbd::RbdError| Fail::rbd("error", &e);
     let size = img.size().await.map_err(e)?;
     let parent = img.parent_info().await.map_err(e)?;
@@ -407,7 +474,7 @@ async fn list_one(
         if let Some(p) = &parent {
             f.push(("parent", parent_json(p)));
         }
-        f.push(("format", Json::I(2)));
+        f.push(("format", Json::I(fmt)));
         if !lock_type.is_empty() {
             f.push(("lock_type", Json::s(lock_type)));
         }
@@ -417,7 +484,7 @@ async fn list_one(
             name.clone(),
             byte_u(size),
             parent.as_ref().map(parent_str).unwrap_or_default(),
-            "2".into(),
+            fmt.to_string(),
             String::new(),
             lockstr.into(),
         ]);
@@ -449,7 +516,7 @@ async fn list_one(
             if let Some(p) = &sparent {
                 f.push(("parent", parent_json(p)));
             }
-            f.push(("format", Json::I(2)));
+            f.push(("format", Json::I(fmt)));
             f.push(("protected", Json::s(if prot { "true" } else { "false" })));
             arr.push(("snapshot".into(), Json::obj(f)));
         } else {
@@ -457,7 +524,7 @@ async fn list_one(
                 format!("{name}@{}", s.name),
                 byte_u(s.size),
                 sparent.as_ref().map(parent_str).unwrap_or_default(),
-                "2".into(),
+                fmt.to_string(),
                 if prot { "yes".into() } else { String::new() },
                 String::new(),
             ]);
@@ -481,7 +548,14 @@ pub async fn info(c: &mut Ctx) -> R {
     let img = c.open(&s, Mode::ReadOnly).await?;
     // librbd image_get_group; tools/rbd Info.cc prints POOL/[NS/]GROUP
     let rbd = c.rbd(&s).await?;
-    let group = match rbd.image_group_by_id(img.id()).await {
+    // a format-1 image has no id and cannot be in a group (librbd's group_spec stays
+    // invalid for it)
+    let group_of = if img.format() == 1 {
+        Ok(None)
+    } else {
+        rbd.image_group_by_id(img.id()).await
+    };
+    let group = match group_of {
         Ok(Some(g)) => {
             let pools = c.rados().await?.pool_list();
             let pool = pools
@@ -510,7 +584,14 @@ pub async fn info(c: &mut Ctx) -> R {
 
 async fn info_of(img: &Image, json: Option<Format>, group: Option<String>) -> R {
     let i = img.info().await.map_err(|e| Fail::rbd("info", &e))?;
-    let limit = img.snap_get_limit().await.unwrap_or(None);
+    // Info.cc prints id, features, flags, timestamps and the snapshot limit only for
+    // format 2 (librbd's snap_get_limit is a format-2 cls call)
+    let v2 = i.format != 1;
+    let limit = if v2 {
+        img.snap_get_limit().await.unwrap_or(None)
+    } else {
+        None
+    };
     if let Some(pretty) = json {
         // rbd's `format_bitmask`: the array is the plural, each item the singular
         let strs = |item: &str, v: &[String]| Json::arr(item, v.iter().map(Json::s));
@@ -528,19 +609,25 @@ async fn info_of(img: &Image, json: Option<Format>, group: Option<String>) -> R 
         }
         f.extend([
             ("block_name_prefix", Json::s(&i.block_name_prefix)),
-            ("format", Json::I(2)),
-            ("features", strs("feature", &i.features)),
-            ("op_features", strs("op_feature", &i.op_features)),
-            ("flags", strs("flag", &i.flags)),
+            ("format", Json::I(i.format as i64)),
         ]);
+        if v2 {
+            f.extend([
+                ("features", strs("feature", &i.features)),
+                ("op_features", strs("op_feature", &i.op_features)),
+                ("flags", strs("flag", &i.flags)),
+            ]);
+        }
         if let Some(g) = &group {
             f.push(("group", Json::s(g)));
         }
-        f.extend([
-            ("create_timestamp", Json::s(&i.create_timestamp)),
-            ("access_timestamp", Json::s(&i.access_timestamp)),
-            ("modify_timestamp", Json::s(&i.modify_timestamp)),
-        ]);
+        if v2 {
+            f.extend([
+                ("create_timestamp", Json::s(&i.create_timestamp)),
+                ("access_timestamp", Json::s(&i.access_timestamp)),
+                ("modify_timestamp", Json::s(&i.modify_timestamp)),
+            ]);
+        }
         if let Some(p) = i.protected {
             f.push(("protected", Json::s(if p { "true" } else { "false" })));
         }
@@ -569,32 +656,41 @@ async fn info_of(img: &Image, json: Option<Format>, group: Option<String>) -> R 
         return Ok(());
     }
     let mut o = format!(
-        "rbd image '{}':\n\tsize {} in {} objects\n\torder {} ({} objects)\n\tsnapshot_count: {}\n\tid: {}\n",
+        "rbd image '{}':\n\tsize {} in {} objects\n\torder {} ({} objects)\n\tsnapshot_count: {}\n",
         i.name,
         byte_u(i.size),
         i.objects,
         i.order,
         byte_u(i.object_size),
         i.snapshot_count,
-        i.id
     );
+    if v2 {
+        o += &format!("\tid: {}\n", i.id);
+    }
     if let Some(p) = &i.data_pool {
         o += &format!("\tdata_pool: {p}\n");
     }
     o += &format!(
-        "\tblock_name_prefix: {}\n\tformat: 2\n\tfeatures: {}\n\top_features: {}\n\tflags: {}\n",
-        i.block_name_prefix,
-        i.features.join(", "),
-        i.op_features.join(", "),
-        i.flags.join(", ")
+        "\tblock_name_prefix: {}\n\tformat: {}\n",
+        i.block_name_prefix, i.format
     );
+    if v2 {
+        o += &format!(
+            "\tfeatures: {}\n\top_features: {}\n\tflags: {}\n",
+            i.features.join(", "),
+            i.op_features.join(", "),
+            i.flags.join(", ")
+        );
+    }
     if let Some(g) = &group {
         o += &format!("\tgroup: {g}\n");
     }
-    o += &format!(
-        "\tcreate_timestamp: {}\n\taccess_timestamp: {}\n\tmodify_timestamp: {}\n",
-        i.create_timestamp, i.access_timestamp, i.modify_timestamp
-    );
+    if v2 {
+        o += &format!(
+            "\tcreate_timestamp: {}\n\taccess_timestamp: {}\n\tmodify_timestamp: {}\n",
+            i.create_timestamp, i.access_timestamp, i.modify_timestamp
+        );
+    }
     if let Some(p) = i.protected {
         o += &format!("\tprotected: {}\n", if p { "True" } else { "False" });
     }

@@ -30,6 +30,7 @@ pub mod code {
     pub const APPEND: u16 = 0x2206;
     pub const CREATE: u16 = 0x220d;
     pub const ROLLBACK: u16 = 0x220e;
+    pub const TMAPUP: u16 = 0x320a;
     pub const WATCH: u16 = 0x220f;
     pub const OMAPSETVALS: u16 = 0x2215;
     pub const OMAPSETHEADER: u16 = 0x2216;
@@ -173,6 +174,12 @@ impl OsdOp {
         } else {
             o
         }
+    }
+    /// TMAPUP: apply TMAP commands to the key/value map kept in an object's data
+    /// (what format-1 RBD images use for `rbd_directory`; `cmds` is a sequence of
+    /// `CEPH_OSD_TMAP_SET` / `_RM` records, see ceph's `do_tmapup`).
+    pub fn tmap_update(cmds: Bytes) -> Self {
+        Self::new(code::TMAPUP, extent_args(0, cmds.len() as u64, 0, 0), cmds)
     }
     /// ROLLBACK the head to a snapshot.
     pub fn rollback(snapid: u64) -> Self {

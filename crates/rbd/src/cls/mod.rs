@@ -242,6 +242,24 @@ pub fn snapshot_add(snap_id: u64, name: &str, ns: &SnapshotNamespace) -> ClsCall
     )
 }
 
+/// Format-1 `snap_add(name, snap_id)` (cls_client `old_snapshot_add`): records a
+/// snapshot in a `<name>.rbd` header (newest first), refusing a taken name.
+pub fn old_snapshot_add(snap_id: u64, name: &str) -> ClsCall {
+    ClsCall::rbd(
+        "snap_add",
+        enc(|b| {
+            b.put_str(name);
+            b.put_u64(snap_id);
+        }),
+        true,
+    )
+}
+
+/// Format-1 `snap_remove(name)` (cls_client `old_snapshot_remove`).
+pub fn old_snapshot_remove(name: &str) -> ClsCall {
+    ClsCall::rbd("snap_remove", enc(|b| b.put_str(name)), true)
+}
+
 /// `snapshot_remove(snap_id)`.
 pub fn snapshot_remove(snap_id: u64) -> ClsCall {
     snap_arg("snapshot_remove", snap_id, true)
