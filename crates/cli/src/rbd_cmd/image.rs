@@ -179,11 +179,7 @@ pub fn create_options(c: &Ctx, for_clone: bool) -> R<CreateOptions> {
         }
     }
     if let Some(o) = a.get("order") {
-        let o: u8 = o
-            .parse()
-            .ok()
-            .filter(|o| (12..=25).contains(o))
-            .ok_or_else(|| invalid("order"))?;
+        let o = order_arg(o)?;
         opts.order = Some(o);
     } else if let Some(s) = a.parsed("object-size", iec_size)? {
         if s == 0 {
@@ -286,16 +282,20 @@ async fn create_v1(c: &mut Ctx, s: &Spec, size: u64) -> R {
         .map_err(|e| Fail::rbd("create error", &e))
 }
 
+/// `--order`: an object size order librbd accepts (12..=25).
+fn order_arg(o: &str) -> R<u8> {
+    o.parse()
+        .ok()
+        .filter(|o| (12..=25).contains(o))
+        .ok_or_else(|| invalid("order"))
+}
+
 /// The object size order of `rbd create --image-format 1` (`--order` or
 /// `--object-size`; `None`: librbd's default).
 fn create_options_v1(c: &Ctx) -> R<Option<u8>> {
     let a = &c.args;
     if let Some(o) = a.get("order") {
-        let o: u8 = o
-            .parse()
-            .ok()
-            .filter(|o| (12..=25).contains(o))
-            .ok_or_else(|| invalid("order"))?;
+        let o = order_arg(o)?;
         return Ok(Some(o));
     }
     match a.parsed("object-size", iec_size)? {
