@@ -376,10 +376,31 @@ fn image_id_option_matches_rbd() {
         same_error(&["info", "--image-id", "0123456789ab", "-p", &p.name], 2);
     }
     // commands without --image-id reject it as an unknown option (status 1), as rbd
-    for cmd in [&["children"][..], &["du"], &["status"], &["export"]] {
+    for cmd in [&["du"][..], &["status"], &["export"]] {
         let mut args = cmd.to_vec();
         args.extend(["--image-id", &id, "-p", &p.name]);
         same_error(&args, 1);
+    }
+    // `children --image-id`: Reef's rbd takes it, Pacific's refuses it as unknown;
+    // rbd-rs accepts the superset, so a script written for either release works
+    let parent = p.img("kidsparent");
+    ok(RBD, &["create", "--size", "4M", &parent]);
+    ok(RBD, &["snap", "create", &format!("{parent}@s")]);
+    ok(RBD, &["snap", "protect", &format!("{parent}@s")]);
+    ok(RBD, &["clone", &format!("{parent}@s"), &p.img("kid")]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(RBD, &["info", "--format", "json", &parent])).unwrap();
+    let pid = v["id"].as_str().unwrap().to_string();
+    let by_name = ok(RBD, &["children", &format!("{parent}@s")]);
+    assert_eq!(by_name, format!("{}\n", p.img("kid")));
+    let by_id = ["children", "--image-id", &pid, "-p", &p.name, "--snap", "s"];
+    assert_eq!(ok(RBD_RS, &by_id), by_name);
+    if std::env::var("CEPH_TEST_RELEASE").as_deref() == Ok("pacific") {
+        let r = run(RBD, &by_id);
+        assert_eq!(code(&r), 1, "{}", String::from_utf8_lossy(&r.stderr));
+    } else {
+        same(&by_id);
+        same(&["children", "--image-id", &pid, "-p", &p.name]);
     }
     // a snapshot of the trashed image removed by id, seen by rbd
     ok(

@@ -6,7 +6,7 @@
 /// (command words, usage arguments, description).
 const COMMANDS: &[(&str, &str, &str)] = &[
     ("bench", "--io-type <io-type> [--io-size <io-size>] [--io-threads <io-threads>] [--io-total <io-total>] [--io-pattern <io-pattern>] [--rw-mix-read <rw-mix-read>] <image-spec>", "Simple benchmark."),
-    ("children", "[--all] [--descendants] [--format <format>] [--pretty-format] <image-or-snap-spec>", "Display children of an image or its snapshot."),
+    ("children", "[--image-id <image-id>] [--all] [--descendants] [--format <format>] [--pretty-format] <image-or-snap-spec>", "Display children of an image or its snapshot."),
     ("clone", "[--rbd-default-clone-format <1|2|auto>] [--image-feature <image-feature>] <source-snap-spec> <dest-image-spec>", "Clone a snapshot into a CoW child image."),
     ("config image get", "<image-spec> <key>", "Get an image-level configuration override."),
     ("config image list", "[--format <format>] [--pretty-format] <image-spec>", "List image-level configuration overrides."),

@@ -621,6 +621,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
             cmd,
             "trash rm"
                 | "trash restore"
+                | "children"
                 | "info"
                 | "snap ls"
                 | "snap rm"

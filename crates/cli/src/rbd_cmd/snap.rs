@@ -6,7 +6,7 @@ use super::fmt::{byte_u, Align, Json, Progress, TextTable};
 use super::image::create_options;
 use super::{close, out, Ctx, Fail, Mode, R};
 use ceph_rbd::cls::SnapshotNamespace;
-use ceph_rbd::{CloneFormat, CloneOptions, Image, Rbd};
+use ceph_rbd::{CloneFormat, CloneOptions, Image};
 
 fn snap_spec(c: &Ctx, check: SpecCheck) -> R<Spec> {
     image_spec(
@@ -515,8 +515,12 @@ pub async fn children(c: &mut Ctx) -> R {
     )?;
     let json = c.json()?;
     let all = c.args.flag("all");
-    let rbd: Rbd = c.rbd(&s).await?;
-    let img = super::open_image(&rbd, &s.image, "", Mode::ReadOnly).await?;
+    // Reef's children takes `--image-id` (Pacific's does not; we accept the superset)
+    let head = Spec {
+        snap: String::new(),
+        ..s.clone()
+    };
+    let img = c.open(&head, Mode::ReadOnly).await?;
     let r = async {
         let lerr = |e: ceph_rbd::RbdError| Fail::rbd("listing children failed", &e);
         let snaps = img.snapshots().await.map_err(lerr)?;
