@@ -112,19 +112,33 @@ fn lspools_ls_stat_omap_match_rados() {
     std::fs::write(&f, vec![7u8; 70_000]).unwrap();
     ok(ours(&["-p", p, "put", "a", f.to_str().unwrap()]));
     ok(theirs("rados", &["-p", p, "put", "b", f.to_str().unwrap()]));
-    let mut l1: Vec<String> = String::from_utf8(ok(ours(&["-p", p, "ls"])))
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
-    let mut l2: Vec<String> = String::from_utf8(ok(theirs("rados", &["-p", p, "ls"])))
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
-    l1.sort();
-    l2.sort();
+    // the same objects in the same order (librados's: PG by PG, hash order within)
+    for i in 0..40 {
+        ok(ours(&[
+            "-p",
+            p,
+            "put",
+            &format!("o{i}"),
+            f.to_str().unwrap(),
+        ]));
+    }
+    let l1 = String::from_utf8(ok(ours(&["-p", p, "ls"]))).unwrap();
+    let l2 = String::from_utf8(ok(theirs("rados", &["-p", p, "ls"]))).unwrap();
+    assert_eq!(l1.lines().count(), 42);
     assert_eq!(l1, l2);
+    // rados refuses every format name it has no formatter for, plain included
+    for fmt in ["plain", "yaml"] {
+        let (a, b) = (
+            ours(&["-p", p, "--format", fmt, "ls"]),
+            theirs("rados", &["-p", p, "--format", fmt, "ls"]),
+        );
+        assert_eq!(a.status.code(), Some(234), "rados-rs --format {fmt}");
+        assert_eq!(b.status.code(), Some(234), "rados --format {fmt}");
+        assert_eq!(
+            String::from_utf8_lossy(&a.stderr),
+            String::from_utf8_lossy(&b.stderr)
+        );
+    }
     // stat: same line (rados prints whole-second mtimes).
     assert_eq!(
         ok(ours(&["-p", p, "stat", "b"])),
@@ -167,7 +181,10 @@ fn lspools_ls_stat_omap_match_rados() {
         Some(2)
     );
     assert_eq!(ours(&["-p", p, "rm", "missing"]).status.code(), Some(2));
-    ok(ours(&["-p", p, "rm", "a", "b"]));
+    let names: Vec<String> = (0..40).map(|i| format!("o{i}")).collect();
+    let mut rm = vec!["-p", p, "rm", "a", "b"];
+    rm.extend(names.iter().map(String::as_str));
+    ok(ours(&rm));
     assert!(ok(ours(&["-p", p, "ls"])).is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -293,8 +310,7 @@ fn mon_command_and_status() {
 /// rados (compact forms without a trailing newline), escaping in names and namespaces.
 #[test]
 fn ls_formats_match_rados() {
-    // one object per namespace: rados-rs lists objects in another order than rados
-    // does (a separate gap, plain output too); the format is what is compared here
+    // names with the characters each format escapes, in two namespaces
     let pool = Pool::new("lsfmt");
     let p = pool.0.as_str();
     let f = std::env::temp_dir().join(unique("lsfmt-data"));

@@ -664,7 +664,13 @@ impl IoCtx {
         }
     }
 
-    /// List the objects of this pool and namespace.
+    /// List the objects of this pool and namespace, in the order librados lists them
+    /// (`rados ls`): the pool's objects in hobject order, which sorts by the
+    /// bit-reversed hash first. Each PG holds one contiguous range of that order,
+    /// starting at its bit-reversed seed (`pg_t::get_hobj_start`), so the PGs are
+    /// visited by reversed seed (0, 4, 2, 6, 1, ... for 8 PGs) and each one's entries
+    /// come back from the OSD already in that order. librados gets the same walk by
+    /// following the cursor the OSD returns at the end of each PG.
     pub async fn list_objects(&self) -> Result<Vec<ListEntry>> {
         let map = self.rados.osdmap();
         let pool = map
@@ -673,7 +679,9 @@ impl IoCtx {
             .ok_or_else(|| Error::server(format!("pool {}", self.pool), Errno::ENOENT))?;
         let pg_num = pool.pg_num;
         let mut all = Vec::new();
-        for seed in 0..pg_num {
+        let mut seeds: Vec<u32> = (0..pg_num).collect();
+        seeds.sort_by_key(|s| s.reverse_bits());
+        for seed in seeds {
             let mut cursor = Vec::new();
             // librados starts each PG with a default hobject_t and epoch 0.
             messages::encode_start_cursor(&mut cursor);
@@ -710,7 +718,6 @@ impl IoCtx {
                 cursor = advance_cursor(&cursor, handle, seed)?;
             }
         }
-        all.sort();
         Ok(all)
     }
 }

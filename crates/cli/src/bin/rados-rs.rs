@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: rados-rs [options] <command> [args]
 global options: -c CONF  -m MONADDR  --id NAME | -n TYPE.NAME  --keyring PATH  --key KEY  --debug
-                -p POOL  -N NAMESPACE  --all  --format plain|json
+                -p POOL  -N NAMESPACE  --all  --format json|json-pretty|xml|xml-pretty
 commands:
   lspools                         list pools
   status                          cluster summary as JSON
@@ -83,7 +83,12 @@ fn parse_opts(args: Vec<String>) -> Opts {
                     "json-pretty" => Some(Format::json(true)),
                     "xml" => Some(Format::xml(false)),
                     "xml-pretty" => Some(Format::xml(true)),
-                    _ => None,
+                    // rados builds its formatter before any command and refuses any
+                    // other name, `plain` included, with -EINVAL from main (status 234)
+                    _ => {
+                        eprintln!("unrecognized format: {f}");
+                        std::process::exit(234);
+                    }
                 };
             }
             "-b" | "--block-size" => {
