@@ -620,9 +620,33 @@ fn v1_port_is_tried_as_msgr2() {
     rt().block_on(async {
         let mut cfg = admin_config();
         cfg.mon_hosts = ceph_rados::config::parse_mon_host("127.0.0.1:6789").unwrap();
-        // The test cluster's first monitor listens on 3300: 6789 is redirected there.
-        let r = Rados::connect(cfg).await.unwrap();
-        assert!(r.instance_id() > 0);
+        let on_3300 = std::env::var("CEPH_TEST_MON_HOST")
+            .unwrap_or_default()
+            .contains("127.0.0.1:3300");
+        if on_3300 {
+            // The test cluster's first monitor listens on 3300: 6789 is redirected there.
+            let r = Rados::connect(cfg).await.unwrap();
+            assert!(r.instance_id() > 0);
+            return;
+        }
+        // A cluster on another port (CEPH_TEST_MON_PORT): listen on 3300 of another
+        // loopback address ourselves and see the client arrive there speaking msgr2.
+        use tokio::io::AsyncReadExt;
+        cfg.mon_hosts = ceph_rados::config::parse_mon_host("127.0.0.2:6789").unwrap();
+        let l = tokio::net::TcpListener::bind("127.0.0.2:3300")
+            .await
+            .expect("bind 127.0.0.2:3300");
+        cfg.mount_timeout = Duration::from_secs(5);
+        let client = tokio::spawn(Rados::connect(cfg));
+        let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), l.accept())
+            .await
+            .expect("the client never dialled 127.0.0.2:3300")
+            .unwrap();
+        let mut banner = [0u8; 8];
+        s.read_exact(&mut banner).await.unwrap();
+        assert_eq!(&banner, b"ceph v2\n");
+        drop((s, l));
+        assert!(client.await.unwrap().is_err());
     });
 }
 
