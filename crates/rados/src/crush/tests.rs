@@ -370,7 +370,10 @@ fn empty_choose_args_do_not_survive_decode() {
     let mut bytes = Vec::new();
     m.encode(&mut bytes);
     let back = CrushMap::decode(&bytes).unwrap();
-    let keys: Vec<u32> = back.choose_args[&DEFAULT_CHOOSE_ARGS].keys().copied().collect();
+    let keys: Vec<u32> = back.choose_args[&DEFAULT_CHOOSE_ARGS]
+        .keys()
+        .copied()
+        .collect();
     assert_eq!(keys, vec![1]);
     assert!(back.choose_args[&1].is_empty());
     let mut again = Vec::new();
