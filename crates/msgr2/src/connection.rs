@@ -362,6 +362,12 @@ impl Connection {
         self.reader.buffer_mut()
     }
 
+    /// Drop receive buffers kept for recycling that were not used since the previous call
+    /// ([`FrameReader::release_idle`]); a driver calls it about once a second.
+    pub fn release_idle_buffers(&mut self) {
+        self.reader.release_idle();
+    }
+
     /// The receive buffer: a driver may read from its socket straight into it and then
     /// call [`Connection::process_received`], instead of copying through [`Connection::receive`].
     pub fn receive_buffer(&mut self) -> &mut bytes::BytesMut {

@@ -189,6 +189,7 @@ async fn run(
             }
             _ = ticker.tick() => {
                 let now = Instant::now();
+                conn.release_idle_buffers();
                 if !conn.is_ready() && now > deadline {
                     return Err(Error::Timeout(format!("msgr2 handshake with {addr}")));
                 }
