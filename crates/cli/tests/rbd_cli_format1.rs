@@ -358,3 +358,96 @@ fn snapshots_of_format1_made_and_removed_by_rbd_rs_are_librbds() {
     assert_eq!(same(&["snap", "ls", "--format", "json", &img]), "[]\n");
     same_error(&["snap", "rm", "--no-progress", &format!("{img}@ours")], 2);
 }
+
+/// resize (grow, shrink with data past the end), rename, snapshot rename, rollback and
+/// snap limit on a format-1 image librbd made: done by rbd-rs, read back by rbd, with
+/// the header and directory as librbd leaves them after the same commands.
+#[test]
+fn format1_resize_rename_rollback_by_rbd_rs_are_read_by_rbd() {
+    let p = Pool::new("f1ops");
+    let tmp = TmpDir::new("f1ops");
+    let data = sparse_image(11, 9 << 20);
+    let img = import_v1(&p, "old", &data, &tmp);
+    ok(RBD_RS, &["snap", "create", &format!("{img}@s1")]);
+    // grow: librbd sees the new size, the new tail reads as zeros
+    ok(RBD_RS, &["resize", "--no-progress", "--size", "16M", &img]);
+    let mut grown = data.clone();
+    grown.resize(16 << 20, 0);
+    exports_equal(&img, &sha256(&grown));
+    same(&["info", &img]);
+    // shrink needs --allow-shrink (same refusal), then trims the objects past the end
+    same_error(&["resize", "--no-progress", "--size", "5M", &img], 22);
+    ok(
+        RBD_RS,
+        &[
+            "resize",
+            "--no-progress",
+            "--size",
+            "5M",
+            "--allow-shrink",
+            &img,
+        ],
+    );
+    exports_equal(&img, &sha256(&data[..5 << 20]));
+    same(&["info", &img]);
+    // the object truncated past the new end counts as changed (whole-object diff, du)
+    same(&["du", &img]);
+    same(&["diff", "--whole-object", "--from-snap", "s1", &img]);
+    // the snapshot still has all of the imported bytes
+    exports_equal(&format!("{img}@s1"), &sha256(&data));
+    // snapshot rename: librbd lists the new name; a taken name is EEXIST for both
+    ok(RBD, &["snap", "create", &format!("{img}@s2")]);
+    same_error(
+        &["snap", "rename", &format!("{img}@s1"), &format!("{img}@s2")],
+        17,
+    );
+    ok(
+        RBD_RS,
+        &[
+            "snap",
+            "rename",
+            &format!("{img}@s1"),
+            &format!("{img}@first"),
+        ],
+    );
+    let snaps = same(&["snap", "ls", &img]);
+    assert!(
+        snaps.contains("first") && !snaps.contains(" s1 "),
+        "{snaps}"
+    );
+    // snap limit: librbd answers 0 and stores nothing in an old-format header
+    let hdr = ok("rados", &["-p", &p.name, "get", "old.rbd", "-"]);
+    ok(RBD_RS, &["snap", "limit", "set", "--limit", "5", &img]);
+    assert_eq!(ok("rados", &["-p", &p.name, "get", "old.rbd", "-"]), hdr);
+    // rollback to the first snapshot: size and bytes come back, as rbd reads them
+    ok(
+        RBD_RS,
+        &["snap", "rollback", "--no-progress", &format!("{img}@first")],
+    );
+    exports_equal(&img, &sha256(&data));
+    same(&["info", &img]);
+    // rename: the directory and header move, the data objects stay
+    let before: Vec<String> = objects(&p.name)
+        .into_iter()
+        .filter(|o| o.starts_with("rb."))
+        .collect();
+    same_error(&["rename", &img, &p.img("old")], 17);
+    ok(RBD_RS, &["rename", &img, &p.img("new")]);
+    assert_eq!(same(&["ls", &p.name]), "new\n");
+    let moved = p.img("new");
+    exports_equal(&moved, &sha256(&data));
+    same(&["info", &moved]);
+    same(&["snap", "ls", &moved]);
+    let after: Vec<String> = objects(&p.name)
+        .into_iter()
+        .filter(|o| o.starts_with("rb."))
+        .collect();
+    assert_eq!(before, after);
+    assert!(objects(&p.name).contains(&"new.rbd".to_string()));
+    assert!(!objects(&p.name).contains(&"old.rbd".to_string()));
+    // and librbd can rename it back and remove it with its snapshots purged
+    ok(RBD, &["rename", &moved, &img]);
+    ok(RBD, &["snap", "purge", "--no-progress", &img]);
+    ok(RBD, &["rm", "--no-progress", &img]);
+    assert_eq!(same(&["ls", &p.name]), "");
+}

@@ -309,7 +309,11 @@ fn diff_state(
                         let img_base = off + bo;
                         match &od {
                             Some(d) if d.whole_object || whole_object => {
+                                // librbd's whole-object diff marks the object as soon
+                                // as anything in it changed, also past the image's end
+                                // (a shrink that truncated it after a snapshot)
                                 let has = d.whole_object
+                                    || (whole_object && !d.diff.0.is_empty())
                                     || !d.diff.intersect(e.offset, e.length).is_empty();
                                 if has {
                                     out.push(DiffExtent {

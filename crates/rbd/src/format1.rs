@@ -37,7 +37,8 @@ const OFF_BLOCK_NAME: usize = 40;
 const OFF_SIGNATURE: usize = 64;
 const OFF_VERSION: usize = 68;
 const OFF_ORDER: usize = 76;
-const OFF_SIZE: usize = 80;
+/// Offset of `image_size` (little-endian u64), which a resize rewrites alone.
+pub const OFF_SIZE: usize = 80;
 const OFF_SNAP_SEQ: usize = 88;
 const OFF_SNAP_COUNT: usize = 96;
 const OFF_SNAP_NAMES_LEN: usize = 104;

@@ -443,6 +443,49 @@ impl Rbd {
         }
     }
 
+    /// Rename format-1 image `src` (librbd `rename` for the old format): copy the
+    /// `<name>.rbd` header to the new name (exclusive create), enter the new name and
+    /// drop the old one in the `rbd_directory` TMAP, then remove the old header. The
+    /// data objects keep their block name, so nothing else moves.
+    async fn rename_v1(&self, src: &str, dst: &str) -> Result<()> {
+        let io = &self.io;
+        if self.image_id(dst).await.is_ok() || self.is_format1(dst).await? {
+            return Err(RbdError::exists(format!("rbd image {dst} already exists")));
+        }
+        let (from, to) = (
+            crate::format1::header_name(src),
+            crate::format1::header_name(dst),
+        );
+        let hdr = io.read_full(&from).await?;
+        // the header must be one we understand before it is copied
+        crate::format1::HeaderV1::decode(&from, &hdr)?;
+        match io
+            .operate_write(&to, vec![OsdOp::create(true), OsdOp::write_full(hdr)])
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_exists() => {
+                return Err(RbdError::exists(format!("rbd image {dst} already exists")))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let set = io
+            .operate_write(
+                RBD_DIRECTORY,
+                vec![OsdOp::tmap_update(Bytes::from(
+                    crate::format1::tmap_set_cmd(dst),
+                ))],
+            )
+            .await;
+        if let Err(e) = set {
+            let _ = io.remove(&to).await;
+            return Err(e.into());
+        }
+        self.tmap_rm(src).await?;
+        io.remove(&from).await?;
+        Ok(())
+    }
+
     async fn tmap_rm(&self, name: &str) -> Result<()> {
         self.io
             .operate_write(
@@ -599,14 +642,11 @@ impl Rbd {
         util::validate_name("image", dst)?;
         let id = match self.image_id(src).await {
             Err(e) if e.is_not_found() && self.is_format1(src).await? => {
-                return Err(RbdError::refused(
-                    "renaming format-1 images is not implemented by this client",
-                    Errno::EOPNOTSUPP,
-                ))
+                return self.rename_v1(src, dst).await;
             }
             r => r?,
         };
-        if self.io.stat(&id_obj_name(dst)).await.is_ok() {
+        if self.io.stat(&id_obj_name(dst)).await.is_ok() || self.is_format1(dst).await? {
             return Err(RbdError::exists(format!("rbd image {dst} already exists")));
         }
         let io = &self.io;

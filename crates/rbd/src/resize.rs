@@ -172,7 +172,6 @@ impl Image {
     /// overlap of a clone shrinks with it (cls `set_size`) and never grows back.
     pub async fn resize(&self, size: u64, allow_shrink: bool) -> Result<()> {
         self.check_writable()?;
-        self.v2_only("resize")?;
         if size > i64::MAX as u64 {
             return Err(RbdError::refused(
                 format!("image size {size} is too large"),
@@ -213,9 +212,21 @@ impl Image {
             if let Some(x) = &st.xlock {
                 x.resize_map(st.h.layout.num_objects(size)).await?;
             }
-            cls::set_size(size)
-                .exec(&self.inner.md_io, &self.inner.header_oid)
-                .await?;
+            if self.inner.format == 1 {
+                // librbd rewrites only the size field of the `<name>.rbd` header
+                self.inner
+                    .md_io
+                    .write(
+                        &self.inner.header_oid,
+                        crate::format1::OFF_SIZE as u64,
+                        bytes::Bytes::copy_from_slice(&size.to_le_bytes()),
+                    )
+                    .await?;
+            } else {
+                cls::set_size(size)
+                    .exec(&self.inner.md_io, &self.inner.header_oid)
+                    .await?;
+            }
             self.invalidate();
         }
         // the quiesce guard is released first: our own watch must be free to ack

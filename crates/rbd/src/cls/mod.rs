@@ -255,6 +255,19 @@ pub fn old_snapshot_add(snap_id: u64, name: &str) -> ClsCall {
     )
 }
 
+/// Format-1 `snap_rename(snap_id, new_name)` (cls_client `old_snapshot_rename`):
+/// rewrites the `<name>.rbd` header with the snapshot's new name, EEXIST if taken.
+pub fn old_snapshot_rename(snap_id: u64, name: &str) -> ClsCall {
+    ClsCall::rbd(
+        "snap_rename",
+        enc(|b| {
+            b.put_u64(snap_id);
+            b.put_str(name);
+        }),
+        true,
+    )
+}
+
 /// Format-1 `snap_remove(name)` (cls_client `old_snapshot_remove`).
 pub fn old_snapshot_remove(name: &str) -> ClsCall {
     ClsCall::rbd("snap_remove", enc(|b| b.put_str(name)), true)
