@@ -60,11 +60,17 @@ impl OptionKinds {
         if let Some(l) = t.strip_prefix("--") {
             return !l.contains('=') && self.long.get(l).copied().unwrap_or(false);
         }
-        let mut cs = t.chars().skip(1);
-        match (cs.next(), cs.next()) {
-            (Some(c), None) => self.short.get(&c).copied().unwrap_or(false),
-            _ => false,
+        // `-l`, or switches stuck together (`-lp POOL`); after a valued one the rest of
+        // the token is its value (`-pPOOL`)
+        let cs: Vec<char> = t.chars().skip(1).collect();
+        for (i, c) in cs.iter().enumerate() {
+            match self.short.get(c) {
+                Some(true) => return i + 1 == cs.len(),
+                Some(false) => {}
+                None => return false,
+            }
         }
+        false
     }
 
     /// The long name of an option shown as `--name` or `-c` in clap's error context.
@@ -662,6 +668,12 @@ mod tests {
         assert_eq!(a.pos, vec!["snap", "ls", "img"]);
         assert_eq!(a.get("format"), Some("json"));
         // a valued option's value is not a command word
+        let a = Args::parse(v("-lp ls ls")).unwrap();
+        assert_eq!(
+            (a.pos.as_slice(), a.get("pool")),
+            (&["ls".to_string()][..], Some("ls"))
+        );
+        assert!(a.flag("long"));
         let a = Args::parse(v("--pool ls ls")).unwrap();
         assert_eq!(
             (a.pos.as_slice(), a.get("pool")),

@@ -179,8 +179,7 @@ struct JournalOpts {
     /// number of active journal objects
     #[arg(long, help_heading = NOT_IMPLEMENTED)]
     journal_splay_width: Option<String>,
-    /// size of journal objects [4K <= size <= 64M]
-    #[arg(long, help_heading = NOT_IMPLEMENTED)]
+    #[arg(long, help_heading = NOT_IMPLEMENTED, help = "size of journal objects [4K <= size <= 64M]")]
     journal_object_size: Option<String>,
     /// pool for journal objects
     #[arg(long, help_heading = NOT_IMPLEMENTED)]
@@ -190,11 +189,9 @@ struct JournalOpts {
 /// The layout and features of a new image (create, clone, copy, import).
 #[derive(Args)]
 struct CreateOpts {
-    /// object order [12 <= order <= 25]
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, help = "object order [12 <= order <= 25]")]
     order: Option<String>,
-    /// object size in B/K/M [4K <= object size <= 32M]
-    #[arg(long)]
+    #[arg(long, help = "object size in B/K/M [4K <= object size <= 32M]")]
     object_size: Option<String>,
     /// image features [layering, exclusive-lock, object-map, fast-diff, deep-flatten, journaling]
     #[arg(long)]
@@ -305,34 +302,40 @@ struct QuiesceOpts {
 /// One image spec positional.
 #[derive(Args)]
 struct ImageSpec {
-    /// image specification (example: [<pool-name>/[<namespace>/]]<image-name>)
-    #[arg(value_name = "image-spec")]
+    #[arg(
+        value_name = "image-spec",
+        help = "image specification (example: [<pool-name>/[<namespace>/]]<image-name>)"
+    )]
     spec: Option<String>,
 }
 
 /// One image-or-snapshot spec positional.
 #[derive(Args)]
 struct ImageOrSnapSpec {
-    /// image or snapshot specification (example:
-    /// [<pool-name>/[<namespace>/]]<image-name>[@<snap-name>])
-    #[arg(value_name = "image-or-snap-spec")]
+    #[arg(
+        value_name = "image-or-snap-spec",
+        help = "image or snapshot specification (example: [<pool-name>/[<namespace>/]]<image-name>[@<snap-name>])"
+    )]
     spec: Option<String>,
 }
 
 /// One snapshot spec positional.
 #[derive(Args)]
 struct SnapSpec {
-    /// snapshot specification (example:
-    /// [<pool-name>/[<namespace>/]]<image-name>@<snap-name>)
-    #[arg(value_name = "snap-spec")]
+    #[arg(
+        value_name = "snap-spec",
+        help = "snapshot specification (example: [<pool-name>/[<namespace>/]]<image-name>@<snap-name>)"
+    )]
     spec: Option<String>,
 }
 
 /// One pool spec positional.
 #[derive(Args)]
 struct PoolSpec {
-    /// pool specification (example: <pool-name>[/<namespace>])
-    #[arg(value_name = "pool-spec")]
+    #[arg(
+        value_name = "pool-spec",
+        help = "pool specification (example: <pool-name>[/<namespace>])"
+    )]
     spec: Option<String>,
 }
 
@@ -347,17 +350,20 @@ struct PoolName {
 /// One group spec positional.
 #[derive(Args)]
 struct GroupSpec {
-    /// group specification (example: [<pool-name>/[<namespace>/]]<group-name>)
-    #[arg(value_name = "group-spec")]
+    #[arg(
+        value_name = "group-spec",
+        help = "group specification (example: [<pool-name>/[<namespace>/]]<group-name>)"
+    )]
     spec: Option<String>,
 }
 
 /// One group snapshot spec positional.
 #[derive(Args)]
 struct GroupSnapSpec {
-    /// group snapshot specification (example:
-    /// [<pool-name>/[<namespace>/]]<group-name>@<snap-name>)
-    #[arg(value_name = "group-snap-spec")]
+    #[arg(
+        value_name = "group-snap-spec",
+        help = "group snapshot specification (example: [<pool-name>/[<namespace>/]]<group-name>@<snap-name>)"
+    )]
     spec: Option<String>,
 }
 
@@ -397,13 +403,15 @@ enum Cmd {
         dest: DestOpts,
         #[command(flatten)]
         create: CreateOpts,
-        /// source snapshot specification (example:
-        /// [<pool-name>/[<namespace>/]]<image-name>@<snap-name>)
-        #[arg(value_name = "source-snap-spec")]
+        #[arg(
+            value_name = "source-snap-spec",
+            help = "source snapshot specification (example: [<pool-name>/[<namespace>/]]<image-name>@<snap-name>)"
+        )]
         source: Option<String>,
-        /// destination image specification (example:
-        /// [<pool-name>/[<namespace>/]]<image-name>)
-        #[arg(value_name = "dest-image-spec")]
+        #[arg(
+            value_name = "dest-image-spec",
+            help = "destination image specification (example: [<pool-name>/[<namespace>/]]<image-name>)"
+        )]
         dest_spec: Option<String>,
     },
     /// Configuration overrides (global, pool and image level).
@@ -718,8 +726,7 @@ enum Cmd {
 struct Bench {
     #[command(flatten)]
     spec: ImageOpts,
-    /// IO size (in B/K/M/G) (< 4G) [default: 4K]
-    #[arg(long)]
+    #[arg(long, help = "IO size (in B/K/M/G) (< 4G) [default: 4K]")]
     io_size: Option<String>,
     /// ios in flight [default: 16]
     #[arg(long)]
@@ -730,8 +737,7 @@ struct Bench {
     /// IO pattern (rand, seq, or full-seq) [default: seq]
     #[arg(long)]
     io_pattern: Option<String>,
-    /// read proportion in readwrite (<= 100) [default: 50]
-    #[arg(long)]
+    #[arg(long, help = "read proportion in readwrite (<= 100) [default: 50]")]
     rw_mix_read: Option<String>,
     /// IO type (read, write, or readwrite(rw))
     #[arg(long)]
@@ -804,8 +810,10 @@ enum ConfigCmd {
 /// The config entity positional of `config global`.
 #[derive(Args)]
 struct ConfigEntity {
-    /// config entity (global, client, client.<id>)
-    #[arg(value_name = "config-entity")]
+    #[arg(
+        value_name = "config-entity",
+        help = "config entity (global, client, client.<id>)"
+    )]
     entity: Option<String>,
 }
 
@@ -1095,11 +1103,15 @@ enum GroupImageCmd {
     Add {
         #[command(flatten)]
         opts: GroupImageOpts,
-        /// group specification (example: [<pool-name>/[<namespace>/]]<group-name>)
-        #[arg(value_name = "group-spec")]
+        #[arg(
+            value_name = "group-spec",
+            help = "group specification (example: [<pool-name>/[<namespace>/]]<group-name>)"
+        )]
         group_spec: Option<String>,
-        /// image specification (example: [<pool-name>/[<namespace>/]]<image-name>)
-        #[arg(value_name = "image-spec")]
+        #[arg(
+            value_name = "image-spec",
+            help = "image specification (example: [<pool-name>/[<namespace>/]]<image-name>)"
+        )]
         image_spec: Option<String>,
     },
     /// List images in a group.
@@ -1120,11 +1132,15 @@ enum GroupImageCmd {
         /// image id
         #[arg(long, help_heading = NOT_IMPLEMENTED)]
         image_id: Option<String>,
-        /// group specification (example: [<pool-name>/[<namespace>/]]<group-name>)
-        #[arg(value_name = "group-spec")]
+        #[arg(
+            value_name = "group-spec",
+            help = "group specification (example: [<pool-name>/[<namespace>/]]<group-name>)"
+        )]
         group_spec: Option<String>,
-        /// image specification (example: [<pool-name>/[<namespace>/]]<image-name>)
-        #[arg(value_name = "image-spec")]
+        #[arg(
+            value_name = "image-spec",
+            help = "image specification (example: [<pool-name>/[<namespace>/]]<image-name>)"
+        )]
         image_spec: Option<String>,
     },
 }
@@ -1570,8 +1586,10 @@ enum TrashCmd {
         /// force remove of non-expired delayed images
         #[arg(long)]
         force: bool,
-        /// image id specification (example: [<pool-name>/[<namespace>/]]<image-id>)
-        #[arg(value_name = "image-id")]
+        #[arg(
+            value_name = "image-id",
+            help = "image id specification (example: [<pool-name>/[<namespace>/]]<image-id>)"
+        )]
         id_spec: Option<String>,
     },
     /// Restore an image from trash.
@@ -1583,8 +1601,10 @@ enum TrashCmd {
         /// image name
         #[arg(long)]
         image: Option<String>,
-        /// image id specification (example: [<pool-name>/[<namespace>/]]<image-id>)
-        #[arg(value_name = "image-id")]
+        #[arg(
+            value_name = "image-id",
+            help = "image id specification (example: [<pool-name>/[<namespace>/]]<image-id>)"
+        )]
         id_spec: Option<String>,
     },
 }
