@@ -380,7 +380,7 @@ enum Cmd {
         #[command(flatten)]
         spec: SnapOpts,
         /// snapshot id
-        #[arg(long)]
+        #[arg(long, help_heading = NOT_IMPLEMENTED)]
         snap_id: Option<String>,
         #[command(flatten)]
         id: ImageIdOpt,
@@ -388,7 +388,7 @@ enum Cmd {
         #[arg(short = 'a', long)]
         all: bool,
         /// include all descendants
-        #[arg(long)]
+        #[arg(long, help_heading = NOT_IMPLEMENTED)]
         descendants: bool,
         #[command(flatten)]
         format: FormatOpts,
@@ -502,8 +502,9 @@ enum Cmd {
         path: PathOpt,
         #[command(flatten)]
         from: FromSnapOpt,
-        #[command(flatten)]
-        whole: WholeObjectOpt,
+        /// compare whole object
+        #[arg(long, help_heading = NOT_IMPLEMENTED)]
+        whole_object: bool,
         #[command(flatten)]
         progress: ProgressOpt,
         /// source image or snapshot specification

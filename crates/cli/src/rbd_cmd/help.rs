@@ -27,10 +27,11 @@ pub fn command_help(words: &[String]) -> Option<String> {
     Some(format_command(&names.join(" "), c))
 }
 
-/// Own (not global) options of a command, visible ones.
-fn own_options(c: &Command) -> impl Iterator<Item = &Arg> {
+/// Own (not global) options of a command; hidden ones only with `hidden` (rbd names
+/// its deprecated options in the usage line, not in the list).
+fn own_options(c: &Command, hidden: bool) -> impl Iterator<Item = &Arg> {
     c.get_arguments()
-        .filter(|a| !a.is_positional() && !a.is_global_set() && !a.is_hide_set())
+        .filter(move |a| !a.is_positional() && !a.is_global_set() && (hidden || !a.is_hide_set()))
 }
 
 /// `<name>`, or `<name> [<name> ...]` for a repeated positional.
@@ -56,7 +57,7 @@ fn wrap(words: &[String], first: &str, indent: usize) -> String {
     let mut out = first.to_string();
     let mut col = first.rsplit('\n').next().unwrap_or_default().len();
     for w in words {
-        if col + w.len() + 1 > WIDTH && col > indent {
+        if col + w.len() > WIDTH && col > indent {
             out.push('\n');
             out.push_str(&" ".repeat(indent));
             col = indent;
@@ -95,7 +96,7 @@ fn sentence(about: &str) -> String {
 
 fn format_command(name: &str, c: &Command) -> String {
     let mut usage: Vec<String> = Vec::new();
-    for a in own_options(c) {
+    for a in own_options(c, true) {
         let long = a.get_long().unwrap_or_default();
         if a.get_action().takes_values() {
             usage.push(format!("[--{long} <{long}>]"));
@@ -119,7 +120,7 @@ fn format_command(name: &str, c: &Command) -> String {
         }
     }
     for (heading, implemented) in [("Optional arguments", true), (cli::NOT_IMPLEMENTED, false)] {
-        let opts: Vec<&Arg> = own_options(c)
+        let opts: Vec<&Arg> = own_options(c, false)
             .filter(|a| (a.get_help_heading() != Some(cli::NOT_IMPLEMENTED)) == implemented)
             .collect();
         if opts.is_empty() {
@@ -180,11 +181,15 @@ pub fn general() -> String {
             .get_about()
             .map(|a| sentence(&a.to_string()))
             .unwrap_or_default();
-        if shown.len() < 34 {
-            out.push_str(&format!("    {shown:<34}{about}\n"));
+        let first = if shown.len() < 34 {
+            format!("    {shown:<34}")
         } else {
-            out.push_str(&format!("    {shown}\n    {:<34}{about}\n", ""));
-        }
+            format!("    {shown}\n{:<38}", "")
+        };
+        let words: Vec<String> = about.split_whitespace().map(String::from).collect();
+        let line = wrap(&words, &first, 38);
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out.push_str("\nOptional arguments:\n");
     for a in root
