@@ -299,6 +299,18 @@ struct QuiesceOpts {
     ignore_quiesce_error: bool,
 }
 
+/// Reef's options to open an encrypted image (rbd 18.2 flatten and resize); rbd-rs
+/// has no encryption.
+#[derive(Args)]
+struct EncryptionOpts {
+    /// encryption format (luks, luks1, luks2)
+    #[arg(long, help_heading = NOT_IMPLEMENTED)]
+    encryption_format: Vec<String>,
+    /// path to file containing passphrase for unlocking the image
+    #[arg(long, help_heading = NOT_IMPLEMENTED)]
+    encryption_passphrase_file: Vec<String>,
+}
+
 /// One image spec positional.
 #[derive(Args)]
 struct ImageSpec {
@@ -522,6 +534,8 @@ enum Cmd {
         #[command(flatten)]
         spec: ImageOpts,
         #[command(flatten)]
+        encryption: EncryptionOpts,
+        #[command(flatten)]
         progress: ProgressOpt,
         #[command(flatten)]
         pos: ImageSpec,
@@ -670,6 +684,8 @@ enum Cmd {
         /// permit shrinking
         #[arg(long)]
         allow_shrink: bool,
+        #[command(flatten)]
+        encryption: EncryptionOpts,
         #[command(flatten)]
         progress: ProgressOpt,
         #[command(flatten)]
@@ -975,6 +991,9 @@ enum DeviceCmd {
         device_type: DeviceTypeOpt,
         #[command(flatten)]
         spec: SnapOpts,
+        /// snapshot id (rbd 18.2)
+        #[arg(long, help_heading = NOT_IMPLEMENTED)]
+        snap_id: Option<String>,
         /// show device cookie
         #[arg(long, help_heading = NOT_IMPLEMENTED)]
         show_cookie: bool,
@@ -1005,6 +1024,9 @@ enum DeviceCmd {
         device_type: DeviceTypeOpt,
         #[command(flatten)]
         spec: SnapOpts,
+        /// snapshot id (rbd 18.2)
+        #[arg(long, help_heading = NOT_IMPLEMENTED)]
+        snap_id: Option<String>,
         /// device specific options
         #[arg(short = 'o', long)]
         options: Vec<String>,
