@@ -5,151 +5,228 @@
 //! ceph: src/tools/rbd/{Shell.cc, ArgumentTypes.cc, Utils.cc}.
 
 use super::{Fail, R};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::Command;
 use std::collections::BTreeMap;
 
-/// Options that take a value, by every spelling; the first name is canonical.
-const VALUED: &[&[&str]] = &[
-    &["pool", "-p"],
-    &["namespace"],
-    &["image"],
-    &["group"],
-    &["group-pool"],
-    &["group-namespace"],
-    &["image-pool"],
-    &["image-namespace"],
-    &["dest-group"],
-    &["snap"],
-    &["snap-id"],
-    &["image-id"],
-    &["dest"],
-    &["dest-pool"],
-    &["dest-namespace"],
-    &["dest-snap"],
-    &["size", "-s"],
-    &["image-feature"],
-    &["image-format"],
-    &["order"],
-    &["object-size"],
-    &["stripe-unit"],
-    &["stripe-count"],
-    &["data-pool"],
-    &["format"],
-    &["from-snap"],
-    &["io-type"],
-    &["io-size"],
-    &["io-threads"],
-    &["io-total"],
-    &["io-pattern"],
-    &["rw-mix-read"],
-    &["limit"],
-    &["export-format"],
-    &["import-format"],
-    &["path"],
-    &["sparse-size"],
-    &["options", "-o"],
-    &["device-type", "-t"],
-    &["expires-at"],
-    &["expired-before"],
-    &["threshold"],
-    &["shared"],
-    &["bind"],
-    &["socket"],
-];
-
-/// Switches.
-const FLAGS: &[&[&str]] = &[
-    &["pretty-format"],
-    &["no-progress"],
-    &["allow-shrink"],
-    &["long", "-l"],
-    &["all", "-a"],
-    &["force"],
-    &["whole-object"],
-    &["exact"],
-    &["merge-snapshots"],
-    &["image-shared"],
-    &["thick-provision"],
-    &["descendants"],
-    &["skip-quiesce"],
-    &["ignore-quiesce-error"],
-    &["no-error"],
-    &["help", "-h"],
-    &["read-only"],
-    &["exclusive"],
-    &["flatten"],
-];
-
-/// The parsed command line.
+/// The parsed command line, as the handlers read it.
 #[derive(Debug, Default)]
 pub struct Args {
-    /// Positional arguments in order (command words first).
+    /// Positional arguments in order (command words first, as typed).
     pub pos: Vec<String>,
-    opts: BTreeMap<&'static str, Vec<String>>,
-    flags: Vec<&'static str>,
+    opts: BTreeMap<String, Vec<String>>,
+    flags: Vec<String>,
     /// Ceph configuration overrides given as options (`--rbd_default_features 1`),
     /// keyed with `_` separators.
     pub config: BTreeMap<String, String>,
 }
 
-fn lookup(table: &'static [&'static [&'static str]], name: &str) -> Option<&'static str> {
-    table
-        .iter()
-        .find(|names| names.contains(&name))
-        .map(|names| names[0])
+/// Every option name of the command tree and whether it takes a value. rbd's shell
+/// finds the command words the same way (a token after a valued option is its value,
+/// not a word), with one table over all commands; an option name means the same thing
+/// on every command, which a unit test checks.
+struct OptionKinds {
+    long: BTreeMap<String, bool>,
+    short: BTreeMap<char, bool>,
+}
+
+impl OptionKinds {
+    fn of(root: &Command) -> OptionKinds {
+        fn walk(c: &Command, k: &mut OptionKinds) {
+            for a in c.get_arguments() {
+                let v = a.get_action().takes_values();
+                if let Some(l) = a.get_long() {
+                    k.long.insert(l.to_string(), v);
+                }
+                if let Some(s) = a.get_short() {
+                    k.short.insert(s, v);
+                }
+            }
+            for s in c.get_subcommands() {
+                walk(s, k);
+            }
+        }
+        let mut k = OptionKinds {
+            long: BTreeMap::new(),
+            short: BTreeMap::new(),
+        };
+        walk(root, &mut k);
+        k
+    }
+
+    /// Whether option token `t` takes the next token as its value.
+    fn takes_next(&self, t: &str) -> bool {
+        if let Some(l) = t.strip_prefix("--") {
+            return !l.contains('=') && self.long.get(l).copied().unwrap_or(false);
+        }
+        // `-l`, or switches stuck together (`-lp POOL`); after a valued one the rest of
+        // the token is its value (`-pPOOL`)
+        let cs: Vec<char> = t.chars().skip(1).collect();
+        for (i, c) in cs.iter().enumerate() {
+            match self.short.get(c) {
+                Some(true) => return i + 1 == cs.len(),
+                Some(false) => {}
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// The long name of an option shown as `--name` or `-c` in clap's error context.
+    fn long_of(&self, shown: &str, root: &Command) -> String {
+        let first = shown.split_whitespace().next().unwrap_or(shown);
+        if let Some(l) = first.strip_prefix("--") {
+            return l.to_string();
+        }
+        let c = first.trim_start_matches('-').chars().next();
+        fn find(cmd: &Command, c: char) -> Option<String> {
+            cmd.get_arguments()
+                .find(|a| a.get_short() == Some(c))
+                .and_then(|a| a.get_long().map(str::to_string))
+                .or_else(|| cmd.get_subcommands().find_map(|s| find(s, c)))
+        }
+        c.and_then(|c| find(root, c))
+            .unwrap_or_else(|| first.trim_start_matches('-').to_string())
+    }
 }
 
 impl Args {
-    /// Parse what `common_setup` left over.
+    /// Parse what `common_setup` left over: the thin adapter between rbd's command-line
+    /// forms and clap. It takes out the `--rbd_*` configuration overrides (any librbd
+    /// option, which no table can list), moves the command words to the front (rbd takes options before
+    /// them: `rbd -p pool ls`), lets clap parse with the command's own options, turns
+    /// clap's errors into boost's messages (exit 1), refuses the options rbd-rs does not
+    /// implement (EOPNOTSUPP), and fills [`Args`] from the matches. Command options
+    /// are spelled with `-` only, as boost takes them (`--image_id` is unrecognised);
+    /// the global Ceph options, which take `_` too, were consumed before.
     pub fn parse(args: Vec<String>) -> R<Args> {
+        Args::parse_with(&super::cli::command(), args)
+    }
+
+    fn parse_with(root: &Command, args: Vec<String>) -> R<Args> {
         let mut a = Args::default();
+        let kinds = OptionKinds::of(root);
+        let mut toks: Vec<String> = Vec::new();
         let mut it = args.into_iter();
         let mut only_pos = false;
         while let Some(arg) = it.next() {
-            if only_pos || arg == "-" || !arg.starts_with('-') || arg.len() == 1 {
-                a.pos.push(arg);
+            if only_pos || !arg.starts_with("--") || arg == "--" {
+                only_pos |= arg == "--";
+                toks.push(arg);
                 continue;
             }
-            if arg == "--" {
-                only_pos = true;
-                continue;
-            }
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-                _ => (arg.clone(), None),
+            let (name, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_string(), Some(v.to_string())),
+                None => (arg.clone(), None),
             };
-            let key = flag.strip_prefix("--").unwrap_or(&flag).to_string();
-            let short = !flag.starts_with("--");
-            let key_norm = if short {
-                flag.clone()
-            } else {
-                key.replace('_', "-")
-            };
-            if let Some(canon) = lookup(VALUED, &key_norm) {
-                let v = match inline.or_else(|| it.next()) {
-                    Some(v) => v,
-                    None => {
-                        return Err(Fail::usage(format!(
-                            "rbd: the required argument for option '--{canon}' is missing"
-                        )))
-                    }
-                };
-                a.opts.entry(canon).or_default().push(v);
-            } else if let Some(canon) = lookup(FLAGS, &key_norm) {
-                a.flags.push(canon);
-            } else if !short && (key.starts_with("rbd_") || key.starts_with("rbd-")) {
+            let key = &name[2..];
+            if key.starts_with("rbd_") || key.starts_with("rbd-") {
                 // a Ceph configuration option (global_init accepts them all)
                 let v = match inline.or_else(|| it.next()) {
                     Some(v) => v,
                     None => {
                         return Err(Fail::usage(format!(
-                            "rbd: the required argument for option '{flag}' is missing"
+                            "rbd: the required argument for option '{name}' is missing"
                         )))
                     }
                 };
                 a.config.insert(key.replace('-', "_"), v);
-            } else {
-                return Err(Fail::usage(format!("rbd: unrecognised option '{flag}'")));
+                continue;
             }
+            toks.push(arg);
+        }
+        // the positional tokens (before `--`), then the command words among them
+        let mut positional = Vec::new();
+        let mut i = 0;
+        while i < toks.len() {
+            let t = &toks[i];
+            if t == "--" {
+                positional.extend(i + 1..toks.len());
+                break;
+            }
+            if t == "-" || !t.starts_with('-') {
+                positional.push(i);
+            } else if kinds.takes_next(t) {
+                i += 1;
+            }
+            i += 1;
+        }
+        let mut node = root;
+        let mut words = Vec::new();
+        for &p in &positional {
+            match node.find_subcommand(&toks[p]) {
+                Some(sub) => {
+                    words.push(p);
+                    node = sub;
+                }
+                _ => break,
+            }
+        }
+        let order: Vec<usize> = words
+            .iter()
+            .copied()
+            .chain((0..toks.len()).filter(|i| !words.contains(i)))
+            .collect();
+        let argv = std::iter::once("rbd".to_string()).chain(order.iter().map(|&i| toks[i].clone()));
+        let m = match root.clone().try_get_matches_from(argv) {
+            Ok(m) => m,
+            Err(e) => {
+                let all_pos = || {
+                    positional
+                        .iter()
+                        .map(|&p| toks[p].as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                return Err(clap_error(&e, root, &kinds, &toks, all_pos));
+            }
+        };
+        // walk to the leaf command, then read its arguments generically
+        for &w in &words {
+            a.pos.push(toks[w].clone());
+        }
+        let (mut leaf_m, mut leaf_c) = (&m, root);
+        while let Some((name, sm)) = leaf_m.subcommand() {
+            leaf_c = leaf_c
+                .find_subcommand(name)
+                .ok_or_else(|| Fail::usage(format!("rbd: unknown command '{name}'")))?;
+            leaf_m = sm;
+        }
+        let mut positionals: Vec<(usize, Vec<String>)> = Vec::new();
+        for arg in leaf_c.get_arguments() {
+            let id = arg.get_id().as_str();
+            if leaf_m.value_source(id) != Some(ValueSource::CommandLine) {
+                continue;
+            }
+            let values = || -> Vec<String> {
+                leaf_m
+                    .get_many::<String>(id)
+                    .map(|v| v.cloned().collect())
+                    .unwrap_or_default()
+            };
+            if arg.is_positional() {
+                positionals.push((arg.get_index().unwrap_or(usize::MAX), values()));
+                continue;
+            }
+            let name = arg.get_long().unwrap_or(id).to_string();
+            if arg.get_help_heading() == Some(super::cli::NOT_IMPLEMENTED) {
+                return Err(Fail::new(
+                    format!("rbd-rs: option '--{name}' is not implemented"),
+                    95,
+                ));
+            }
+            if arg.get_action().takes_values() {
+                a.opts.insert(name, values());
+            } else {
+                a.flags.push(name);
+            }
+        }
+        positionals.sort_by_key(|(i, _)| *i);
+        a.pos.extend(positionals.into_iter().flat_map(|(_, v)| v));
+        // `--new-format` is boost's older spelling of `--image-format 2`
+        if a.flag("new-format") && a.get("image-format").is_none() {
+            a.opts.insert("image-format".into(), vec!["2".into()]);
         }
         Ok(a)
     }
@@ -169,7 +246,7 @@ impl Args {
 
     /// True if switch `name` was given.
     pub fn flag(&self, name: &str) -> bool {
-        self.flags.contains(&name)
+        self.flags.iter().any(|f| f == name)
     }
 
     /// `--no-progress`.
@@ -184,6 +261,55 @@ impl Args {
             None => Ok(None),
             Some(v) => f(v).map(Some).ok_or_else(|| invalid(name)),
         }
+    }
+}
+
+/// clap's error as boost::program_options reports it (never clap's own text): the
+/// message rbd prints and exit status 1. An unknown command word prints the general
+/// usage on stdout first, as rbd does.
+fn clap_error(
+    e: &clap::Error,
+    root: &Command,
+    kinds: &OptionKinds,
+    toks: &[String],
+    all_pos: impl Fn() -> String,
+) -> Fail {
+    let shown = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument if shown.starts_with('-') && shown != "-" => {
+            // quote the whole token (`--bogus=3`), as boost does
+            let typed = toks
+                .iter()
+                .find(|t| **t == shown || t.starts_with(&format!("{shown}=")))
+                .map(String::as_str)
+                .unwrap_or(&shown);
+            Fail::usage(format!("rbd: unrecognised option '{typed}'"))
+        }
+        ErrorKind::UnknownArgument => Fail::usage("rbd: too many arguments"),
+        ErrorKind::InvalidSubcommand
+        | ErrorKind::MissingSubcommand
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            super::out(&format!("{}\n", super::help::general()));
+            Fail::usage(format!("error: unknown option '{}'\n", all_pos()))
+        }
+        ErrorKind::InvalidValue | ErrorKind::NoEquals | ErrorKind::WrongNumberOfValues => {
+            Fail::usage(format!(
+                "rbd: the required argument for option '--{}' is missing",
+                kinds.long_of(&shown, root)
+            ))
+        }
+        ErrorKind::ArgumentConflict => Fail::usage(format!(
+            "rbd: option '--{}' cannot be specified more than once",
+            kinds.long_of(&shown, root)
+        )),
+        k => Fail::usage(format!(
+            "rbd: invalid command line: {}",
+            k.as_str().unwrap_or("parse error")
+        )),
     }
 }
 
@@ -535,6 +661,104 @@ mod tests {
             a.config.get("rbd_default_features").map(String::as_str),
             Some("1")
         );
+        // options before the command words, aliases typed as given
+        let a = Args::parse(v("-p rbd snap ls -l img")).unwrap_err();
+        assert_eq!(a.msg, "rbd: unrecognised option '-l'");
+        let a = Args::parse(v("-p rbd --format json snap ls img")).unwrap();
+        assert_eq!(a.pos, vec!["snap", "ls", "img"]);
+        assert_eq!(a.get("format"), Some("json"));
+        // a valued option's value is not a command word
+        let a = Args::parse(v("-lp ls ls")).unwrap();
+        assert_eq!(
+            (a.pos.as_slice(), a.get("pool")),
+            (&["ls".to_string()][..], Some("ls"))
+        );
+        assert!(a.flag("long"));
+        let a = Args::parse(v("--pool ls ls")).unwrap();
+        assert_eq!(
+            (a.pos.as_slice(), a.get("pool")),
+            (&["ls".to_string()][..], Some("ls"))
+        );
+        // negative numbers are values, `-` and what follows `--` positionals
+        let a = Args::parse(v("snap limit set --limit -1 img")).unwrap();
+        assert_eq!(a.get("limit"), Some("-1"));
+        let a = Args::parse(v("import - -- -img")).unwrap();
+        assert_eq!(a.pos, vec!["import", "-", "-img"]);
+        let a = Args::parse(v("create --new-format x")).unwrap();
+        assert_eq!(a.get("image-format"), Some("2"));
         assert!(Args::parse(v("ls --bogus")).is_err());
+    }
+
+    #[test]
+    fn errors_like_boost() {
+        let v = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let err = |s: &str| {
+            let f = Args::parse(v(s)).unwrap_err();
+            (f.msg, f.code)
+        };
+        let e = |m: &str, c: i32| (m.to_string(), c);
+        assert_eq!(
+            err("du --snap-id 3 x"),
+            e("rbd: unrecognised option '--snap-id'", 1)
+        );
+        assert_eq!(
+            err("create --all x"),
+            e("rbd: unrecognised option '--all'", 1)
+        );
+        assert_eq!(
+            err("ls --bogus=3"),
+            e("rbd: unrecognised option '--bogus=3'", 1)
+        );
+        assert_eq!(
+            err("ls --image_id=3"),
+            e("rbd: unrecognised option '--image_id=3'", 1)
+        );
+        assert_eq!(err("info a b"), e("rbd: too many arguments", 1));
+        assert_eq!(
+            err("create x -s"),
+            e(
+                "rbd: the required argument for option '--size' is missing",
+                1
+            )
+        );
+        assert_eq!(
+            err("ls -l --long"),
+            e("rbd: option '--long' cannot be specified more than once", 1)
+        );
+        assert_eq!(
+            err("create --journal-pool p x"),
+            e("rbd-rs: option '--journal-pool' is not implemented", 95)
+        );
+        assert_eq!(
+            err("create x --rbd_default_features"),
+            e(
+                "rbd: the required argument for option '--rbd_default_features' is missing",
+                1
+            )
+        );
+    }
+
+    /// The description is consistent (clap's own checks), and an option name means the
+    /// same on every command (valued or a switch), which finding the command words
+    /// before parsing relies on.
+    #[test]
+    fn one_meaning_per_option_name() {
+        let root = super::super::cli::command();
+        root.clone().debug_assert();
+        fn walk(c: &Command, seen: &mut BTreeMap<String, bool>) {
+            for a in c.get_arguments().filter(|a| !a.is_positional()) {
+                let v = a.get_action().takes_values();
+                let mut names: Vec<String> = a.get_long().map(String::from).into_iter().collect();
+                names.extend(a.get_short().map(|s| format!("-{s}")));
+                for n in names {
+                    let prev = seen.insert(n.clone(), v);
+                    assert!(prev.is_none() || prev == Some(v), "{n} in {}", c.get_name());
+                }
+            }
+            for s in c.get_subcommands() {
+                walk(s, seen);
+            }
+        }
+        walk(&root, &mut BTreeMap::new());
     }
 }

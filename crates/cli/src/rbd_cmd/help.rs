@@ -1,131 +1,214 @@
-//! `rbd-rs help COMMAND` / `rbd-rs COMMAND --help`: the usage of one command, so
-//! scripts that probe the help text before using a feature find the commands and
-//! options this tool has (the layout follows rbd's: `usage: rbd ...`, a blank line,
-//! the description). ceph: src/tools/rbd/Shell.cc (print_action_help).
+//! `rbd-rs help [COMMAND]` / `rbd-rs COMMAND --help`, generated from the clap
+//! description (`cli.rs`), so the help cannot drift from what the parser accepts.
+//! The layout is rbd's (`usage: rbd <command> [options] <positionals>`, a blank line,
+//! the description, then the positional and optional arguments), since scripts probe
+//! the help text for a command or an option before using it.
+//! ceph: src/tools/rbd/Shell.cc (print_help, print_action_help), OptionPrinter.cc.
 
-/// (command words, usage arguments, description).
-const COMMANDS: &[(&str, &str, &str)] = &[
-    ("bench", "--io-type <io-type> [--io-size <io-size>] [--io-threads <io-threads>] [--io-total <io-total>] [--io-pattern <io-pattern>] [--rw-mix-read <rw-mix-read>] <image-spec>", "Simple benchmark."),
-    ("children", "[--image-id <image-id>] [--all] [--descendants] [--format <format>] [--pretty-format] <image-or-snap-spec>", "Display children of an image or its snapshot."),
-    ("clone", "[--rbd-default-clone-format <1|2|auto>] [--image-feature <image-feature>] <source-snap-spec> <dest-image-spec>", "Clone a snapshot into a CoW child image."),
-    ("config image get", "<image-spec> <key>", "Get an image-level configuration override."),
-    ("config image list", "[--format <format>] [--pretty-format] <image-spec>", "List image-level configuration overrides."),
-    ("config image remove", "<image-spec> <key>", "Remove an image-level configuration override."),
-    ("config image set", "<image-spec> <key> <value>", "Set an image-level configuration override."),
-    ("config global get", "<config-entity> <key>", "Get a global-level configuration override."),
-    ("config global list", "[--format <format>] [--pretty-format] <config-entity>", "List global-level configuration overrides."),
-    ("config global remove", "<config-entity> <key>", "Remove a global-level configuration override."),
-    ("config global set", "<config-entity> <key> <value>", "Set a global-level configuration override."),
-    ("config pool get", "<pool-name> <key>", "Get a pool-level configuration override."),
-    ("config pool list", "[--format <format>] [--pretty-format] <pool-name>", "List pool-level configuration overrides."),
-    ("config pool remove", "<pool-name> <key>", "Remove a pool-level configuration override."),
-    ("config pool set", "<pool-name> <key> <value>", "Set a pool-level configuration override."),
-    ("copy", "[--order <order>] [--object-size <object-size>] [--image-feature <image-feature>] [--image-shared] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] [--sparse-size <sparse-size>] [--no-progress] <source-image-or-snap-spec> <dest-image-spec>", "Copy src image to dest."),
-    ("create", "[--thick-provision] --size <size> [--no-progress] [--image-feature <image-feature>] [--order <order>] [--object-size <object-size>] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] <image-spec>", "Create an empty image."),
-    ("deep copy", "[--order <order>] [--object-size <object-size>] [--image-feature <image-feature>] [--image-shared] [--stripe-unit <stripe-unit>] [--stripe-count <stripe-count>] [--data-pool <data-pool>] [--flatten] [--no-progress] <source-image-or-snap-spec> <dest-image-spec>", "Deep copy src image to dest."),
-    ("device list", "[--format <format>] [--pretty-format]", "List mapped rbd images."),
-    ("device map", "[--read-only] [--exclusive] [--options <options>] <image-or-snap-spec>", "Map an image to a block device (FUSE file + loop device)."),
-    ("device unmap", "<image-or-snap-or-device-spec>", "Unmap a rbd device."),
-    ("diff", "[--from-snap <from-snap>] [--whole-object] [--format <format>] [--pretty-format] <image-or-snap-spec>", "Print extents that differ since a previous snap, or image creation."),
-    ("disk-usage", "[--from-snap <from-snap>] [--exact] [--merge-snapshots] [--format <format>] [--pretty-format] <image-or-snap-spec>", "Show disk usage stats for pool, image or snapshot."),
-    ("export", "[--export-format <export-format>] [--no-progress] <source-image-or-snap-spec> <path-name>", "Export image to file."),
-    ("export-diff", "[--from-snap <from-snap>] [--whole-object] [--no-progress] <source-image-or-snap-spec> <path-name>", "Export incremental diff to file."),
-    ("feature disable", "<image-spec> <features> [<features> ...]", "Disable the specified image feature."),
-    ("feature enable", "<image-spec> <features> [<features> ...]", "Enable the specified image feature."),
-    ("flatten", "[--no-progress] <image-spec>", "Fill clone with parent data (make it independent)."),
-    ("group create", "<group-spec>", "Create a group."),
-    ("group image add", "[--group-pool <group-pool>] [--group-namespace <group-namespace>] [--group <group>] [--image-pool <image-pool>] [--image-namespace <image-namespace>] [--image <image>] <group-spec> <image-spec>", "Add an image to a group."),
-    ("group image list", "[--format <format>] [--pretty-format] <group-spec>", "List images in a group."),
-    ("group image remove", "[--group-pool <group-pool>] [--group-namespace <group-namespace>] [--group <group>] [--image-pool <image-pool>] [--image-namespace <image-namespace>] [--image <image>] <group-spec> <image-spec>", "Remove an image from a group."),
-    ("group list", "[--format <format>] [--pretty-format] <pool-spec>", "List rbd groups."),
-    ("group remove", "<group-spec>", "Delete a group."),
-    ("group rename", "<source-group-spec> <dest-group-spec>", "Rename a group within pool."),
-    ("group snap create", "<group-snap-spec>", "Make a snapshot of a group."),
-    ("group snap list", "[--format <format>] [--pretty-format] <group-spec>", "List snapshots of a group."),
-    ("group snap remove", "<group-snap-spec>", "Remove a snapshot from a group."),
-    ("group snap rename", "[--dest-snap <dest-snap>] <group-snap-spec> <dest-snap>", "Rename group's snapshot."),
-    ("group snap rollback", "[--no-progress] <group-snap-spec>", "Rollback group to snapshot."),
-    ("image-meta get", "<image-spec> <key>", "Image metadata get the value associated with the key."),
-    ("image-meta list", "[--format <format>] [--pretty-format] <image-spec>", "Image metadata list keys with values."),
-    ("image-meta remove", "<image-spec> <key>", "Image metadata remove the key and value associated."),
-    ("image-meta set", "<image-spec> <key> <value>", "Image metadata set key with value."),
-    ("import", "[--dest <dest>] [--image-feature <image-feature>] [--sparse-size <sparse-size>] [--no-progress] [--export-format <export-format>] <path-name> <dest-image-spec>", "Import image from file."),
-    ("import-diff", "[--sparse-size <sparse-size>] [--no-progress] <path-name> <image-spec>", "Import an incremental diff."),
-    ("info", "[--format <format>] [--pretty-format] <image-or-snap-spec>", "Show information about image size, striping, etc."),
-    ("list", "[--long] [--format <format>] [--pretty-format] <pool-spec>", "List rbd images."),
-    ("lock add", "[--shared <shared>] <image-spec> <lock-id>", "Take a lock on an image."),
-    ("lock list", "[--format <format>] [--pretty-format] <image-spec>", "Show locks held on an image."),
-    ("lock remove", "<image-spec> <lock-id> <locker>", "Release a lock on an image."),
-    ("merge-diff", "[--path <path>] [--no-progress] <diff1-path> <diff2-path> <path-name>", "Merge two diff exports together."),
-    ("namespace create", "<pool-spec>", "Create an RBD image namespace."),
-    ("namespace list", "[--format <format>] [--pretty-format] <pool-spec>", "List RBD image namespaces."),
-    ("namespace remove", "<pool-spec>", "Remove an RBD image namespace."),
-    ("nbd serve", "[--bind <addr:port>] [--socket <path>] [--read-only] <image-or-snap-spec>", "Serve an image over NBD (rbd-rs only)."),
-    ("object-map check", "<image-or-snap-spec>", "Verify the object map is correct."),
-    ("object-map rebuild", "<image-or-snap-spec>", "Rebuild an invalid object map."),
-    ("pool init", "[--force] <pool-name>", "Initialize pool for use by RBD."),
-    ("pool stats", "[--format <format>] [--pretty-format] <pool-spec>", "Display pool statistics."),
-    ("remove", "[--no-progress] <image-spec>", "Delete an image."),
-    ("rename", "<source-image-spec> <dest-image-spec>", "Rename image within pool."),
-    ("resize", "--size <size> [--allow-shrink] [--no-progress] <image-spec>", "Resize (expand or shrink) image."),
-    ("snap create", "[--skip-quiesce] [--ignore-quiesce-error] [--no-progress] <snap-spec>", "Create a snapshot."),
-    ("snap limit clear", "<image-spec>", "Remove snapshot limit."),
-    ("snap limit set", "--limit <limit> <image-spec>", "Limit the number of snapshots."),
-    ("snap list", "[--all] [--format <format>] [--pretty-format] <image-spec>", "Dump list of image snapshots."),
-    ("snap protect", "<snap-spec>", "Prevent a snapshot from being deleted."),
-    ("snap purge", "[--no-progress] <image-spec>", "Delete all unprotected snapshots."),
-    ("snap remove", "[--snap-id <snap-id>] [--no-progress] [--force] <snap-spec>", "Delete a snapshot."),
-    ("snap rename", "<source-snap-spec> <dest-snap-spec>", "Rename a snapshot."),
-    ("snap rollback", "[--no-progress] <snap-spec>", "Rollback image to snapshot."),
-    ("snap unprotect", "<snap-spec>", "Allow a snapshot to be deleted."),
-    ("sparsify", "[--no-progress] [--sparse-size <sparse-size>] <image-spec>", "Reclaim space for zeroed image extents."),
-    ("status", "[--format <format>] [--pretty-format] <image-spec>", "Show the status of this image."),
-    ("trash list", "[--all] [--long] [--format <format>] [--pretty-format] <pool-spec>", "List trash images."),
-    ("trash move", "[--expires-at <expires-at>] <image-spec>", "Move an image to the trash."),
-    ("trash purge", "[--no-progress] [--expired-before <date>] [--threshold <threshold>] <pool-spec>", "Remove all expired images from trash."),
-    ("trash remove", "[--image-id <image-id>] [--no-progress] [--force] <image-id>", "Remove an image from trash."),
-    ("trash restore", "[--image-id <image-id>] [--image <image>] <image-id>", "Restore an image from trash."),
-    ("watch", "<image-spec>", "Watch events on image."),
-];
+use super::cli;
+use clap::{Arg, Command};
 
-/// Aliases rbd accepts for command words.
-const ALIASES: &[(&str, &str)] = &[
-    ("ls", "list"),
-    ("rm", "remove"),
-    ("mv", "rename"),
-    ("du", "disk-usage"),
-    ("add", "create"),
-    ("revert", "rollback"),
-    ("cp", "copy"),
-];
+/// Width rbd wraps its help at.
+const WIDTH: usize = 80;
 
-/// The help text of the command named by `words`, `None` if this tool lacks it.
+/// The help of the command named by `words` (aliases allowed: `trash mv`, `snap add`),
+/// `None` if this tool lacks it.
 pub fn command_help(words: &[String]) -> Option<String> {
-    let raw = words.join(" ");
-    if let Some((c, args, d)) = COMMANDS.iter().find(|(c, _, _)| *c == raw) {
-        return Some(format!("usage: rbd {c} {args}\n\n{d}\n"));
+    let root = cli::command();
+    let mut c = &root;
+    let mut names = Vec::new();
+    for w in words {
+        c = c.find_subcommand(w)?;
+        names.push(c.get_name().to_string());
     }
-    let norm: Vec<&str> = words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let w = w.as_str();
-            match (i, words.first().map(String::as_str), w) {
-                // `trash mv` is trash move, top-level `mv` is rename
-                (1, Some("trash"), "mv") => "move",
-                (_, _, w) => ALIASES
-                    .iter()
-                    .find(|(a, _)| *a == w)
-                    .map(|(_, c)| *c)
-                    .unwrap_or(w),
+    if names.is_empty() || c.has_subcommands() {
+        return None;
+    }
+    Some(format_command(&names.join(" "), c))
+}
+
+/// Own (not global) options of a command; hidden ones only with `hidden` (rbd names
+/// its deprecated options in the usage line, not in the list).
+fn own_options(c: &Command, hidden: bool) -> impl Iterator<Item = &Arg> {
+    c.get_arguments()
+        .filter(move |a| !a.is_positional() && !a.is_global_set() && (hidden || !a.is_hide_set()))
+}
+
+/// `<name>`, or `<name> [<name> ...]` for a repeated positional.
+fn positional_usage(a: &Arg) -> String {
+    let name = value_name(a);
+    if matches!(a.get_action(), clap::ArgAction::Append) {
+        format!("<{name}> [<{name}> ...]")
+    } else {
+        format!("<{name}>")
+    }
+}
+
+fn value_name(a: &Arg) -> String {
+    a.get_value_names()
+        .and_then(|v| v.first())
+        .map(|s| s.to_string())
+        .or_else(|| a.get_long().map(str::to_string))
+        .unwrap_or_else(|| a.get_id().to_string())
+}
+
+/// Text wrapped to [`WIDTH`], continuation lines indented by `indent`.
+fn wrap(words: &[String], first: &str, indent: usize) -> String {
+    let mut out = first.to_string();
+    let mut col = first.rsplit('\n').next().unwrap_or_default().len();
+    for w in words {
+        if col + w.len() > WIDTH && col > indent {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            col = indent;
+        }
+        out.push_str(w);
+        out.push(' ');
+        col += w.len() + 1;
+    }
+    out
+}
+
+/// One option or positional line: the name column (26 wide, like rbd's) and its help,
+/// wrapped under itself.
+fn item(name: String, help: &str) -> String {
+    let words: Vec<String> = help.split_whitespace().map(String::from).collect();
+    let first = if name.len() < 24 {
+        format!("  {name:<24}")
+    } else {
+        format!("  {name}\n{:<26}", "")
+    };
+    let mut s = wrap(&words, &first, 26);
+    s.truncate(s.trim_end().len());
+    s.push('\n');
+    s
+}
+
+/// A command's description as a sentence (clap's derive drops the final period of a
+/// doc comment; rbd prints it).
+fn sentence(about: &str) -> String {
+    if about.ends_with(['.', '!', '?', ')']) {
+        about.to_string()
+    } else {
+        format!("{about}.")
+    }
+}
+
+fn format_command(name: &str, c: &Command) -> String {
+    let mut usage: Vec<String> = Vec::new();
+    for a in own_options(c, true) {
+        let long = a.get_long().unwrap_or_default();
+        if a.get_action().takes_values() {
+            usage.push(format!("[--{long} <{long}>]"));
+        } else {
+            usage.push(format!("[--{long}]"));
+        }
+    }
+    let positionals: Vec<&Arg> = c.get_arguments().filter(|a| a.is_positional()).collect();
+    usage.extend(positionals.iter().map(|a| positional_usage(a)));
+    let first = format!("usage: rbd {name} ");
+    let mut out = wrap(&usage, &first, first.len());
+    out.push_str("\n\n");
+    if let Some(about) = c.get_about() {
+        out.push_str(&format!("{}\n", sentence(&about.to_string())));
+    }
+    if !positionals.is_empty() {
+        out.push_str("\nPositional arguments\n");
+        for a in &positionals {
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            out.push_str(&item(format!("<{}>", value_name(a)), &help));
+        }
+    }
+    for (heading, implemented) in [("Optional arguments", true), (cli::NOT_IMPLEMENTED, false)] {
+        let opts: Vec<&Arg> = own_options(c, false)
+            .filter(|a| (a.get_help_heading() != Some(cli::NOT_IMPLEMENTED)) == implemented)
+            .collect();
+        if opts.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n{heading}\n"));
+        for a in opts {
+            let long = a.get_long().unwrap_or_default();
+            let mut n = match a.get_short() {
+                Some(s) => format!("-{s} [ --{long} ]"),
+                None => format!("--{long}"),
+            };
+            if a.get_action().takes_values() {
+                n.push_str(" arg");
             }
-        })
-        .collect();
-    let name = norm.join(" ");
-    COMMANDS
-        .iter()
-        .find(|(c, _, _)| *c == name)
-        .map(|(c, args, d)| format!("usage: rbd {c} {args}\n\n{d}\n"))
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            out.push_str(&item(n, &help));
+        }
+    }
+    out
+}
+
+/// The leaf commands under `c` with their full names, in order.
+fn leaves<'a>(c: &'a Command, prefix: &str, out: &mut Vec<(String, &'a Command)>) {
+    for s in c.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = if prefix.is_empty() {
+            s.get_name().to_string()
+        } else {
+            format!("{prefix} {}", s.get_name())
+        };
+        if s.has_subcommands() {
+            leaves(s, &name, out);
+        } else {
+            out.push((name, s));
+        }
+    }
+}
+
+/// `rbd-rs help`: every command (with its aliases) and the global options.
+pub fn general() -> String {
+    let root = cli::command();
+    let mut cmds = Vec::new();
+    leaves(&root, "", &mut cmds);
+    cmds.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = String::from(
+        "usage: rbd <command> ...\n\nCommand-line interface for managing Ceph RBD images.\n\nPositional arguments:\n  <command>\n",
+    );
+    for (name, c) in cmds {
+        let mut shown = name.clone();
+        let aliases: Vec<&str> = c.get_visible_aliases().collect();
+        if let Some(alias) = aliases.first() {
+            let mut words: Vec<&str> = name.split(' ').collect();
+            words.pop();
+            words.push(alias);
+            shown = format!("{name} ({})", words.join(" "));
+        }
+        let about = c
+            .get_about()
+            .map(|a| sentence(&a.to_string()))
+            .unwrap_or_default();
+        let first = if shown.len() < 34 {
+            format!("    {shown:<34}")
+        } else {
+            format!("    {shown}\n{:<38}", "")
+        };
+        let words: Vec<String> = about.split_whitespace().map(String::from).collect();
+        let line = wrap(&words, &first, 38);
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push_str("\nOptional arguments:\n");
+    for a in root
+        .get_arguments()
+        .filter(|a| a.is_global_set() && !a.is_hide_set())
+    {
+        let long = a.get_long().unwrap_or_default();
+        let mut n = match a.get_short() {
+            Some(s) => format!("-{s} [ --{long} ]"),
+            None => format!("--{long}"),
+        };
+        if a.get_action().takes_values() {
+            n.push_str(" arg");
+        }
+        let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+        out.push_str(&format!("  {n:<36}{help}\n"));
+    }
+    out.push_str("\nSee 'rbd help <command>' for help on a specific command.");
+    out
 }
 
 #[cfg(test)]
@@ -135,28 +218,32 @@ mod tests {
     #[test]
     fn lookups() {
         let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
-        assert!(command_help(&w("trash mv"))
-            .unwrap()
-            .starts_with("usage: rbd trash move"));
-        assert!(command_help(&w("mv"))
-            .unwrap()
-            .starts_with("usage: rbd rename"));
+        let starts = |words: &str, with: &str| {
+            let h = command_help(&w(words)).unwrap_or_else(|| panic!("no help for {words}"));
+            assert!(h.starts_with(with), "{words}: {h}");
+        };
+        starts("trash mv", "usage: rbd trash move");
+        starts("mv", "usage: rbd rename");
+        starts("lock add", "usage: rbd lock add");
+        starts("snap add", "usage: rbd snap create");
+        starts("deep cp", "usage: rbd deep copy");
+        starts("cp", "usage: rbd copy");
+        starts("group snap rm", "usage: rbd group snap remove");
         assert!(command_help(&w("image-meta ls")).is_some());
-        assert!(command_help(&w("lock add"))
-            .unwrap()
-            .starts_with("usage: rbd lock add"));
-        assert!(command_help(&w("snap add"))
-            .unwrap()
-            .starts_with("usage: rbd snap create"));
-        assert!(command_help(&w("deep cp"))
-            .unwrap()
-            .starts_with("usage: rbd deep copy"));
-        assert!(command_help(&w("cp"))
-            .unwrap()
-            .starts_with("usage: rbd copy"));
-        assert!(command_help(&w("group snap rm"))
-            .unwrap()
-            .starts_with("usage: rbd group snap remove"));
         assert!(command_help(&w("group frobnicate")).is_none());
+        assert!(command_help(&w("snap")).is_none());
+        let h = command_help(&w("create")).unwrap();
+        assert!(h.contains("-s [ --size ] arg"), "{h}");
+        assert!(h.contains("\n\nCreate an empty image.\n"), "{h}");
+        assert!(
+            h.contains("Not implemented by rbd-rs\n  --mirror-image-mode arg"),
+            "{h}"
+        );
+        let h = command_help(&w("feature enable")).unwrap();
+        assert!(h.contains("<features> [<features> ...]"), "{h}");
+        let g = general();
+        assert!(g.contains("\n    snap list (snap ls)"), "{g}");
+        assert!(g.contains("\n    trash move (trash mv)"), "{g}");
+        assert!(!g.contains("bench-write"), "{g}");
     }
 }

@@ -6,6 +6,7 @@ pub mod args;
 pub use ceph_cli::fmt;
 
 mod bench;
+mod cli;
 mod config;
 mod copy;
 mod device;
@@ -348,58 +349,6 @@ pub async fn close(img: Image) {
     let _ = img.close().await;
 }
 
-pub const USAGE: &str = "usage: rbd-rs [global options] <command> [args]
-
-Commands (the `rbd` tool's syntax, options and output):
-  pool init [--force] POOL | pool stats [POOL[/NS]]
-  create [--size SIZE] [--image-feature F]... [--order N | --object-size S]
-         [--stripe-unit S --stripe-count N] [--data-pool P] IMAGE
-  list (ls) [-l] [POOL[/NAMESPACE]]
-  info IMAGE[@SNAP]
-  remove (rm) IMAGE
-  rename (mv) IMAGE DEST
-  copy (cp) [--sparse-size S] [create options] SRC[@SNAP] DEST
-  deep copy (cp) [--flatten] [create options] SRC[@SNAP] DEST
-  sparsify [--sparse-size S] IMAGE
-  resize --size SIZE [--allow-shrink] IMAGE
-  export IMAGE[@SNAP] FILE|-
-  import [--image-feature F]... FILE|- [IMAGE]
-  bench --io-type read|write|readwrite [--io-size S] [--io-threads N]
-        [--io-total S] [--io-pattern seq|rand] IMAGE
-  disk-usage (du) [IMAGE[@SNAP]] [--from-snap S] [--exact]
-  status IMAGE | watch IMAGE
-  snap create|ls|rm|purge|rename|rollback|protect|unprotect IMAGE@SNAP ...
-  snap rm [--force] IMAGE@SNAP | snap rm --snap-id ID IMAGE
-  snap limit set --limit N IMAGE | snap limit clear IMAGE
-  clone PARENT@SNAP CHILD [--rbd-default-clone-format 1|2|auto]
-  flatten IMAGE
-  children [-a] IMAGE[@SNAP]
-  diff [--from-snap S] [--whole-object] IMAGE[@SNAP]
-  export-diff [--from-snap S] IMAGE[@SNAP] FILE|-
-  import-diff FILE|- IMAGE
-  merge-diff DIFF1|- DIFF2 OUT|-
-  feature enable|disable IMAGE FEATURE...
-  object-map check|rebuild IMAGE[@SNAP]
-  device map [--read-only] [--exclusive] [-o OPTS] IMAGE[@SNAP] | device unmap DEV|IMAGE
-  device list [--format json]
-  image-meta list|get|set|remove IMAGE [KEY [VALUE]]
-  trash mv [--expires-at DATE] IMAGE | trash ls [-a] [-l] [POOL[/NS]]
-  trash restore [--image NAME] [POOL/[NS/]]ID | trash rm [--force] [POOL/[NS/]]ID
-  trash purge [--expired-before DATE] [--threshold 0.0-1.0] [POOL[/NS]]
-  namespace create|ls|rm POOL[/NS]
-  group create|ls|rm|rename [POOL/[NS/]]GROUP ... | group image add|rm|ls GROUP [IMAGE]
-  group snap create|ls|rm|rename|rollback GROUP@SNAP ...
-  lock ls IMAGE | lock add [--shared TAG] IMAGE ID | lock rm IMAGE ID LOCKER
-  config image get|set|rm|list IMAGE ... | config pool get|set|rm|list POOL ...
-  config global get|set|rm|list global|client|client.ID [KEY [VALUE]]
-  help COMMAND
-  nbd serve [--bind ADDR:PORT | --socket PATH] [--read-only] IMAGE[@SNAP]
-
-IMAGE is [POOL/[NAMESPACE/]]NAME (or -p POOL --namespace NS --image NAME --snap SNAP).
-Common options: --format plain|json [--pretty-format], --no-progress.
-Global options: -c CONF  -m MONADDR  --id NAME | -n TYPE.NAME  --keyring PATH  --key KEY
-                --keyfile PATH  --debug";
-
 /// The cache options rbd-rs acts on (see [`Ctx::cache_config`]).
 const CACHE_OPTIONS: &[&str] = &[
     "rbd_cache",
@@ -455,41 +404,17 @@ fn check_overrides(a: &Args) -> R {
     Ok(())
 }
 
-/// The commands whose rbd 16.2 option table has `--format` and `--pretty-format`.
-const FORMATTED: &[&str] = &[
-    "pool stats",
-    "device list",
-    "snap ls",
-    "image-meta list",
-    "trash ls",
-    "group image ls",
-    "group snap ls",
-    "group ls",
-    "namespace ls",
-    "config image list",
-    "config pool list",
-    "config global list",
-    "lock ls",
-    "ls",
-    "info",
-    "du",
-    "status",
-    "children",
-    "diff",
-];
-
-/// rbd parses each command's options with that command's table, so `--format` (json or
-/// xml alike) on a command that prints nothing structured is refused before anything
-/// runs, with exit status 1, instead of being silently ignored while the command acts.
-fn check_format_option(a: &Args, cmd: &str) -> R {
-    if FORMATTED.contains(&cmd) {
-        return Ok(());
-    }
-    for opt in ["format", "pretty-format"] {
-        if a.get(opt).is_some() || a.flag(opt) {
-            return Err(Fail::usage(format!("rbd: unrecognised option '--{opt}'")));
-        }
-    }
+/// `rbd-rs completion SHELL`: the shell's completion script, generated from the same
+/// description the parser uses.
+fn completion(shell: &str) -> R {
+    let sh: clap_complete::Shell = shell.parse().map_err(|_| {
+        Fail::einval(format!(
+            "rbd-rs: completion: unknown shell '{shell}' (bash, zsh, fish, elvish, powershell)"
+        ))
+    })?;
+    let mut buf = Vec::new();
+    clap_complete::generate(sh, &mut cli::command(), "rbd-rs", &mut buf);
+    out(&String::from_utf8_lossy(&buf));
     Ok(())
 }
 
@@ -498,8 +423,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
     let mut c = Ctx::new(args, common);
     let words: Vec<String> = c.args.pos.clone();
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-    // `help COMMAND`: that command's usage (rbd exits 0); `COMMAND --help` prints the
-    // general usage in rbd 16.2, as below
+    // `help COMMAND`: that command's usage (rbd exits 0)
     let asked: &[String] = if w(0) == "help" { &words[1..] } else { &[] };
     if !asked.is_empty() {
         return match help::command_help(asked) {
@@ -508,7 +432,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
                 Ok(())
             }
             None => {
-                out(&format!("{USAGE}\n"));
+                out(&format!("{}\n", help::general()));
                 Err(Fail::usage(format!(
                     "rbd-rs: no such command (or not implemented by rbd-rs): {}",
                     asked.join(" ")
@@ -516,12 +440,25 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
             }
         };
     }
-    if c.args.flag("help") || words.is_empty() || w(0) == "help" {
-        out(&format!("{USAGE}\n"));
+    if c.args.flag("help") {
+        // `COMMAND --help`: that command's help (rbd 16.2 prints the general usage;
+        // the command's is what a reader of `--help` wants), the command words being
+        // the longest prefix of the positionals that names a command
+        let h = (1..=words.len().min(4))
+            .rev()
+            .find_map(|n| help::command_help(&words[..n]))
+            .unwrap_or_else(|| format!("{}\n", help::general()));
+        out(&h);
         return Ok(());
     }
+    if words.is_empty() || w(0) == "help" {
+        out(&format!("{}\n", help::general()));
+        return Ok(());
+    }
+    if w(0) == "completion" {
+        return completion(w(1));
+    }
     if let Some(cmd) = features::dispatch_words(w(0), w(1)) {
-        check_format_option(&c.args, cmd)?;
         c.args.pos.drain(..2);
         return features::run(&mut c, cmd).await;
     }
@@ -605,7 +542,7 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("import-diff", ..) => (1, "import-diff"),
         _ => {
             let unknown = words.join(" ");
-            out(&format!("{USAGE}\n"));
+            out(&format!("{}\n", help::general()));
             return Err(Fail::usage(format!("error: unknown option '{unknown}'\n")));
         }
     };
@@ -613,25 +550,8 @@ pub async fn run(args: Args, common: CommonArgs) -> R {
         ("device", "list" | "ls") => "device list",
         _ => cmd,
     };
-    check_format_option(&c.args, cmd)?;
     c.args.pos.drain(..n);
     check_overrides(&c.args)?;
-    if c.args.get("image-id").is_some()
-        && !matches!(
-            cmd,
-            "trash rm"
-                | "trash restore"
-                | "children"
-                | "info"
-                | "snap ls"
-                | "snap rm"
-                | "snap purge"
-                | "snap unprotect"
-        )
-    {
-        // rbd's commands without the option reject it like any unknown one
-        return Err(Fail::usage("rbd: unrecognised option '--image-id'"));
-    }
     match cmd {
         "pool init" => image::pool_init(&mut c).await,
         "pool stats" => image::pool_stats(&mut c).await,
