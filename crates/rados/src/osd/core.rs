@@ -474,6 +474,12 @@ impl<W: Waiter> Core<W> {
             self.out.push_back(Output::WantMap);
         }
         let op = self.ops.remove(&r.tid).expect("present");
+        trace!(
+            tid = r.tid,
+            attempt = r.attempt,
+            result = r.result,
+            "op done"
+        );
         self.out.push_back(Output::Complete {
             waiter: op.waiter,
             result: Ok(r),
@@ -771,7 +777,7 @@ impl<W: Waiter> Core<W> {
             features: features::CEPH_FEATURES_ALL,
         }
         .encode();
-        trace!(tid, osd, pg = %placement.pgid, attempt = op.attempt, "send op");
+        trace!(tid, osd, pg = %placement.pgid, attempt = op.attempt, oid = %op.req.target.oid, "send op");
         op.placement = Some(placement);
         op.conn = Some(conn);
         op.dirty = false;

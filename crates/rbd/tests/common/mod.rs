@@ -100,8 +100,9 @@ pub struct TestPool {
 
 impl Drop for TestPool {
     fn drop(&mut self) {
-        // a failed test must not leave its pool behind on the shared cluster
-        if !self.done {
+        // a failed test must not leave its pool behind on the shared cluster (unless
+        // CEPH_TEST_KEEP_POOL asks to keep it for a post-mortem: scrub, object dumps)
+        if !self.done && std::env::var_os("CEPH_TEST_KEEP_POOL").is_none() {
             let e = env();
             let _ = Command::new(oracle("ceph"))
                 .args([
