@@ -69,7 +69,71 @@ async fn dog<T>(
     }
 }
 
-async fn check(m: &MImage, step: usize, seed: u64, what: &str) {
+/// After a divergence: deep-scrub the PG of the object holding the first differing byte
+/// and say whether the OSDs' own replicas of it disagree (`rados list-inconsistent-obj`).
+/// A replica whose data contradicts its own object_info is a cluster-side fault (seen
+/// with memstore OSDs restarted under the thrasher), which no client op can cause; a
+/// clean scrub leaves the divergence on our side.
+async fn scrub_verdict(pool: &str, m: &MImage, first: u64) -> String {
+    let (Ok(layout), Ok(prefix)) = (m.img.layout().await, m.img.object_prefix().await) else {
+        return String::new();
+    };
+    let Some(ext) = layout.file_to_extents(first, 1).into_iter().next() else {
+        return String::new();
+    };
+    let obj = format!("{prefix}.{:016x}", ext.object_no);
+    let e = crate::common::env();
+    let ceph = |args: &[&str]| -> String {
+        let o = std::process::Command::new(crate::common::oracle("ceph"))
+            .args(["--conf", &e.conf, "--keyring", &e.keyring])
+            .args(args)
+            .output();
+        o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let map: serde_json::Value =
+        serde_json::from_str(&ceph(&["osd", "map", pool, &obj, "--format", "json"]))
+            .unwrap_or_default();
+    let Some(pg) = map["pgid"].as_str().map(str::to_string) else {
+        return format!("; scrub: no PG for {obj}");
+    };
+    ceph(&["pg", "deep-scrub", &pg]);
+    let mut found = String::from("none (scrub did not report in 90 s)");
+    for _ in 0..45 {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let o = std::process::Command::new(crate::common::oracle("rados"))
+            .args(["--conf", &e.conf, "--keyring", &e.keyring])
+            .args(["list-inconsistent-obj", &pg, "--format", "json"])
+            .output();
+        let Ok(o) = o else { continue };
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        let Some(list) = v["inconsistents"].as_array() else {
+            continue;
+        };
+        let mine: Vec<String> = list
+            .iter()
+            .filter(|i| i["object"]["name"] == obj.as_str())
+            .map(|i| {
+                let shards: Vec<String> = i["shards"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| format!("osd.{} size {} {}", s["osd"], s["size"], s["errors"]))
+                    .collect();
+                format!("{} {}", i["errors"], shards.join(", "))
+            })
+            .collect();
+        found = if mine.is_empty() {
+            "replicas consistent".into()
+        } else {
+            format!("REPLICAS DIFFER (cluster-side fault): {}", mine.join("; "))
+        };
+        break;
+    }
+    format!("; deep scrub of {obj} (pg {pg}): {found}")
+}
+
+async fn check(pool: &str, m: &MImage, step: usize, seed: u64, what: &str) {
     let got = m.img.read(0, m.data.len() as u64).await.unwrap();
     if got[..] != m.data[..] {
         let first = got.iter().zip(m.data.iter()).position(|(a, b)| a != b);
@@ -98,6 +162,7 @@ async fn check(m: &MImage, step: usize, seed: u64, what: &str) {
                     again[..] == got[..]
                 );
             }
+            reread += &scrub_verdict(pool, m, f as u64).await;
         }
         panic!(
             "seed {seed:#x} step {step} ({what}): image {} differs from the model (len {} vs {}), first difference at {first:?}{detail}{reread}",
@@ -324,7 +389,7 @@ pub async fn run(pool: &TestPool, o: &FsxOpts) -> FsxStats {
                         m.name
                     )
                 },
-                check(m, step, seed, &what),
+                check(&pool.name, m, step, seed, &what),
             )
             .await;
         }
