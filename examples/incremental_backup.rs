@@ -24,7 +24,7 @@
 //!     cargo run -p ceph-examples --example incremental_backup
 //! ```
 
-use bytes::Bytes;
+use ceph_examples::pattern;
 use ceph_rados::{CommonArgs, Rados};
 use ceph_rbd::{CreateOptions, DiffFormat, Rbd};
 use std::path::{Path, PathBuf};
@@ -32,13 +32,6 @@ use std::path::{Path, PathBuf};
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const MIB: u64 = 1 << 20;
-
-fn pattern(seed: u8, len: u64) -> Bytes {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed))
-        .collect::<Vec<u8>>()
-        .into()
-}
 
 #[tokio::main]
 async fn main() -> Res<()> {
@@ -51,15 +44,7 @@ async fn main() -> Res<()> {
     let full = dir.join(format!("{vol}-b1.diff"));
     let incr = dir.join(format!("{vol}-b1-b2.diff"));
     let r = flow(&rbd, &vol, &copy, &full, &incr).await;
-    for name in [&copy, &vol] {
-        if let Ok(img) = rbd.open(name).await {
-            for s in img.snapshots().await.unwrap_or_default() {
-                let _ = img.snap_remove(&s.name).await;
-            }
-            let _ = img.close().await;
-        }
-        let _ = rbd.remove(name).await;
-    }
+    ceph_examples::remove_images(&rbd, &[&copy, &vol]).await;
     let _ = std::fs::remove_file(&full);
     let _ = std::fs::remove_file(&incr);
     r
@@ -69,8 +54,8 @@ async fn flow(rbd: &Rbd, vol: &str, copy: &str, full: &Path, incr: &PathBuf) -> 
     let size = 32 * MIB;
     rbd.create(vol, size, &CreateOptions::default()).await?;
     let img = rbd.open(vol).await?;
-    img.write(0, pattern(1, 5 * MIB)).await?;
-    img.write(20 * MIB, pattern(2, MIB)).await?;
+    img.write(0, pattern(1, 5 * MIB as usize)).await?;
+    img.write(20 * MIB, pattern(2, MIB as usize)).await?;
     img.snap_create("b1").await?;
 
     // full backup: everything up to b1

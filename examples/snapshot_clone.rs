@@ -25,17 +25,11 @@
 //! ```
 
 use bytes::Bytes;
+use ceph_examples::pattern;
 use ceph_rados::{CommonArgs, Rados};
 use ceph_rbd::{CloneFormat, CloneOptions, CreateOptions, Rbd};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn pattern(seed: u8, len: usize) -> Bytes {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect::<Vec<u8>>()
-        .into()
-}
 
 #[tokio::main]
 async fn main() -> Res<()> {
@@ -46,15 +40,7 @@ async fn main() -> Res<()> {
     let (vol, restored) = (format!("vol-{tag}"), format!("restored-{tag}"));
     let r = flow(&rbd, &vol, &restored).await;
     // clean up whatever exists, whatever happened
-    for name in [&restored, &vol] {
-        if let Ok(img) = rbd.open(name).await {
-            for s in img.snapshots().await.unwrap_or_default() {
-                let _ = img.snap_remove(&s.name).await;
-            }
-            let _ = img.close().await;
-        }
-        let _ = rbd.remove(name).await;
-    }
+    ceph_examples::remove_images(&rbd, &[&restored, &vol]).await;
     r
 }
 
