@@ -86,6 +86,7 @@ async fn scrub_verdict(pool: &str, m: &MImage, first: u64) -> String {
     let ceph = |args: &[&str]| -> String {
         let o = std::process::Command::new(crate::common::oracle("ceph"))
             .args(["--conf", &e.conf, "--keyring", &e.keyring])
+            .args(["--connect-timeout", "10"])
             .args(args)
             .output();
         o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
@@ -98,8 +99,10 @@ async fn scrub_verdict(pool: &str, m: &MImage, first: u64) -> String {
         return format!("; scrub: no PG for {obj}");
     };
     ceph(&["pg", "deep-scrub", &pg]);
-    let mut found = String::from("none (scrub did not report in 90 s)");
-    for _ in 0..45 {
+    // the whole check runs under the step watchdog (60 s): wait at most 40 s here, so a
+    // slow scrub is reported as such instead of as a hung step
+    let mut found = String::from("none (scrub did not report in 40 s)");
+    for _ in 0..20 {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         let o = std::process::Command::new(crate::common::oracle("rados"))
             .args(["--conf", &e.conf, "--keyring", &e.keyring])
