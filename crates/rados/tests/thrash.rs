@@ -383,4 +383,5 @@ async fn rados_model_under_thrashing() {
     );
     assert_eq!(lost, 0, "seed {seed:#x}: objects differ from the model");
     assert_eq!(listed, want_names, "rados ls lists what the model has");
+    report.fail_if_thrasher_failed();
 }

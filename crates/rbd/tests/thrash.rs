@@ -66,5 +66,6 @@ async fn fsx_under_thrashing() {
         !report.faults.is_empty(),
         "the thrasher injected no fault in {secs} s"
     );
+    report.fail_if_thrasher_failed();
     pool.cleanup().await;
 }

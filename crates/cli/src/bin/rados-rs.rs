@@ -112,6 +112,11 @@ fn parse_opts(args: Vec<String>) -> Opts {
     o
 }
 
+/// See the `mimalloc` feature in Cargo.toml.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (common, rest) = common_setup(args).unwrap_or_else(|e| fail("rados-rs", &e));
@@ -119,10 +124,9 @@ fn main() {
     if opts.rest.is_empty() {
         usage_error(USAGE);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // put/setomapval/setxattr read stdin and files with blocking calls: only `bench`
+    // runs on the leaner current-thread runtime
+    let rt = ceph_cli::runtime(opts.rest[0] != "bench");
     let code = rt.block_on(async move {
         // crush-test needs no cluster.
         if opts.rest[0] == "crush-test" {

@@ -123,6 +123,11 @@ fn init_logging(g: &Global) {
     }
 }
 
+/// See the `mimalloc` feature in Cargo.toml.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (args, global) = match take_globals(args) {
@@ -143,10 +148,12 @@ fn main() {
     let code = match rbd_cmd::args::Args::parse(rest) {
         Err(f) => report(f),
         Ok(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
+            // import/export read and write files and pipes with blocking calls
+            let blocking_io = matches!(
+                args.pos.first().map(String::as_str),
+                Some("import" | "export" | "import-diff" | "export-diff" | "merge-diff")
+            );
+            let rt = ceph_cli::runtime(blocking_io);
             match rt.block_on(rbd_cmd::run(args, common)) {
                 Ok(()) => 0,
                 Err(f) => report(f),

@@ -12,7 +12,7 @@
 //! (ceph: src/osdc/Objecter.cc) and the kernel's `calc_target` (net/ceph/osd_client.c).
 
 use super::messages::{backoff_op, flag, Backoff, OsdOpReply, OsdOpRequest, NOSNAP};
-use super::target::{calc_target, needs_resend, Hold, Placement};
+use super::target::{calc_target, calc_target_with, needs_resend, Hold, Placement};
 use super::OpRequest;
 use crate::error::{Errno, Error, Result};
 use crate::osdmap::{map_flags, pool_flags, OsdMap, PgId};
@@ -210,6 +210,9 @@ fn held_by_full(map: &OsdMap, req: &OpRequest, pool: i64) -> bool {
 /// The objecter state machine. `W` is what the driver keeps per caller.
 pub(crate) struct Core<W> {
     map: Option<Arc<OsdMap>>,
+    /// CRUSH's answer (acting set, acting primary) per PG in `map`, filled as requests
+    /// go out and emptied whenever `map` changes.
+    acting_cache: HashMap<PgId, (Vec<i32>, i32)>,
     /// In tid order, so resends after a map change go out in submission order (writes to
     /// one object must not overtake each other).
     ops: BTreeMap<u64, Op<W>>,
@@ -238,6 +241,7 @@ impl<W: Waiter> Core<W> {
     pub fn new(global_id: u64) -> Self {
         Core {
             map: None,
+            acting_cache: HashMap::new(),
             ops: BTreeMap::new(),
             sessions: HashMap::new(),
             conn_osd: HashMap::new(),
@@ -387,6 +391,7 @@ impl<W: Waiter> Core<W> {
                 };
             }
             self.map = Some(m.clone());
+            self.acting_cache.clear();
             // ceph: src/osdc/Objecter.cc handle_osd_map checks is_blocklisted(our addrs)
             // on each new map; the kernel's handle_one_map likewise.
             if !self.blocklisted && self.my_addr.is_some_and(|a| m.is_blocklisted(&a)) {
@@ -669,7 +674,23 @@ impl<W: Waiter> Core<W> {
             self.ops.remove(&tid);
             return;
         }
-        let placement = match calc_target(&map, &op.req.target, op.req.pg_seed, op.req.is_write()) {
+        let cache = &mut self.acting_cache;
+        let acting_of = |pgid| {
+            cache
+                .entry(pgid)
+                .or_insert_with(|| {
+                    let (_up, _up_primary, acting, primary) = map.pg_to_up_acting(pgid);
+                    (acting, primary)
+                })
+                .clone()
+        };
+        let placement = match calc_target_with(
+            &map,
+            &op.req.target,
+            op.req.pg_seed,
+            op.req.is_write(),
+            acting_of,
+        ) {
             Ok(p) => p,
             Err(Hold::PoolGone) => {
                 let op = self.ops.remove(&tid).expect("present");

@@ -82,7 +82,16 @@ pub struct OsdOpRequest<'a> {
 impl OsdOpRequest<'_> {
     /// Encode the MOSDOp (v8). The data segment is every op's input, in op order.
     pub fn encode(&self) -> Message {
-        let mut p = Vec::with_capacity(160 + self.oid.len() + self.ops.len() * 38);
+        // the exact front size (171 fixed bytes, the strings, 38 per op header, 8 per
+        // snap), so it is allocated once and never regrown
+        let mut p = Vec::with_capacity(
+            176 + self.oid.len()
+                + self.key.len()
+                + self.nspace.len()
+                + self.ops.len() * 38
+                + self.snapc.snaps.len() * 8,
+        );
+        let cap = p.capacity();
         // spg_t
         let g = p.start_versioned(1, 1);
         p.put(&self.pgid);
@@ -122,6 +131,11 @@ impl OsdOpRequest<'_> {
         }
         p.put_i32(self.attempt);
         p.put_u64(self.features);
+        debug_assert!(
+            p.len() <= cap,
+            "MOSDOp front {} > its estimate {cap}",
+            p.len()
+        );
         let data = match self.ops.iter().filter(|o| !o.indata.is_empty()).count() {
             0 => Bytes::new(),
             1 => self

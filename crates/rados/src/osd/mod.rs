@@ -180,20 +180,29 @@ impl Objecter {
     /// future is dropped, the request is cancelled: never sent again, its slot released.
     pub async fn submit(&self, req: OpRequest) -> Result<OsdOpReply> {
         let timeout = req.timeout.or(self.mon.config().op_timeout);
-        let what = format!("{}/{}", req.target.pool, req.target.oid);
+        let pool = req.target.pool;
         let reply = match timeout {
             Some(t) => {
+                // the name is kept only when a timeout may need it for its message
+                let oid = req.target.oid.clone();
                 let deadline = tokio::time::Instant::now() + t;
                 tokio::time::timeout_at(deadline, self.submit_inner(req, Some(deadline.into())))
                     .await
                     .map_err(|_| {
-                        Error::server(format!("{what}: no reply within {t:?}"), Errno::ETIMEDOUT)
+                        Error::server(
+                            format!("{pool}/{oid}: no reply within {t:?}"),
+                            Errno::ETIMEDOUT,
+                        )
                     })?
             }
             None => self.submit_inner(req, None).await,
         }?;
         if reply.result < 0 {
-            return Err(Error::server(what, Errno::from_result(reply.result)));
+            // the reply names the object (its oid is ours)
+            return Err(Error::server(
+                format!("{pool}/{}", reply.oid),
+                Errno::from_result(reply.result),
+            ));
         }
         Ok(reply)
     }

@@ -74,6 +74,23 @@ pub fn calc_target(
     pg_seed: Option<u32>,
     is_write: bool,
 ) -> Result<Placement, Hold> {
+    calc_target_with(map, t, pg_seed, is_write, |pgid| {
+        let (_up, _up_primary, acting, primary) = map.pg_to_up_acting(pgid);
+        (acting, primary)
+    })
+}
+
+/// [`calc_target`] with the PG → (acting set, acting primary) step supplied by the
+/// caller, so the objecter can keep CRUSH's answers for the current map (a few
+/// microseconds per request otherwise; every request to a PG gets the same answer until
+/// the next epoch).
+pub fn calc_target_with(
+    map: &OsdMap,
+    t: &ObjectTarget,
+    pg_seed: Option<u32>,
+    is_write: bool,
+    acting_of: impl FnOnce(PgId) -> (Vec<i32>, i32),
+) -> Result<Placement, Hold> {
     let base = map.pools.get(&t.pool).ok_or(Hold::PoolGone)?;
     // Cache tiering: unless the pool is its own tier, follow the overlay.
     let tier = if is_write {
@@ -110,7 +127,7 @@ pub fn calc_target(
             (raw.seed, pgid)
         }
     };
-    let (_up, _up_primary, acting, primary) = map.pg_to_up_acting(pgid);
+    let (acting, primary) = acting_of(pgid);
     if primary < 0 {
         return Err(Hold::NoPrimary);
     }

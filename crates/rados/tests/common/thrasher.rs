@@ -103,9 +103,19 @@ pub struct ThrashReport {
     pub by_kind: Vec<(&'static str, usize)>,
     /// Seconds the cluster took to be active+clean again after the last fault.
     pub settle_secs: f64,
+    /// Why the thrasher gave up, if it did (a daemon that would not restart, a cluster
+    /// that never became clean). The test checks its data first and fails on this after.
+    pub failed: Option<String>,
 }
 
 impl ThrashReport {
+    /// Panic if the thrasher gave up (call after the data checks).
+    pub fn fail_if_thrasher_failed(&self) {
+        if let Some(e) = &self.failed {
+            panic!("thrasher: {e}");
+        }
+    }
+
     pub fn summary(&self) -> String {
         let kinds: Vec<String> = self
             .by_kind
@@ -251,10 +261,13 @@ impl Ctx {
 /// `scripts/test-cluster CMD ARGS --dir DIR`.
 fn cluster_cmd(args: &[&str]) -> Result<(), String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-cluster");
+    // restarts on a busy 2-core machine can take longer than the script's 60 s default
+    let timeout = std::env::var("CEPH_TEST_CLUSTER_TIMEOUT").unwrap_or_else(|_| "180".into());
     let out = Command::new(script)
         .args(args)
         .arg("--dir")
         .arg(cluster_dir())
+        .env("CEPH_TEST_CLUSTER_TIMEOUT", timeout)
         .output()
         .map_err(|e| format!("run scripts/test-cluster: {e}"))?;
     if out.status.success() {
@@ -385,7 +398,15 @@ impl Thrasher {
             "thrasher seed {:#x} (THRASH_SEED={:x}), {nosds} OSDs, {nmons} mons, pools {:?}",
             ctx.cfg.seed, ctx.cfg.seed, ctx.cfg.pools
         ));
-        let handle = std::thread::spawn(move || run(&mut ctx));
+        // a failure is logged when it happens (the workload goes on until its time is
+        // up, without faults) and reported by `stop`
+        let handle = std::thread::spawn(move || {
+            run(&mut ctx).map_err(|e| {
+                let msg = format!("after {:.0} s: {e}", ctx.t0.elapsed().as_secs_f64());
+                ctx.info(format!("THRASHER FAILED {msg}"));
+                msg
+            })
+        });
         Thrasher {
             stop,
             faults,
@@ -398,17 +419,23 @@ impl Thrasher {
         self.faults.lock().unwrap().len()
     }
 
-    /// Stop, undo what is in effect, wait until healthy. Panics if the thrasher failed
-    /// (a daemon that would not restart, a cluster that never became clean).
+    /// Stop, undo what is in effect, wait until healthy. A thrasher that failed (a
+    /// daemon that would not restart, a cluster that never became clean: under a
+    /// thrasher, memstore OSDs sometimes crash, see docs/thrash-divergence.md) is
+    /// reported in `failed`, so the test can still check its data and then fail with
+    /// both verdicts: [`ThrashReport::fail_if_thrasher_failed`].
     pub fn stop(mut self) -> ThrashReport {
         self.stop.store(true, Ordering::Relaxed);
-        let settle = self
+        let (settle, failed) = match self
             .handle
             .take()
             .unwrap()
             .join()
             .expect("thrasher thread panicked")
-            .unwrap_or_else(|e| panic!("thrasher: {e}"));
+        {
+            Ok(s) => (s, None),
+            Err(e) => (0.0, Some(e)),
+        };
         let faults = self.faults.lock().unwrap().clone();
         let by_kind = KINDS
             .iter()
@@ -418,6 +445,7 @@ impl Thrasher {
             faults,
             by_kind,
             settle_secs: settle,
+            failed,
         }
     }
 }
