@@ -60,7 +60,7 @@ pub fn fail(prefix: &str, e: &Error) -> ! {
 /// another worker, which then has to be unparked (a futex call and a context switch):
 /// measured with `rbd-rs bench` (4 KiB random reads, 32 in flight), a current-thread
 /// runtime needs about a quarter less CPU per op, and so do 4 MiB reads and writes
-/// (docs/performance.md, "Runtime"). Commands that do blocking file or pipe I/O between
+/// (docs/performance.md, "Small ops"). Commands that do blocking file or pipe I/O between
 /// their network ops (import/export) keep a multi-thread runtime, so the network goes on
 /// while one thread waits on the disk or the pipe. `CEPH_RS_WORKER_THREADS` overrides
 /// the choice: 0 for the current-thread runtime, N for N workers.

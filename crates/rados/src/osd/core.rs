@@ -12,7 +12,7 @@
 //! (ceph: src/osdc/Objecter.cc) and the kernel's `calc_target` (net/ceph/osd_client.c).
 
 use super::messages::{backoff_op, flag, Backoff, OsdOpReply, OsdOpRequest, NOSNAP};
-use super::target::{calc_target, calc_target_with, needs_resend, Hold, Placement};
+use super::target::{acting_of, calc_target, calc_target_with, needs_resend, Hold, Placement};
 use super::OpRequest;
 use crate::error::{Errno, Error, Result};
 use crate::osdmap::{map_flags, pool_flags, OsdMap, PgId};
@@ -675,13 +675,10 @@ impl<W: Waiter> Core<W> {
             return;
         }
         let cache = &mut self.acting_cache;
-        let acting_of = |pgid| {
+        let cached = |pgid| {
             cache
                 .entry(pgid)
-                .or_insert_with(|| {
-                    let (_up, _up_primary, acting, primary) = map.pg_to_up_acting(pgid);
-                    (acting, primary)
-                })
+                .or_insert_with(|| acting_of(&map, pgid))
                 .clone()
         };
         let placement = match calc_target_with(
@@ -689,7 +686,7 @@ impl<W: Waiter> Core<W> {
             &op.req.target,
             op.req.pg_seed,
             op.req.is_write(),
-            acting_of,
+            cached,
         ) {
             Ok(p) => p,
             Err(Hold::PoolGone) => {

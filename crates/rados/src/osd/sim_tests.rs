@@ -721,3 +721,26 @@ fn a_new_write_waits_behind_an_eagain_delayed_one() {
     let order: Vec<u64> = sim.sent.iter().skip(1).map(|x| x.tid).collect();
     assert_eq!(order, vec![t1, t2]);
 }
+
+/// The objecter keeps CRUSH's answer per PG for the current map: a request submitted
+/// after a map moved its PG's primary must go to the new primary, not the cached one.
+#[test]
+fn placement_cache_is_dropped_with_its_map() {
+    let mut sim = Sim::new();
+    let first = write("obj");
+    let p = sim.placement(&first);
+    let (t1, _g1) = sim.submit(1, first, None);
+    assert_eq!(sim.sends_of(t1)[0].osd, p.primary);
+    // a second request to the same PG in the same map: served from the cache
+    let (t2, _g2) = sim.submit(2, write("obj"), None);
+    assert_eq!(sim.sends_of(t2)[0].osd, p.primary);
+    let b = p.acting[1];
+    let pgid = p.pgid;
+    sim.maps(&[&|m: &mut OsdMap| {
+        m.primary_temp.insert(pgid, b);
+    }]);
+    let (t3, _g3) = sim.submit(3, write("obj"), None);
+    let s = sim.sends_of(t3);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].osd, b, "sent to the primary of the previous map");
+}

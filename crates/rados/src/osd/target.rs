@@ -74,10 +74,14 @@ pub fn calc_target(
     pg_seed: Option<u32>,
     is_write: bool,
 ) -> Result<Placement, Hold> {
-    calc_target_with(map, t, pg_seed, is_write, |pgid| {
-        let (_up, _up_primary, acting, primary) = map.pg_to_up_acting(pgid);
-        (acting, primary)
-    })
+    calc_target_with(map, t, pg_seed, is_write, |pgid| acting_of(map, pgid))
+}
+
+/// CRUSH's (acting set, acting primary) of `pgid` in `map`: what [`calc_target_with`]
+/// asks its caller for.
+pub fn acting_of(map: &OsdMap, pgid: PgId) -> (Vec<i32>, i32) {
+    let (_up, _up_primary, acting, primary) = map.pg_to_up_acting(pgid);
+    (acting, primary)
 }
 
 /// [`calc_target`] with the PG → (acting set, acting primary) step supplied by the
