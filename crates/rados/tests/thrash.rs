@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 
 /// Ops slower than this fail the test (the watchdog).
 const WATCHDOG: Duration = Duration::from_secs(60);
+/// librados' own bound for the final `rados get`/`ls` (the watchdog, in seconds): they
+/// fail with ETIMEDOUT rather than hang on a cluster a failed thrasher left unhealthy.
+const OP_TIMEOUT: &str = "--rados_osd_op_timeout=60";
 /// Objects stay below this (a write_full replaces a bigger one).
 const MAX_OBJ: usize = 96 * 1024;
 
@@ -335,15 +338,24 @@ async fn rados_model_under_thrashing() {
     let mut want_names = Vec::new();
     for obj in objs.iter() {
         let want = obj.st.lock().unwrap().data.clone();
-        let ours = match io.read_full(&obj.name).await {
-            Ok(b) => Some(b.to_vec()),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => panic!("final read of {}: {e}", obj.name),
+        // under the watchdog too: a thrasher that failed may leave the cluster unhealthy
+        let ours = match tokio::time::timeout(WATCHDOG, io.read_full(&obj.name)).await {
+            Err(_) => panic!("final read of {} took over {WATCHDOG:?}", obj.name),
+            Ok(Ok(b)) => Some(b.to_vec()),
+            Ok(Err(e)) if e.is_not_found() => None,
+            Ok(Err(e)) => panic!("final read of {}: {e}", obj.name),
         };
         let path = std::env::temp_dir().join(unique("thrash-get"));
         let out = tool_raw(
             "rados",
-            &["-p", &pool, "get", &obj.name, path.to_str().unwrap()],
+            &[
+                OP_TIMEOUT,
+                "-p",
+                &pool,
+                "get",
+                &obj.name,
+                path.to_str().unwrap(),
+            ],
         );
         let theirs = if out.status.success() {
             Some(std::fs::read(&path).unwrap())
@@ -372,7 +384,7 @@ async fn rados_model_under_thrashing() {
             want_names.push(obj.name.clone());
         }
     }
-    let ls = String::from_utf8(tool("rados", &["-p", &pool, "ls"])).unwrap();
+    let ls = String::from_utf8(tool("rados", &[OP_TIMEOUT, "-p", &pool, "ls"])).unwrap();
     let mut listed: Vec<String> = ls.lines().map(str::to_string).collect();
     listed.sort();
     want_names.sort();
