@@ -117,13 +117,24 @@ fn close_drains_in_flight_writes() {
         let img = open(&pool.rbd, "held", write_around()).await;
         let mut want = vec![0u8; SIZE as usize];
         let mut rng = Rng(seed());
-        let mut write = async |want: &mut Vec<u8>| {
-            let off = rng.below(SIZE - (64 << 10));
+        // Each write gets a 1 MiB slot of its own: a write overlapping one that is held
+        // is itself held *unacknowledged* (so `write` would never return while the quota
+        // holds), and that is not what this test is about. Random offsets used to collide
+        // about one run in three.
+        let mut write = async |slot: u64, want: &mut Vec<u8>| {
+            const SLOT: u64 = 1 << 20;
+            let off = slot * SLOT + rng.below(SLOT - (64 << 10));
             let data = rng.bytes(64 << 10);
             want[off as usize..off as usize + data.len()].copy_from_slice(&data);
-            img.write(off, Bytes::from(data)).await.unwrap();
+            tokio::time::timeout(
+                std::time::Duration::from_secs(60),
+                img.write(off, Bytes::from(data)),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("write to slot {slot} not acknowledged in 60 s"))
+            .unwrap();
         };
-        write(&mut want).await;
+        write(0, &mut want).await;
         img.flush().await.unwrap();
         ceph(&["osd", "pool", "set-quota", &data.name, "max_bytes", "1"]);
         let lift = Lift(data.name.clone());
@@ -138,8 +149,8 @@ fn close_drains_in_flight_writes() {
         }
         // let our client see that map (writes sent before it would still land)
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        for _ in 0..8 {
-            write(&mut want).await;
+        for slot in 0..8 {
+            write(slot, &mut want).await;
         }
         let closing = tokio::spawn(img.close());
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
