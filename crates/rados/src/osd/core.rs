@@ -18,7 +18,7 @@ use crate::error::{Errno, Error, Result};
 use crate::osdmap::{map_flags, pool_flags, OsdMap, PgId};
 use ceph_encoding::{features, Decoder, EntityAddr, UTime};
 use ceph_msgr2::Message;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, trace, warn};
@@ -216,6 +216,11 @@ pub(crate) struct Core<W> {
     /// In tid order, so resends after a map change go out in submission order (writes to
     /// one object must not overtake each other).
     ops: BTreeMap<u64, Op<W>>,
+    /// The tids of `ops` whose `conn` is `None` (parked, or not sent yet), so a send
+    /// checks only those for an older request to its object ([`Core::behind_parked`])
+    /// instead of every request in flight: under write-around thousands are in flight,
+    /// and that scan was a tenth of the client's CPU on 4 KiB writes.
+    parked: BTreeSet<u64>,
     sessions: HashMap<i32, Session>,
     conn_osd: HashMap<u64, i32>,
     next_tid: u64,
@@ -243,6 +248,7 @@ impl<W: Waiter> Core<W> {
             map: None,
             acting_cache: HashMap::new(),
             ops: BTreeMap::new(),
+            parked: BTreeSet::new(),
             sessions: HashMap::new(),
             conn_osd: HashMap::new(),
             next_tid: 0,
@@ -259,7 +265,28 @@ impl<W: Waiter> Core<W> {
 
     /// Next thing for the driver to do.
     pub fn poll_output(&mut self) -> Option<Output<W>> {
+        #[cfg(test)]
+        self.check_parked();
         self.out.pop_front()
+    }
+
+    /// `parked` is exactly the requests without a session (checked in unit and
+    /// simulation tests on every output).
+    #[cfg(test)]
+    fn check_parked(&self) {
+        let want: BTreeSet<u64> = self
+            .ops
+            .iter()
+            .filter(|(_, o)| o.conn.is_none())
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(self.parked, want, "the parked index went stale");
+    }
+
+    /// Remove request `tid` (finished, failed or dropped).
+    fn take_op(&mut self, tid: u64) -> Option<Op<W>> {
+        self.parked.remove(&tid);
+        self.ops.remove(&tid)
     }
 
     /// Requests in flight (sent or parked).
@@ -334,6 +361,7 @@ impl<W: Waiter> Core<W> {
                 unservable: None,
             },
         );
+        self.parked.insert(tid);
         self.send_op(tid, now);
         tid
     }
@@ -444,6 +472,7 @@ impl<W: Waiter> Core<W> {
             op.eagains += 1;
             debug!(tid = r.tid, ?delay, "EAGAIN: resending after a delay");
             op.conn = None;
+            self.parked.insert(r.tid);
             op.not_before = Some(now + delay);
             return;
         }
@@ -453,7 +482,7 @@ impl<W: Waiter> Core<W> {
             if op.redirects > MAX_REDIRECTS {
                 // The redirected attempts were not executed anywhere, so failing is safe.
                 warn!(tid = r.tid, pool, %oid, "too many redirects");
-                let op = self.ops.remove(&r.tid).expect("present");
+                let op = self.take_op(r.tid).expect("present");
                 self.out.push_back(Output::Complete {
                     waiter: op.waiter,
                     result: Err(Error::server(
@@ -478,7 +507,7 @@ impl<W: Waiter> Core<W> {
         if self.map.as_ref().is_some_and(|m| r.epoch > m.epoch) {
             self.out.push_back(Output::WantMap);
         }
-        let op = self.ops.remove(&r.tid).expect("present");
+        let op = self.take_op(r.tid).expect("present");
         trace!(
             tid = r.tid,
             attempt = r.attempt,
@@ -502,9 +531,10 @@ impl<W: Waiter> Core<W> {
         }
         self.retry_after.insert(osd, now + REDIAL_DELAY);
         self.backoffs.retain(|b| b.conn != conn);
-        for op in self.ops.values_mut() {
+        for (tid, op) in self.ops.iter_mut() {
             if op.conn == Some(conn) {
                 op.conn = None;
+                self.parked.insert(*tid);
             }
         }
         // The OSD may be down: ask whether the map moved on.
@@ -593,7 +623,7 @@ impl<W: Waiter> Core<W> {
             }
         }
         for tid in gone {
-            let op = self.ops.remove(&tid).expect("present");
+            let op = self.take_op(tid).expect("present");
             if !op.waiter.is_cancelled() {
                 debug!(tid, "request timed out; cancelled");
                 self.out.push_back(Output::Complete {
@@ -609,7 +639,7 @@ impl<W: Waiter> Core<W> {
             }
         }
         for tid in unservable {
-            let op = self.ops.remove(&tid).expect("present");
+            let op = self.take_op(tid).expect("present");
             let (since, why) = op.unservable.expect("held");
             warn!(tid, %why, "request failed: its PG cannot serve it");
             self.out.push_back(Output::Complete {
@@ -633,6 +663,7 @@ impl<W: Waiter> Core<W> {
     fn set_blocklisted(&mut self) {
         self.blocklisted = true;
         let ops = std::mem::take(&mut self.ops);
+        self.parked.clear();
         for (_, op) in ops {
             self.out.push_back(Output::Complete {
                 waiter: op.waiter,
@@ -653,10 +684,11 @@ impl<W: Waiter> Core<W> {
         debug!(osd, conn = s.conn, "closing OSD session");
         self.conn_osd.remove(&s.conn);
         self.backoffs.retain(|b| b.conn != s.conn);
-        for op in self.ops.values_mut() {
+        for (tid, op) in self.ops.iter_mut() {
             if op.conn == Some(s.conn) {
                 op.conn = None;
                 op.dirty = true;
+                self.parked.insert(*tid);
             }
         }
         self.out.push_back(Output::Close { conn: s.conn });
@@ -671,7 +703,7 @@ impl<W: Waiter> Core<W> {
         if op.waiter.is_cancelled() {
             // The caller timed out or went away: never send this again.
             trace!(tid, "caller gone; request dropped");
-            self.ops.remove(&tid);
+            self.take_op(tid);
             return;
         }
         let cache = &mut self.acting_cache;
@@ -690,7 +722,7 @@ impl<W: Waiter> Core<W> {
         ) {
             Ok(p) => p,
             Err(Hold::PoolGone) => {
-                let op = self.ops.remove(&tid).expect("present");
+                let op = self.take_op(tid).expect("present");
                 self.out.push_back(Output::Complete {
                     result: Err(Error::server(
                         format!("pool {} does not exist", op.req.target.pool),
@@ -723,6 +755,7 @@ impl<W: Waiter> Core<W> {
                 }
                 op.placement = None;
                 op.conn = None;
+                self.parked.insert(tid);
                 return;
             }
         };
@@ -735,6 +768,7 @@ impl<W: Waiter> Core<W> {
             );
             op.placement = Some(placement);
             op.conn = None;
+            self.parked.insert(tid);
             return;
         }
         if self.behind_parked(tid, &map) {
@@ -746,6 +780,7 @@ impl<W: Waiter> Core<W> {
             let op = self.ops.get_mut(&tid).expect("present");
             op.placement = Some(placement);
             op.conn = None;
+            self.parked.insert(tid);
             return;
         }
         let osd = placement.primary;
@@ -753,6 +788,7 @@ impl<W: Waiter> Core<W> {
             let op = self.ops.get_mut(&tid).expect("present");
             op.placement = Some(placement);
             op.conn = None;
+            self.parked.insert(tid);
             return;
         };
         let op = self.ops.get_mut(&tid).expect("present");
@@ -766,6 +802,7 @@ impl<W: Waiter> Core<W> {
                 trace!(tid, "backed off");
                 op.placement = Some(placement);
                 op.conn = None;
+                self.parked.insert(tid);
                 return;
             }
         }
@@ -798,6 +835,7 @@ impl<W: Waiter> Core<W> {
         trace!(tid, osd, pg = %placement.pgid, attempt = op.attempt, oid = %op.req.target.oid, "send op");
         op.placement = Some(placement);
         op.conn = Some(conn);
+        self.parked.remove(&tid);
         op.dirty = false;
         self.out.push_back(Output::Send { conn, msg });
     }
@@ -810,9 +848,11 @@ impl<W: Waiter> Core<W> {
             return false;
         };
         let t = &me.req.target;
-        self.ops.range(..tid).any(|(_, o)| {
-            o.conn.is_none()
-                && o.req.target == *t
+        self.parked.range(..tid).any(|p| {
+            let Some(o) = self.ops.get(p) else {
+                return false;
+            };
+            o.req.target == *t
                 && !o.waiter.is_cancelled()
                 && !o
                     .placement
