@@ -10,7 +10,7 @@ use crate::image::{Image, State};
 use crate::object_map::state as om;
 use crate::util::{run_all, BoxFut};
 use bytes::{Bytes, BytesMut};
-use ceph_rados::OsdOp;
+use ceph_rados::{Errno, OsdOp};
 use std::sync::Arc;
 
 /// `-MAX_ERRNO`: CMPEXT reports a mismatch at offset `n` as `-(MAX_ERRNO + n)`.
@@ -96,28 +96,47 @@ impl Image {
         gate: tokio::sync::OwnedRwLockReadGuard<()>,
     ) -> Result<()> {
         if let Some(wa) = &self.inner.cache {
-            let tids: Option<Vec<u64>> = {
-                let mut t = wa.lock();
-                t.write_around()
-                    .then(|| items.iter().map(|i| t.submit(i.0, i.1, i.2).0).collect())
+            let tids: Option<Vec<(u64, bool)>> = {
+                let mut g = wa.lock();
+                g.t.write_around()
+                    .then(|| items.iter().map(|i| g.t.submit(i.0, i.1, i.2)).collect())
             };
             if let Some(tids) = tids {
                 let gate = Arc::new(gate);
-                for (&tid, (ono, o, l, w)) in tids.iter().zip(items) {
+                // The caller is answered once every object write is dispatched: those not
+                // dispatched at once tell it through their task.
+                let mut turns = Vec::new();
+                for (&(tid, ready), (ono, o, l, w)) in tids.iter().zip(items) {
                     let wa = wa.clone();
                     let st = st.clone();
                     let img = self.clone();
                     let gate = gate.clone();
+                    let turn = (!ready).then(|| {
+                        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                        turns.push(rx);
+                        tx
+                    });
                     tokio::spawn(async move {
-                        wa.wait_until(|t| t.dispatched(tid)).await;
+                        if let Some(turn) = turn {
+                            wa.wait_dispatched(tid).await;
+                            // the caller may have stopped waiting; the write goes on
+                            let _ = turn.send(());
+                        }
                         let r = object_write(st, ono, o, l, w).await;
                         img.note_result(&r);
                         wa.complete(tid, ono, l, &r);
                         drop(gate);
                     });
                 }
-                wa.wait_until(|t| tids.iter().all(|&tid| t.dispatched(tid)))
-                    .await;
+                for rx in turns {
+                    if rx.await.is_err() {
+                        // the runtime dropped the task before it could send the write
+                        return Err(RbdError::refused(
+                            "write-around: the task carrying a write ended before sending it",
+                            Errno::ECANCELED,
+                        ));
+                    }
+                }
                 return Ok(());
             }
         }
