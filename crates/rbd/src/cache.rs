@@ -256,6 +256,12 @@ impl Tracker {
             .push((tid, off, len));
         self.queued.insert(tid, len);
         let ready = self.dispatch_queued();
+        // Only a completion makes room, so a submit can dispatch no write but its own:
+        // a write dispatched here without its task knowing would never be woken.
+        debug_assert!(
+            ready.iter().all(|&t| t == tid),
+            "submit dispatched {ready:?}"
+        );
         (tid, ready.contains(&tid))
     }
 

@@ -471,8 +471,7 @@ impl<W: Waiter> Core<W> {
                 .min(EAGAIN_MAX);
             op.eagains += 1;
             debug!(tid = r.tid, ?delay, "EAGAIN: resending after a delay");
-            op.conn = None;
-            self.parked.insert(r.tid);
+            park(&mut self.parked, r.tid, op);
             op.not_before = Some(now + delay);
             return;
         }
@@ -533,8 +532,7 @@ impl<W: Waiter> Core<W> {
         self.backoffs.retain(|b| b.conn != conn);
         for (tid, op) in self.ops.iter_mut() {
             if op.conn == Some(conn) {
-                op.conn = None;
-                self.parked.insert(*tid);
+                park(&mut self.parked, *tid, op);
             }
         }
         // The OSD may be down: ask whether the map moved on.
@@ -686,9 +684,8 @@ impl<W: Waiter> Core<W> {
         self.backoffs.retain(|b| b.conn != s.conn);
         for (tid, op) in self.ops.iter_mut() {
             if op.conn == Some(s.conn) {
-                op.conn = None;
+                park(&mut self.parked, *tid, op);
                 op.dirty = true;
-                self.parked.insert(*tid);
             }
         }
         self.out.push_back(Output::Close { conn: s.conn });
@@ -754,8 +751,7 @@ impl<W: Waiter> Core<W> {
                     None => op.unservable = None,
                 }
                 op.placement = None;
-                op.conn = None;
-                self.parked.insert(tid);
+                park(&mut self.parked, tid, op);
                 return;
             }
         };
@@ -767,8 +763,7 @@ impl<W: Waiter> Core<W> {
                 "write held: pool or cluster full"
             );
             op.placement = Some(placement);
-            op.conn = None;
-            self.parked.insert(tid);
+            park(&mut self.parked, tid, op);
             return;
         }
         if self.behind_parked(tid, &map) {
@@ -779,16 +774,14 @@ impl<W: Waiter> Core<W> {
             trace!(tid, "waits behind an older parked request to its object");
             let op = self.ops.get_mut(&tid).expect("present");
             op.placement = Some(placement);
-            op.conn = None;
-            self.parked.insert(tid);
+            park(&mut self.parked, tid, op);
             return;
         }
         let osd = placement.primary;
         let Some(conn) = self.session_for(osd, &map, now) else {
             let op = self.ops.get_mut(&tid).expect("present");
             op.placement = Some(placement);
-            op.conn = None;
-            self.parked.insert(tid);
+            park(&mut self.parked, tid, op);
             return;
         };
         let op = self.ops.get_mut(&tid).expect("present");
@@ -801,8 +794,7 @@ impl<W: Waiter> Core<W> {
             {
                 trace!(tid, "backed off");
                 op.placement = Some(placement);
-                op.conn = None;
-                self.parked.insert(tid);
+                park(&mut self.parked, tid, op);
                 return;
             }
         }
@@ -881,6 +873,13 @@ impl<W: Waiter> Core<W> {
         self.out.push_back(Output::Connect { conn, osd, addr });
         Some(conn)
     }
+}
+
+/// Take `op` (request `tid`) off its session: it waits to be (re)sent, and the parked
+/// index says so.
+fn park<W>(parked: &mut BTreeSet<u64>, tid: u64, op: &mut Op<W>) {
+    op.conn = None;
+    parked.insert(tid);
 }
 
 fn blocklisted_error() -> Error {
