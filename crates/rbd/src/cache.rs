@@ -36,6 +36,7 @@
 //! was never sent.
 
 use crate::error::{RbdError, Result};
+pub use crate::scheduler::IoScheduler;
 use ceph_rados::Errno;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -79,6 +80,12 @@ pub struct CacheConfig {
     pub max_dirty: u64,
     /// `rbd_cache_writethrough_until_flush` (librbd default true).
     pub writethrough_until_flush: bool,
+    /// `rbd_io_scheduler` (default simple; see [`crate::scheduler`]). It is not a
+    /// cache option, but like them it shapes how writes reach the OSDs and is read
+    /// from the same places (configuration, pool and image metadata).
+    pub io_scheduler: IoScheduler,
+    /// `rbd_io_scheduler_simple_max_delay` in ms (default 0: from the write latency).
+    pub io_scheduler_max_delay_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -89,6 +96,8 @@ impl Default for CacheConfig {
             policy: CachePolicy::WriteAround,
             max_dirty: DEFAULT_MAX_DIRTY,
             writethrough_until_flush: true,
+            io_scheduler: IoScheduler::Simple,
+            io_scheduler_max_delay_ms: 0,
         }
     }
 }
@@ -139,6 +148,16 @@ impl CacheConfig {
             "rbd_cache_writethrough_until_flush" => {
                 self.writethrough_until_flush = parse_bool(value).ok_or_else(bad)?
             }
+            "rbd_io_scheduler" => {
+                self.io_scheduler = match value.trim() {
+                    "simple" => IoScheduler::Simple,
+                    "none" => IoScheduler::None,
+                    _ => return Err(bad()),
+                }
+            }
+            "rbd_io_scheduler_simple_max_delay" => {
+                self.io_scheduler_max_delay_ms = value.trim().parse().map_err(|_| bad())?
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -152,7 +171,7 @@ impl CacheConfig {
             let Some(opt) = k.strip_prefix(crate::meta::CONF_PREFIX) else {
                 continue;
             };
-            if !opt.starts_with("rbd_cache") {
+            if !opt.starts_with("rbd_cache") && !opt.starts_with("rbd_io_scheduler") {
                 continue;
             }
             let v = String::from_utf8_lossy(v);

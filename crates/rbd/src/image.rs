@@ -163,6 +163,8 @@ pub(crate) struct ImageInner {
     pub(crate) xlock: Option<Arc<ExclusiveLock>>,
     /// The write-around state (writable opens; it may never leave writethrough).
     pub(crate) cache: Option<Arc<WriteAround>>,
+    /// The simple I/O scheduler (writable opens with `rbd_io_scheduler = simple`).
+    pub(crate) sched: Option<Arc<crate::scheduler::Scheduler>>,
 }
 
 impl ImageInner {
@@ -314,8 +316,8 @@ impl Image {
                 "exclusive-lock images need the header watch to be opened for writing".into(),
             ));
         }
-        let cache = if read_only {
-            None
+        let (cache, sched) = if read_only {
+            (None, None)
         } else {
             // librbd applies the pool's, then the image's `conf_` metadata over the
             // process configuration when it opens an image (ImageCtx::apply_metadata)
@@ -326,7 +328,9 @@ impl Image {
                     Err(e) => debug!("reading {oid} metadata for the cache options: {e}"),
                 }
             }
-            Some(WriteAround::new(cfg))
+            let sched = (cfg.io_scheduler == crate::scheduler::IoScheduler::Simple)
+                .then(|| crate::scheduler::Scheduler::new(cfg.io_scheduler_max_delay_ms));
+            (Some(WriteAround::new(cfg)), sched)
         };
         let inner = Arc::new(ImageInner {
             rados,
@@ -346,6 +350,7 @@ impl Image {
             atime: AtomicU64::new(0),
             xlock,
             cache,
+            sched,
         });
         let img = Image { inner };
         img.install(header).await?;
@@ -414,6 +419,7 @@ impl Image {
                 atime: AtomicU64::new(u64::MAX),
                 xlock: None,
                 cache: None,
+                sched: None,
             });
             let img = Image { inner };
             img.install(header).await?;

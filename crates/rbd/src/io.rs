@@ -8,6 +8,7 @@ use crate::cls;
 use crate::error::{RbdError, Result};
 use crate::image::{Image, State};
 use crate::object_map::state as om;
+use crate::scheduler::Scheduler;
 use crate::util::{run_all, BoxFut};
 use bytes::{Bytes, BytesMut};
 use ceph_rados::{Errno, OsdOp};
@@ -47,6 +48,7 @@ impl Image {
             return Ok(Bytes::new());
         }
         self.touch(false);
+        self.release_delayed(&st, off, len);
         self.wait_for_writes(&st, off, len).await;
         read_extents(st, vec![(off, len)]).await
     }
@@ -111,6 +113,7 @@ impl Image {
                     let st = st.clone();
                     let img = self.clone();
                     let gate = gate.clone();
+                    let sched = self.inner.sched.clone();
                     let turn = (!ready).then(|| {
                         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
                         turns.push(rx);
@@ -122,7 +125,7 @@ impl Image {
                             // the caller may have stopped waiting; the write goes on
                             let _ = turn.send(());
                         }
-                        let r = object_write(st, ono, o, l, w).await;
+                        let r = object_write_via(sched, st, ono, o, l, w).await;
                         img.note_result(&r);
                         wa.complete(tid, ono, l, &r);
                         drop(gate);
@@ -142,12 +145,32 @@ impl Image {
         }
         let futs: Vec<BoxFut<()>> = items
             .into_iter()
-            .map(|(ono, o, l, w)| Box::pin(object_write(st.clone(), ono, o, l, w)) as BoxFut<()>)
+            .map(|(ono, o, l, w)| {
+                let sched = self.inner.sched.clone();
+                Box::pin(object_write_via(sched, st.clone(), ono, o, l, w)) as BoxFut<()>
+            })
             .collect();
         let r = run_all(futs, usize::MAX).await.map(|_| ());
         self.note_result(&r);
         drop(gate);
         r
+    }
+
+    /// Send the I/O scheduler's delayed writes that overlap a range about to be read.
+    fn release_delayed(&self, st: &State, off: u64, len: u64) {
+        let Some(s) = &self.inner.sched else {
+            return;
+        };
+        if !s.has_delayed() {
+            return;
+        }
+        let ex: Vec<(u64, u64, u64)> =
+            st.h.layout
+                .file_to_extents(off, len)
+                .iter()
+                .map(|e| (e.object_no, e.offset, e.length))
+                .collect();
+        s.release_for_read(&ex);
     }
 
     /// Wait until no write-around write that is queued or in flight overlaps the range
@@ -234,6 +257,24 @@ impl Image {
         let e = &ex[0];
         // librbd dispatches compare-and-write "unoptimized": after overlapping writes
         self.wait_for_writes(&st, off, len).await;
+        let reg = match &self.inner.sched {
+            Some(s) => Some(s.begin_direct(e.object_no, e.offset, len).await),
+            None => None,
+        };
+        let r = self.compare_and_write_object(&st, e, cmp, data).await;
+        if let Some(reg) = reg {
+            reg.finish();
+        }
+        r
+    }
+
+    async fn compare_and_write_object(
+        &self,
+        st: &Arc<State>,
+        e: &crate::layout::ObjectExtent,
+        cmp: Bytes,
+        data: Bytes,
+    ) -> Result<()> {
         let oid = st.object_name(e.object_no);
         if let Some(x) = &st.xlock {
             let r = x.update_object(e.object_no, om::EXISTS, None).await;
@@ -257,7 +298,7 @@ impl Image {
             match st.data_io.operate_write(&oid, ops).await {
                 Ok(_) => Ok(()),
                 Err(err) if err.is_not_found() => {
-                    copyup(&st, e.object_no, body).await.map_err(|e| match e {
+                    copyup(st, e.object_no, body).await.map_err(|e| match e {
                         RbdError::Rados(r) => map_err(r),
                         o => o,
                     })
@@ -283,6 +324,9 @@ impl Image {
     /// the first flush also switches the handle to write-around (librbd's rule: a
     /// caller that flushes can be trusted to flush before relying on its data).
     pub async fn flush(&self) -> Result<()> {
+        if let Some(s) = &self.inner.sched {
+            s.release_all();
+        }
         let r = match &self.inner.cache {
             Some(wa) => wa.flush().await,
             None => Ok(()),
@@ -439,6 +483,29 @@ fn write_ops(off: u64, len: u64, w: &ObjWrite, object_size: u64) -> Vec<OsdOp> {
             } else {
                 vec![OsdOp::zero(off, len)]
             }
+        }
+    }
+}
+
+/// One object write through the I/O scheduler when the handle has one: data writes
+/// may be delayed and merged ([`crate::scheduler`]); discards and zeroing go out at
+/// once as the object's registered write.
+pub(crate) async fn object_write_via(
+    sched: Option<Arc<Scheduler>>,
+    st: Arc<State>,
+    object_no: u64,
+    off: u64,
+    len: u64,
+    w: ObjWrite,
+) -> Result<()> {
+    match (sched, w) {
+        (None, w) => object_write(st, object_no, off, len, w).await,
+        (Some(s), ObjWrite::Data(bufs)) => s.write(st, object_no, off, bufs).await,
+        (Some(s), w) => {
+            let reg = s.begin_direct(object_no, off, len).await;
+            let r = object_write(st, object_no, off, len, w).await;
+            reg.finish();
+            r
         }
     }
 }

@@ -85,6 +85,7 @@ mod object_map_ops;
 mod proxy;
 mod rbd;
 mod resize;
+pub mod scheduler;
 mod snap;
 mod stream;
 mod tools;
@@ -94,7 +95,7 @@ pub mod watch_notify;
 
 pub use blocking::BlockingImage;
 pub use blocking_rbd::BlockingRbd;
-pub use cache::{CacheConfig, CachePolicy};
+pub use cache::{CacheConfig, CachePolicy, IoScheduler};
 pub use clone::auto_clone_format;
 pub use copy::{CopyOptions, DEFAULT_SPARSE_SIZE};
 pub use diff::{merge_diffs, DiffExtent, DiffFormat, DIFF_V1_BANNER};

@@ -355,6 +355,8 @@ const CACHE_OPTIONS: &[&str] = &[
     "rbd_cache_policy",
     "rbd_cache_max_dirty",
     "rbd_cache_writethrough_until_flush",
+    "rbd_io_scheduler",
+    "rbd_io_scheduler_simple_max_delay",
 ];
 
 /// Configuration overrides rbd-rs acts on.
@@ -363,6 +365,8 @@ const HONORED: &[&str] = &[
     "rbd_cache_policy",
     "rbd_cache_max_dirty",
     "rbd_cache_writethrough_until_flush",
+    "rbd_io_scheduler",
+    "rbd_io_scheduler_simple_max_delay",
     "rbd_default_pool",
     "rbd_default_features",
     "rbd_default_clone_format",
