@@ -119,7 +119,9 @@ impl Image {
                         turns.push(rx);
                         tx
                     });
-                    tokio::spawn(async move {
+                    // boxed: the task stores a pointer, not the whole object-write future
+                    // (tokio copies a task's future/output stage when it finishes)
+                    tokio::spawn(Box::pin(async move {
                         if let Some(turn) = turn {
                             wa.wait_dispatched(tid).await;
                             // the caller may have stopped waiting; the write goes on
@@ -129,7 +131,7 @@ impl Image {
                         img.note_result(&r);
                         wa.complete(tid, ono, l, &r);
                         drop(gate);
-                    });
+                    }));
                 }
                 for rx in turns {
                     if rx.await.is_err() {
@@ -468,14 +470,21 @@ pub(crate) async fn parent_object_data(st: &Arc<State>, object_no: u64) -> Resul
 fn write_ops(off: u64, len: u64, w: &ObjWrite, object_size: u64) -> Vec<OsdOp> {
     match w {
         ObjWrite::Data(bufs) => {
-            let mut ops = Vec::with_capacity(bufs.len());
-            let mut o = off;
-            for b in bufs {
-                let n = b.len() as u64;
-                ops.push(OsdOp::write(o, b.clone()));
-                o += n;
-            }
-            ops
+            // One WRITE with the pieces back to back (the pieces of a striped extent, or
+            // the writes the I/O scheduler merged, up to hundreds): the OSD applies one
+            // op instead of one per piece. The copy is no extra: a message carries one
+            // data segment, so the pieces of several ops were concatenated anyway.
+            let data = match bufs.as_slice() {
+                [one] => one.clone(),
+                _ => {
+                    let mut b = BytesMut::with_capacity(len as usize);
+                    for p in bufs {
+                        b.extend_from_slice(p);
+                    }
+                    b.freeze()
+                }
+            };
+            vec![OsdOp::write(off, data)]
         }
         ObjWrite::Zero => {
             if off + len >= object_size {

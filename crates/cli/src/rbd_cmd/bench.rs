@@ -210,7 +210,7 @@ async fn run(
             let im = img.clone();
             let at = offs[i as usize];
             if read {
-                set.spawn(async move {
+                set.spawn(Box::pin(async move {
                     match im.read(at, io_size).await {
                         Ok(d) if d.len() as u64 == io_size => Ok(()),
                         Ok(_) => Err((
@@ -219,11 +219,14 @@ async fn run(
                         )),
                         Err(e) => Err((true, e)),
                     }
-                });
+                }));
                 read_ops += 1;
             } else {
                 let b = wbuf.clone();
-                set.spawn(async move { im.write(at, b).await.map_err(|e| (false, e)) });
+                // boxed: finishing a task copies its stage, sized by the future
+                set.spawn(Box::pin(async move {
+                    im.write(at, b).await.map_err(|e| (false, e))
+                }));
                 write_ops += 1;
             }
             i += 1;
