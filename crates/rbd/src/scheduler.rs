@@ -11,8 +11,8 @@
 //! * A write to an object with no write of ours in flight goes out at once and is
 //!   *registered* as that object's in-flight write.
 //! * A write to an object whose registered write is still in flight is delayed, if it
-//!   can join the object's batch: same snapshot context, non-empty, and not overlapping
-//!   a write already in the batch. It is merged with batch members it touches end to
+//!   can join the object's batch: same snapshot context (we require the same image
+//!   state), non-empty, and not overlapping a write already in the batch. It is merged with batch members it touches end to
 //!   end. Otherwise the batch goes out first and the write goes out (and is registered)
 //!   after it.
 //! * A batch goes out when the registered write completes, when its deadline passes, or
@@ -295,7 +295,11 @@ impl Scheduler {
         let (tx, rx) = oneshot::channel();
         match &mut obj.batch {
             Some(b) => {
-                if b.st.h.snapc.seq != st.h.snapc.seq || b.runs.intersects(off, len) {
+                // same image state (librbd compares the snap context's seq; a batch goes
+                // out with its first write's state, so requiring the very same state
+                // also keeps a refresh, e.g. a parent overlap changed by another client,
+                // from applying to writes issued before it)
+                if !Arc::ptr_eq(&b.st, st) || b.runs.intersects(off, len) {
                     return Err(bufs);
                 }
                 b.runs.add(off, bufs, len, tx);
