@@ -166,13 +166,7 @@ impl Image {
         if !s.has_delayed() {
             return;
         }
-        let ex: Vec<(u64, u64, u64)> =
-            st.h.layout
-                .file_to_extents(off, len)
-                .iter()
-                .map(|e| (e.object_no, e.offset, e.length))
-                .collect();
-        s.release_for_read(&ex);
+        s.release_for_read(&object_ranges(st, off, len));
     }
 
     /// Wait until no write-around write that is queued or in flight overlaps the range
@@ -181,12 +175,7 @@ impl Image {
         let Some(wa) = &self.inner.cache else {
             return;
         };
-        let ex: Vec<(u64, u64, u64)> =
-            st.h.layout
-                .file_to_extents(off, len)
-                .iter()
-                .map(|e| (e.object_no, e.offset, e.length))
-                .collect();
+        let ex = object_ranges(st, off, len);
         wa.wait_until(|t| !ex.iter().any(|&(o, f, l)| t.read_blocked(o, f, l)))
             .await;
     }
@@ -337,6 +326,16 @@ impl Image {
         drop(self.inner.quiesce.write().await);
         r
     }
+}
+
+/// The (object, offset, length) pieces of an image range, for the overlap checks of
+/// the write-around and scheduler layers.
+fn object_ranges(st: &State, off: u64, len: u64) -> Vec<(u64, u64, u64)> {
+    st.h.layout
+        .file_to_extents(off, len)
+        .iter()
+        .map(|e| (e.object_no, e.offset, e.length))
+        .collect()
 }
 
 /// Read image extents (in the image's own layout, at its open snapshot) into one buffer.
