@@ -87,11 +87,12 @@ fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
     }
     c.args(args);
     c.env_remove("CEPH_ARGS");
-    if let Some(p) = stdin {
-        c.stdin(std::fs::File::open(p).expect("stdin file"));
-    }
-    c.output()
-        .unwrap_or_else(|err| panic!("cannot run {prog}: {err}"))
+    match stdin {
+        Some(p) => c.stdin(std::fs::File::open(p).expect("stdin file")),
+        None => c.stdin(std::process::Stdio::null()),
+    };
+    // a hang fails this test with a diagnosis instead of holding the suite
+    oracle::output_bounded(&mut c, oracle::command_limit())
 }
 
 fn text(o: &Output) -> String {

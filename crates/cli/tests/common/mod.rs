@@ -71,29 +71,41 @@ pub fn run(prog: &str, args: &[&str]) -> Output {
 }
 
 pub fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
-    let once = || {
-        let e = env();
-        let mut c = if prog == RBD_RS {
-            Command::new(prog)
-        } else {
-            Command::new(oracle(prog))
+    let once =
+        || {
+            let e = env();
+            let mut c = if prog == RBD_RS {
+                Command::new(prog)
+            } else {
+                Command::new(oracle(prog))
+            };
+            c.arg("--conf")
+                .arg(&e.conf)
+                .arg("--keyring")
+                .arg(&e.keyring);
+            if prog == "ceph" {
+                // a cluster that is down fails the test instead of hanging it
+                c.args(["--connect-timeout", "30"]);
+            }
+            c.args(args);
+            c.env_remove("CEPH_ARGS");
+            match stdin {
+                Some(p) => c.stdin(std::fs::File::open(p).expect("stdin file")),
+                None => c.stdin(Stdio::null()),
+            };
+            match oracle::try_output_bounded(&mut c, oracle::command_limit()) {
+                Ok(o) => o,
+                Err(oracle::Hung(partial)) => panic!(
+                "{prog} {} hung for {:?}, killed\n--- its stdout:\n{}\n--- its stderr:\n{}\n{}{}",
+                args.join(" "),
+                oracle::command_limit(),
+                String::from_utf8_lossy(&partial.stdout),
+                String::from_utf8_lossy(&partial.stderr),
+                if prog == RBD_RS { debug_rerun(args) } else { String::new() },
+                oracle::cluster_report()
+            ),
+            }
         };
-        c.arg("--conf")
-            .arg(&e.conf)
-            .arg("--keyring")
-            .arg(&e.keyring);
-        if prog == "ceph" {
-            // a cluster that is down fails the test instead of hanging it
-            c.args(["--connect-timeout", "30"]);
-        }
-        c.args(args);
-        c.env_remove("CEPH_ARGS");
-        if let Some(p) = stdin {
-            c.stdin(std::fs::File::open(p).expect("stdin file"));
-        }
-        c.output()
-            .unwrap_or_else(|err| panic!("cannot run {prog}: {err}"))
-    };
     let out = once();
     if prog != RBD_RS && oracle_crashed(&out) {
         // Pacific's rbd now and then aborts in its io_context_pool thread while shutting
@@ -108,6 +120,32 @@ pub fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
         return once();
     }
     out
+}
+
+/// For a hung `rbd-rs` command: the same command once more with debug logging, for a
+/// minute, and the end of that log (what it was waiting for, if it hangs again).
+fn debug_rerun(args: &[&str]) -> String {
+    let e = env();
+    let mut c = Command::new(RBD_RS);
+    c.arg("--conf")
+        .arg(&e.conf)
+        .arg("--keyring")
+        .arg(&e.keyring)
+        .args(args)
+        .env_remove("CEPH_ARGS")
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null());
+    let (o, how) = match oracle::try_output_bounded(&mut c, std::time::Duration::from_secs(60)) {
+        Ok(o) => (o, "finished"),
+        Err(oracle::Hung(o)) => (o, "hung again"),
+    };
+    let log = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = log.lines().collect();
+    format!(
+        "--- run again with RUST_LOG=debug ({how}, {:?}), its last log lines:\n{}\n",
+        o.status,
+        lines[lines.len().saturating_sub(120)..].join("\n")
+    )
 }
 
 /// The oracle died of a signal (Ceph's handler prints "Caught signal" and re-raises).

@@ -75,13 +75,14 @@ pub fn tool(bin: &str, args: &[&str]) -> Vec<u8> {
 /// Run a Ceph CLI tool and return the whole output.
 pub fn tool_raw(bin: &str, args: &[&str]) -> std::process::Output {
     let conf = conf_path();
-    Command::new(oracle(bin))
-        .arg("-c")
+    let mut c = Command::new(oracle(bin));
+    c.arg("-c")
         .arg(&conf)
         .args(args)
         .env_remove("CEPH_ARGS")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+        .stdin(std::process::Stdio::null());
+    // a hang fails the test with a diagnosis instead of holding the suite
+    oracle::output_bounded(&mut c, oracle::command_limit())
 }
 
 /// A name unique to this test process and call site.

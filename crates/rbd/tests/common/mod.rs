@@ -149,14 +149,14 @@ impl TestPool {
 /// Run `rbd` against the test cluster; returns (success, stdout, stderr).
 pub fn rbd_cli(args: &[&str]) -> (bool, String, String) {
     let e = env();
-    let out = Command::new(oracle("rbd"))
-        .arg("--conf")
+    let mut c = Command::new(oracle("rbd"));
+    c.arg("--conf")
         .arg(&e.conf)
         .arg("--keyring")
         .arg(&e.keyring)
         .args(args)
-        .output()
-        .expect("rbd CLI (ceph-common) is needed for interop tests");
+        .stdin(std::process::Stdio::null());
+    let out = oracle::output_bounded(&mut c, oracle::command_limit());
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -182,11 +182,9 @@ pub fn python(pool: &str, body: &str) -> String {
         pool = pool,
         body = body
     );
-    let out = Command::new(oracle("python3"))
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3 with the rados/rbd bindings");
+    let mut c = Command::new(oracle("python3"));
+    c.arg("-c").arg(&script).stdin(std::process::Stdio::null());
+    let out = oracle::output_bounded(&mut c, oracle::command_limit());
     assert!(
         out.status.success(),
         "python failed: {}\n{script}",
