@@ -71,42 +71,61 @@ pub fn run(prog: &str, args: &[&str]) -> Output {
 }
 
 pub fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
-    let once =
-        || {
-            let e = env();
-            let mut c = if prog == RBD_RS {
-                Command::new(prog)
+    let once = || {
+        let e = env();
+        let mut c = if prog == RBD_RS {
+            Command::new(prog)
+        } else {
+            Command::new(oracle(prog))
+        };
+        c.arg("--conf")
+            .arg(&e.conf)
+            .arg("--keyring")
+            .arg(&e.keyring);
+        if prog == "ceph" {
+            // a cluster that is down fails the test instead of hanging it
+            c.args(["--connect-timeout", "30"]);
+        }
+        c.args(args);
+        c.env_remove("CEPH_ARGS");
+        match stdin {
+            Some(p) => c.stdin(std::fs::File::open(p).expect("stdin file")),
+            None => c.stdin(Stdio::null()),
+        };
+        oracle::try_output_bounded(&mut c, oracle::command_limit())
+    };
+    let hung = |partial: Output| -> ! {
+        panic!(
+            "{prog} {} hung for {:?}, killed\n--- its stdout:\n{}\n--- its stderr:\n{}\n{}{}",
+            args.join(" "),
+            oracle::command_limit(),
+            String::from_utf8_lossy(&partial.stdout),
+            String::from_utf8_lossy(&partial.stderr),
+            if prog == RBD_RS {
+                debug_rerun(args)
             } else {
-                Command::new(oracle(prog))
-            };
-            c.arg("--conf")
-                .arg(&e.conf)
-                .arg("--keyring")
-                .arg(&e.keyring);
-            if prog == "ceph" {
-                // a cluster that is down fails the test instead of hanging it
-                c.args(["--connect-timeout", "30"]);
-            }
-            c.args(args);
-            c.env_remove("CEPH_ARGS");
-            match stdin {
-                Some(p) => c.stdin(std::fs::File::open(p).expect("stdin file")),
-                None => c.stdin(Stdio::null()),
-            };
-            match oracle::try_output_bounded(&mut c, oracle::command_limit()) {
-                Ok(o) => o,
-                Err(oracle::Hung(partial)) => panic!(
-                "{prog} {} hung for {:?}, killed\n--- its stdout:\n{}\n--- its stderr:\n{}\n{}{}",
+                String::new()
+            },
+            oracle::cluster_report()
+        )
+    };
+    let out = match once() {
+        Ok(o) => o,
+        // A hung rbd-rs is ours to explain: no second chance.
+        Err(oracle::Hung(p)) if prog == RBD_RS => hung(p),
+        // A hung oracle is reported, with the cluster's state, and run once more (the
+        // policy for its crashes below); hanging twice fails the test.
+        Err(oracle::Hung(p)) => {
+            eprintln!(
+                "{prog} {} hung for {:?}, killed; running it again. Its stderr:\n{}\n{}",
                 args.join(" "),
                 oracle::command_limit(),
-                String::from_utf8_lossy(&partial.stdout),
-                String::from_utf8_lossy(&partial.stderr),
-                if prog == RBD_RS { debug_rerun(args) } else { String::new() },
+                String::from_utf8_lossy(&p.stderr),
                 oracle::cluster_report()
-            ),
-            }
-        };
-    let out = once();
+            );
+            return once().unwrap_or_else(|oracle::Hung(p)| hung(p));
+        }
+    };
     if prog != RBD_RS && oracle_crashed(&out) {
         // Pacific's rbd now and then aborts in its io_context_pool thread while shutting
         // down ("terminate called ... std::system_error ... Caught signal (Aborted)"), a
@@ -117,7 +136,7 @@ pub fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
             args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
-        return once();
+        return once().unwrap_or_else(|oracle::Hung(p)| hung(p));
     }
     out
 }
