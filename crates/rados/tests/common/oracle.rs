@@ -116,6 +116,9 @@ pub fn cluster_report() -> String {
     let keyring = std::env::var("CEPH_KEYRING")
         .unwrap_or_else(|_| format!("{dir}/ceph.client.admin.keyring"));
     let mut out = String::from("--- the cluster at that moment:\n");
+    if let Ok(o) = std::process::Command::new("df").args(["-h", &dir]).output() {
+        out += &format!("$ df -h {dir}\n{}", String::from_utf8_lossy(&o.stdout));
+    }
     for args in [
         &["-s"][..],
         &["health", "detail"],
