@@ -118,6 +118,7 @@ fn parse_opts(args: Vec<String>) -> Opts {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    ceph_cli::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (common, rest) = common_setup(args).unwrap_or_else(|e| fail("rados-rs", &e));
     let opts = parse_opts(rest);

@@ -129,6 +129,7 @@ fn init_logging(g: &Global) {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    ceph_cli::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (args, global) = match take_globals(args) {
         Ok(x) => x,
