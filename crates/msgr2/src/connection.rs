@@ -368,6 +368,12 @@ impl Connection {
         self.reader.release_idle();
     }
 
+    /// Bytes still missing from the frame being received (0 between frames or while its
+    /// preamble is incomplete): a driver may wait for that many before reading again.
+    pub fn receive_wanted(&self) -> usize {
+        self.reader.wanted()
+    }
+
     /// The receive buffer: a driver may read from its socket straight into it and then
     /// call [`Connection::process_received`], instead of copying through [`Connection::receive`].
     pub fn receive_buffer(&mut self) -> &mut bytes::BytesMut {

@@ -119,6 +119,7 @@ async fn run(
     // Writing is one more branch of the select below, never awaited on its own: a peer
     // that stops reading (full socket buffer) must not stop the reads, the keepalives and
     // the idle timeout, which is what tears such a session down.
+    let mut lowat = RecvLowat::new();
     let mut out: Vec<Bytes> = Vec::new();
     let (mut out_i, mut out_off) = (0usize, 0usize);
     loop {
@@ -129,6 +130,7 @@ async fn run(
             skip_written(&out, &mut out_i, &mut out_off);
         }
         let writing = out_i < out.len();
+        lowat.update(rd.as_ref(), conn.receive_wanted());
         tokio::select! {
             r = rd.read_buf(conn.prepare_read(SMALL_READ)) => {
                 let n = r?;
@@ -211,6 +213,95 @@ async fn run(
 /// regrown nor copied mid-frame.
 const SMALL_READ: usize = 64 * 1024;
 
+/// The socket's receive low-water mark (`SO_RCVLOWAT`) follows the frame being received:
+/// while more than [`LOWAT_MIN`] bytes of it are missing, the socket reports readable only
+/// once that many (at most [`LOWAT_MAX`]) have arrived, else after every byte.
+///
+/// Why: reading a 4 MiB reply as it trickles in woke this task every few dozen KiB (8,448
+/// `epoll_wait`s for 4 GiB against librbd's 1,959), and on loopback each wake-up is paid by
+/// the sending OSD (`try_to_wake_up` in its `sendmsg`). With the mark, 4 MiB reads took
+/// 10% less OSD CPU and 17% less of ours, and ran 15% faster (docs/performance.md). Frames
+/// under `LOWAT_MIN` (every 4 KiB op) never change it, so cost no system call.
+///
+/// Never more than the rest of the frame, which the peer is bound to send: a mark the
+/// peer might never reach would stall the session until its idle timeout. An error, a
+/// hang-up or a reset wakes the reader whatever the mark. Used on Linux 5.7 and later
+/// only, where the kernel also wakes the reader under receive-memory pressure (v5.7,
+/// "tcp: fix SO_RCVLOWAT possible hangs under high mem pressure") and grows the receive
+/// buffer to the mark (v4.18); `CEPH_RS_RCVLOWAT=0` turns it off.
+struct RecvLowat {
+    on: bool,
+    cur: usize,
+}
+
+const LOWAT_MIN: usize = 128 * 1024;
+const LOWAT_MAX: usize = 1024 * 1024;
+
+// nix names no `SO_RCVLOWAT` option; its public macro for such options defines one (the
+// `setsockopt` call it wraps is nix's code, not ours).
+use nix::libc;
+use nix::{setsockopt_impl, sockopt_impl};
+sockopt_impl!(
+    RcvLowatOpt,
+    SetOnly,
+    libc::SOL_SOCKET,
+    libc::SO_RCVLOWAT,
+    usize
+);
+
+impl RecvLowat {
+    fn new() -> Self {
+        RecvLowat {
+            on: lowat_supported(),
+            cur: 1,
+        }
+    }
+
+    /// Set the mark for a frame with `wanted` bytes still to come (0: between frames).
+    fn update(&mut self, sock: &TcpStream, wanted: usize) {
+        if !self.on {
+            return;
+        }
+        let mark = if wanted >= LOWAT_MIN {
+            wanted.min(LOWAT_MAX)
+        } else {
+            1
+        };
+        if mark == self.cur {
+            return;
+        }
+        if let Err(e) = nix::sys::socket::setsockopt(sock, RcvLowatOpt, &mark) {
+            // leave the socket at the kernel's default for good
+            debug!(error = %e, "SO_RCVLOWAT refused; reading without it");
+            let _ = nix::sys::socket::setsockopt(sock, RcvLowatOpt, &1);
+            self.on = false;
+        }
+        self.cur = mark;
+    }
+}
+
+/// Linux 5.7 or later (see [`RecvLowat`]), unless `CEPH_RS_RCVLOWAT=0`.
+fn lowat_supported() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        if std::env::var("CEPH_RS_RCVLOWAT").is_ok_and(|v| v == "0") {
+            return false;
+        }
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .and_then(|r| kernel_at_least(&r, (5, 7)))
+            .unwrap_or(false)
+    })
+}
+
+/// Whether a kernel release string ("6.1.0-18-amd64") is at least `min` (major, minor).
+fn kernel_at_least(release: &str, min: (u32, u32)) -> Option<bool> {
+    let mut it = release.trim().split(['.', '-']);
+    let major: u32 = it.next()?.parse().ok()?;
+    let minor: u32 = it.next()?.parse().ok()?;
+    Some((major, minor) >= min)
+}
+
 /// Most slices handed to one `writev` (Linux accepts 1024).
 const MAX_IOVECS: usize = 64;
 
@@ -243,4 +334,22 @@ async fn write_some(
             .map(|c| IoSlice::new(c)),
     );
     wr.write_vectored(&iov).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_at_least;
+
+    #[test]
+    fn kernel_releases() {
+        assert_eq!(kernel_at_least("6.1.0-18-amd64\n", (5, 7)), Some(true));
+        assert_eq!(kernel_at_least("5.7.0", (5, 7)), Some(true));
+        assert_eq!(kernel_at_least("5.4.0-150-generic", (5, 7)), Some(false));
+        assert_eq!(
+            kernel_at_least("4.18.0-553.el8_10.x86_64", (5, 7)),
+            Some(false)
+        );
+        assert_eq!(kernel_at_least("6.18.44-fc-v1252", (5, 7)), Some(true));
+        assert_eq!(kernel_at_least("garbage", (5, 7)), None);
+    }
 }
