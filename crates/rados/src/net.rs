@@ -192,6 +192,9 @@ async fn run(
             _ = ticker.tick() => {
                 let now = Instant::now();
                 conn.release_idle_buffers();
+                if now.duration_since(last_rx) >= LOWAT_PATIENCE {
+                    lowat.relax(rd.as_ref());
+                }
                 if !conn.is_ready() && now > deadline {
                     return Err(Error::Timeout(format!("msgr2 handshake with {addr}")));
                 }
@@ -229,10 +232,18 @@ const SMALL_READ: usize = 64 * 1024;
 /// only, where the kernel also wakes the reader under receive-memory pressure (v5.7,
 /// "tcp: fix SO_RCVLOWAT possible hangs under high mem pressure") and grows the receive
 /// buffer to the mark (v4.18); `CEPH_RS_RCVLOWAT=0` turns it off.
+///
+/// A slow link (under a mark's worth of bytes per second) would see no reads for a long
+/// time, and the idle timeout counts from the last read: after [`LOWAT_PATIENCE`] without
+/// one the mark drops to one byte for the rest of that frame.
 struct RecvLowat {
     on: bool,
     cur: usize,
+    /// The current frame is read byte by byte (see [`RecvLowat::relax`]).
+    relaxed: bool,
 }
+
+const LOWAT_PATIENCE: Duration = Duration::from_secs(1);
 
 const LOWAT_MIN: usize = 128 * 1024;
 const LOWAT_MAX: usize = 1024 * 1024;
@@ -254,6 +265,15 @@ impl RecvLowat {
         RecvLowat {
             on: lowat_supported(),
             cur: 1,
+            relaxed: false,
+        }
+    }
+
+    /// Nothing read for a while: back to one byte until the frame is complete.
+    fn relax(&mut self, sock: &TcpStream) {
+        if self.on && self.cur > 1 {
+            self.relaxed = true;
+            self.set(sock, 1);
         }
     }
 
@@ -262,11 +282,18 @@ impl RecvLowat {
         if !self.on {
             return;
         }
-        let mark = if wanted >= LOWAT_MIN {
+        if wanted < LOWAT_MIN {
+            self.relaxed = false;
+        }
+        let mark = if wanted >= LOWAT_MIN && !self.relaxed {
             wanted.min(LOWAT_MAX)
         } else {
             1
         };
+        self.set(sock, mark);
+    }
+
+    fn set(&mut self, sock: &TcpStream, mark: usize) {
         if mark == self.cur {
             return;
         }
@@ -338,7 +365,51 @@ async fn write_some(
 
 #[cfg(test)]
 mod tests {
-    use super::kernel_at_least;
+    use super::*;
+
+    /// Whether `rx` turns readable within 200 ms.
+    async fn short(rx: &TcpStream) -> bool {
+        tokio::time::timeout(Duration::from_millis(200), rx.readable())
+            .await
+            .is_ok()
+    }
+
+    /// The mark on a real loopback socket: data short of it does not wake the reader,
+    /// relaxing (or reaching it) does, and the end of a frame lowers it again.
+    #[tokio::test]
+    async fn low_water_mark_wakes_the_reader_only_when_reached_or_relaxed() {
+        if !lowat_supported() {
+            return; // kernel before 5.7: the mark is never set
+        }
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut tx = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (rx, _) = l.accept().await.unwrap();
+        // tokio reports a new socket readable until a read says otherwise
+        assert_eq!(
+            rx.try_read(&mut [0u8; 16]).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock
+        );
+        assert!(!short(&rx).await, "readable with nothing sent");
+        let mut lw = RecvLowat::new();
+        // 4 MiB still to come: the mark is 1 MiB, 100 KiB do not wake the reader
+        lw.update(&rx, 4 << 20);
+        assert_eq!(lw.cur, LOWAT_MAX);
+        tx.write_all(&vec![7u8; 100 << 10]).await.unwrap();
+        assert!(!short(&rx).await, "woken below the mark");
+        // a slow link: relaxed, the bytes there wake it
+        lw.relax(&rx);
+        assert_eq!(lw.cur, 1);
+        assert!(short(&rx).await, "not woken after relaxing");
+        // the same frame stays relaxed; a frame's end clears that, the next one raises it
+        lw.update(&rx, 3 << 20);
+        assert_eq!(lw.cur, 1);
+        lw.update(&rx, 0);
+        lw.update(&rx, 200 << 10);
+        assert_eq!(lw.cur, 200 << 10);
+        // small frames never touch it
+        lw.update(&rx, 4096);
+        assert_eq!(lw.cur, 1);
+    }
 
     #[test]
     fn kernel_releases() {
