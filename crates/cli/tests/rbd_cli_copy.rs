@@ -616,9 +616,12 @@ fn snap_rm_force_purge_threshold_pool_stats_match_rbd() {
             );
         }
         let o = run(tool, &["snap", "rm", "--no-progress", &format!("{par}@s")]);
-        assert_eq!(code(&o), 16, "{tag}");
-        assert!(String::from_utf8_lossy(&o.stderr)
-            .contains("rbd: snapshot 's' is protected from removal."));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(code(&o), 16, "{tag}: {err}");
+        assert!(
+            err.contains("rbd: snapshot 's' is protected from removal."),
+            "{tag}: {err}"
+        );
         ok(
             tool,
             &[
