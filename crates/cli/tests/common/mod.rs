@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 #[path = "../../../rados/tests/common/oracle.rs"]
 mod oracle;
-pub use oracle::oracle;
+#[allow(unused_imports)]
+pub use oracle::{command_limit, oracle, output_bounded};
 
 /// librbd's `rbd` of the running cluster's release (resolved through [`oracle`], so the
 /// Reef phase compares with Reef's librbd).
