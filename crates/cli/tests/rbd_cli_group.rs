@@ -6,8 +6,9 @@
 mod common;
 use common::*;
 
+/// stderr without librbd's log records, which can land inside a message of rbd's.
 fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    oracle_stderr(o)
 }
 
 /// Both tools exit with `errno`, and every line rbd-rs prints is one rbd printed too

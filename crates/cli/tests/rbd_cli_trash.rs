@@ -16,8 +16,9 @@ fn trash_id(pool: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} not in the trash of {pool}: {o}"))
 }
 
+/// stderr without librbd's log records, which can land inside a message of rbd's.
 fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    oracle_stderr(o)
 }
 
 #[test]

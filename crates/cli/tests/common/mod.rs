@@ -168,6 +168,40 @@ fn debug_rerun(args: &[&str]) -> String {
     )
 }
 
+/// stderr without librbd's own log records (`2026-12-03T09:29:54.243+0000 ... -1 librbd:
+/// ...` up to its line break): librbd logs to stderr from its own thread, and such a
+/// record can land in the middle of the tool's message ("rbd: create error: <record>
+/// (22) Invalid argument"), so the messages are compared without them.
+pub fn oracle_stderr(o: &Output) -> String {
+    let mut e = String::from_utf8_lossy(&o.stderr).into_owned();
+    while let Some(at) = log_record_start(&e) {
+        let end = e[at..].find('\n').map_or(e.len(), |n| at + n + 1);
+        e.replace_range(at..end, "");
+    }
+    e
+}
+
+/// Where a Ceph log record (`YYYY-MM-DDTHH:MM:SS.`) starts in `s`.
+pub fn log_record_start(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    (0..b.len().saturating_sub(19)).find(|&i| {
+        let d = |k: usize| b[i + k].is_ascii_digit();
+        (0..4).all(d)
+            && b[i + 4] == b'-'
+            && d(5)
+            && d(6)
+            && b[i + 7] == b'-'
+            && d(8)
+            && d(9)
+            && b[i + 10] == b'T'
+            && d(11)
+            && d(12)
+            && b[i + 13] == b':'
+            && b[i + 16] == b':'
+            && b[i + 19] == b'.'
+    })
+}
+
 /// The oracle died of a signal (Ceph's handler prints "Caught signal" and re-raises).
 fn oracle_crashed(o: &Output) -> bool {
     use std::os::unix::process::ExitStatusExt;
