@@ -110,7 +110,7 @@ pub fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
             oracle::cluster_report()
         )
     };
-    let out = match once() {
+    let mut out = match once() {
         Ok(o) => o,
         // A hung rbd-rs is ours to explain: no second chance.
         Err(oracle::Hung(p)) if prog == RBD_RS => hung(p),
@@ -127,17 +127,21 @@ pub fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
             return once().unwrap_or_else(|oracle::Hung(p)| hung(p));
         }
     };
-    if prog != RBD_RS && oracle_crashed(&out) {
-        // Pacific's rbd now and then aborts in its io_context_pool thread while shutting
-        // down ("terminate called ... std::system_error ... Caught signal (Aborted)"), a
-        // librbd bug, not a verdict on us: run the oracle once more. A retried command
-        // that had already acted fails the test visibly (EEXIST, ENOENT), never passes it.
+    // Pacific's rbd now and then aborts in its io_context_pool thread while shutting down
+    // ("terminate called ... std::system_error", or "pthread_mutex_lock.c:450 ... Caught
+    // signal (Aborted)"), a librbd bug, not a verdict on us: run the oracle again, up to
+    // twice (two crashes in a row were seen on a loaded machine). A retried command that
+    // had already acted fails the test visibly (EEXIST, ENOENT), never passes it.
+    for _ in 0..2 {
+        if prog == RBD_RS || !oracle_crashed(&out) {
+            break;
+        }
         eprintln!(
             "{prog} {} crashed, running it again:\n{}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
-        return once().unwrap_or_else(|oracle::Hung(p)| hung(p));
+        out = once().unwrap_or_else(|oracle::Hung(p)| hung(p));
     }
     out
 }
