@@ -341,6 +341,26 @@ impl Tracker {
         self.dispatch_queued()
     }
 
+    /// Forget a write whose task ended before the write finished (its runtime shut
+    /// down), wherever it waits, keeping `failure` for the next flush: a flush must not
+    /// wait for ever on a write nobody will send. Returns the writes dispatched now.
+    pub fn abandon(
+        &mut self,
+        tid: u64,
+        object_no: u64,
+        len: u64,
+        failure: Option<WriteFailure>,
+    ) -> Vec<u64> {
+        if let Some(b) = self.blocked.get_mut(&object_no) {
+            b.remove(&tid);
+            if b.is_empty() {
+                self.blocked.remove(&object_no);
+            }
+        }
+        self.queued.remove(&tid);
+        self.complete(tid, object_no, len, failure)
+    }
+
     /// True once write `tid` has been dispatched (or has finished).
     pub fn dispatched(&self, tid: u64) -> bool {
         self.in_flight.contains(&tid) || !self.outstanding.contains(&tid)
@@ -389,6 +409,48 @@ pub(crate) struct WriteAround {
     /// their condition. Writes waiting for their turn do not wait here (see
     /// [`Shared::turn`]).
     changed: Notify,
+}
+
+/// Held by the task that carries one write-around write. Dropped unfinished (the
+/// runtime shut down before or while the task sent it), it abandons the write, so a
+/// later flush reports ECANCELED instead of waiting for ever on a write nobody sends.
+pub(crate) struct Carrier {
+    wa: Arc<WriteAround>,
+    tid: u64,
+    object_no: u64,
+    len: u64,
+    done: bool,
+}
+
+impl Carrier {
+    pub fn new(wa: Arc<WriteAround>, tid: u64, object_no: u64, len: u64) -> Carrier {
+        Carrier {
+            wa,
+            tid,
+            object_no,
+            len,
+            done: false,
+        }
+    }
+
+    /// Wait for this write's turn (see [`WriteAround::wait_dispatched`]).
+    pub async fn wait_dispatched(&self) {
+        self.wa.wait_dispatched(self.tid).await
+    }
+
+    /// The write finished with `r`.
+    pub fn finish(mut self, r: &Result<()>) {
+        self.done = true;
+        self.wa.complete(self.tid, self.object_no, self.len, r);
+    }
+}
+
+impl Drop for Carrier {
+    fn drop(&mut self) {
+        if !self.done {
+            self.wa.abandon(self.tid, self.object_no, self.len);
+        }
+    }
 }
 
 /// The tracker, and a wake-up of its own for each write waiting to be dispatched.
@@ -451,12 +513,41 @@ impl WriteAround {
             errno: e.errno(),
             message: e.to_string(),
         });
+        self.finish(tid, object_no, len, failure, false);
+    }
+
+    /// See [`Tracker::abandon`]: the flush that covers this write fails with ECANCELED,
+    /// as nobody can say whether a write dropped mid-send landed.
+    fn abandon(&self, tid: u64, object_no: u64, len: u64) {
+        let failure = WriteFailure {
+            errno: Errno::ECANCELED,
+            message: format!(
+                "the task carrying write-around write {tid} (object {object_no}) ended \
+                 before the write finished: it may or may not have landed"
+            ),
+        };
+        self.finish(tid, object_no, len, Some(failure), true);
+    }
+
+    fn finish(
+        &self,
+        tid: u64,
+        object_no: u64,
+        len: u64,
+        failure: Option<WriteFailure>,
+        abandoned: bool,
+    ) {
         if let Some(f) = &failure {
             tracing::warn!("acknowledged write-around write failed: {}", f.message);
         }
         let wake: Vec<Arc<Notify>> = {
             let mut g = self.lock();
-            let ready = g.t.complete(tid, object_no, len, failure);
+            let ready = if abandoned {
+                g.turn.remove(&tid);
+                g.t.abandon(tid, object_no, len, failure)
+            } else {
+                g.t.complete(tid, object_no, len, failure)
+            };
             ready.iter().filter_map(|t| g.turn.remove(t)).collect()
         };
         for n in wake {
@@ -678,5 +769,83 @@ mod tests {
         assert!(wa.lock().turn.is_empty());
         wa.complete(c, 2, 4096, &Ok(()));
         wa.flush().await.unwrap();
+    }
+
+    /// A write whose task is dropped unfinished (a runtime shutting down) is forgotten
+    /// wherever it waited: in flight, queued for room, or blocked behind an overlap.
+    /// The writes behind it move on, and the next flush fails with ECANCELED once.
+    #[test]
+    fn an_abandoned_write_releases_the_writes_behind_it() {
+        let mut t = Tracker::new(8192, false);
+        let (a, sent) = t.submit(0, 0, 4096);
+        assert!(sent);
+        let (b, _) = t.submit(0, 0, 10); // blocked behind a
+        let (c, sent) = t.submit(1, 0, 8192); // queued for room
+        assert!(!sent);
+        let (d, sent) = t.submit(2, 0, 10); // queued behind c
+        assert!(!sent);
+        let upto = t.user_flush();
+        assert_eq!(t.abandon(b, 0, 10, fail()), Vec::<u64>::new());
+        assert_eq!(
+            t.abandon(c, 1, 8192, None),
+            vec![d],
+            "d no longer waits for c"
+        );
+        assert_eq!(t.abandon(a, 0, 4096, None), Vec::<u64>::new());
+        assert!(!t.flushed_up_to(upto));
+        t.complete(d, 2, 10, None);
+        assert!(
+            t.flushed_up_to(upto),
+            "nothing left for the flush to wait on"
+        );
+        assert_eq!(t.in_flight_bytes(), 0);
+        assert_eq!(t.take_error().unwrap().errno, Errno(108));
+        let (e, sent) = t.submit(0, 0, 10);
+        assert!(sent, "b's extent is free again");
+        t.complete(e, 0, 10, None);
+    }
+
+    /// The tasks carrying writes die with their runtime (one waiting for its turn, one
+    /// sending): a flush on another runtime returns ECANCELED instead of hanging.
+    #[test]
+    fn a_flush_after_the_writes_runtime_shut_down_reports_ecanceled() {
+        let cfg = CacheConfig {
+            writethrough_until_flush: false,
+            max_dirty: 4096,
+            ..CacheConfig::default()
+        };
+        let wa = WriteAround::new(cfg);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for ono in 0..2 {
+                let (tid, _) = wa.lock().t.submit(ono, 0, 4096);
+                let carrier = Carrier::new(wa.clone(), tid, ono, 4096);
+                tokio::spawn(async move {
+                    carrier.wait_dispatched().await;
+                    // stands for the OSD write the runtime is dropped in
+                    std::future::pending::<()>().await;
+                    carrier.finish(&Ok(()));
+                });
+            }
+            tokio::task::yield_now().await;
+        });
+        assert_eq!(wa.lock().turn.len(), 1, "the second write waits for room");
+        drop(rt);
+        assert!(wa.lock().turn.is_empty());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(5), wa.flush()).await
+            })
+            .expect("flush does not wait for writes nobody will send")
+            .unwrap_err();
+        assert_eq!(e.errno(), Errno::ECANCELED);
+        assert_eq!(wa.lock().t.in_flight_bytes(), 0);
     }
 }

@@ -4,6 +4,7 @@
 //! ceph: src/librbd/io/{ImageRequest,ObjectRequest,CopyupRequest}.cc; kernel:
 //! drivers/block/rbd.c (rbd_obj_read_from_parent, rbd_obj_copyup_*).
 
+use crate::cache::Carrier;
 use crate::cls;
 use crate::error::{RbdError, Result};
 use crate::image::{Image, State};
@@ -109,7 +110,7 @@ impl Image {
                 // dispatched at once tell it through their task.
                 let mut turns = Vec::new();
                 for (&(tid, ready), (ono, o, l, w)) in tids.iter().zip(items) {
-                    let wa = wa.clone();
+                    let carrier = Carrier::new(wa.clone(), tid, ono, l);
                     let st = st.clone();
                     let img = self.clone();
                     let gate = gate.clone();
@@ -123,13 +124,13 @@ impl Image {
                     // (tokio copies a task's future/output stage when it finishes)
                     tokio::spawn(Box::pin(async move {
                         if let Some(turn) = turn {
-                            wa.wait_dispatched(tid).await;
+                            carrier.wait_dispatched().await;
                             // the caller may have stopped waiting; the write goes on
                             let _ = turn.send(());
                         }
                         let r = object_write_via(sched, st, ono, o, l, w).await;
                         img.note_result(&r);
-                        wa.complete(tid, ono, l, &r);
+                        carrier.finish(&r);
                         drop(gate);
                     }));
                 }
