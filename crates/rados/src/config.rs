@@ -240,7 +240,9 @@ pub struct ClientConfig {
     /// Per-op timeout for OSD operations (`rados_osd_op_timeout`; `None` = wait forever,
     /// resending across map changes).
     pub op_timeout: Option<Duration>,
-    /// Per-command timeout for monitor commands (`rados_mon_op_timeout`).
+    /// Per-command timeout for monitor commands (`rados_mon_op_timeout`). Unset, a
+    /// command waits on a live monitor as long as it takes, but fails with
+    /// `NoMonitor` after `mount_timeout` without any monitor session.
     pub mon_op_timeout: Option<Duration>,
     /// How long a request may wait, never sent, for a PG that cannot serve it (no OSD up
     /// to be its primary, or fewer acting OSDs than the pool's min_size) before it fails

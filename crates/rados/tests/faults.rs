@@ -182,6 +182,10 @@ fn abandoned_mon_command_is_never_resent() {
         let mut cfg = admin_config();
         cfg.mon_op_timeout = Some(Duration::from_secs(3));
         let r = ceph_rados::Rados::connect(cfg).await.unwrap();
+        let mut cfg = admin_config();
+        cfg.mon_op_timeout = None;
+        cfg.mount_timeout = Duration::from_secs(3);
+        let r2 = ceph_rados::Rados::connect(cfg).await.unwrap();
         for rank in 0..n {
             cluster_cmd(&["kill-mon", &rank.to_string()]);
         }
@@ -199,6 +203,17 @@ fn abandoned_mon_command_is_never_resent() {
             .expect("get_version hung with every monitor down")
             .unwrap_err();
         assert_eq!(e.errno().0, 110, "{e}");
+        // With no `mon_op_timeout` (librados' default) a command is still bounded while
+        // no monitor answers: it fails with NoMonitor after the mount timeout.
+        let pool2 = unique("never-unbounded");
+        let t = Instant::now();
+        let e = tokio::time::timeout(Duration::from_secs(30), r2.pool_create(&pool2, Some(8)))
+            .await
+            .expect("a command with no mon_op_timeout hung with every monitor down")
+            .unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(matches!(e, ceph_rados::Error::NoMonitor { .. }), "{e:?}");
+        assert_eq!(e.errno().0, 110, "{e}");
         drop(guard);
         // The client gets its session back...
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -214,11 +229,16 @@ fn abandoned_mon_command_is_never_resent() {
         // ...and the abandoned command did not run.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let pools = String::from_utf8(tool("ceph", &["osd", "pool", "ls"])).unwrap();
-        let found = pools.lines().any(|l| l == pool);
-        if found {
-            drop_pool(&pool);
+        for p in [&pool, &pool2] {
+            let found = pools.lines().any(|l| l == p.as_str());
+            if found {
+                drop_pool(p);
+            }
+            assert!(
+                !found,
+                "a pool create reported as failed was run later: {p}"
+            );
         }
-        assert!(!found, "a pool create reported as timed out was run later");
     });
 }
 

@@ -155,6 +155,7 @@ impl MonClient {
             hunt_backoff: HUNT_BACKOFF_MIN,
             fresh_auth: false,
             refused: None,
+            lost_since: None,
         };
         tokio::spawn(task.run());
         let client = MonClient { shared, tx };
@@ -383,6 +384,9 @@ type PoolOpReplyTx = oneshot::Sender<Result<(u32, Option<Vec<u8>>)>>;
 struct PendingCommand {
     msg: Message,
     reply: oneshot::Sender<Result<CommandOutput>>,
+    /// When the caller asked: with no `mon_op_timeout` a command may wait on a live
+    /// monitor as long as it takes, but only `mount_timeout` for a monitor to talk to.
+    queued: Instant,
 }
 
 struct Session {
@@ -433,6 +437,8 @@ struct MonTask {
     /// The monitors refused even a fresh authentication after we had been connected:
     /// every pending and later request fails with this instead of hunting forever.
     refused: Option<(String, Option<Errno>)>,
+    /// When the last monitor session was lost (None while one is up).
+    lost_since: Option<Instant>,
 }
 
 const HUNT_BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -471,7 +477,14 @@ impl MonTask {
                 let tid = self.tid();
                 let msg = messages::mon_command(tid, self.fsid.unwrap_or_default(), &cmd, input);
                 self.send(msg.clone());
-                self.commands.insert(tid, PendingCommand { msg, reply });
+                self.commands.insert(
+                    tid,
+                    PendingCommand {
+                        msg,
+                        reply,
+                        queued: Instant::now(),
+                    },
+                );
             }
             MonCmd::GetVersion { what, reply } => {
                 let tid = self.tid();
@@ -668,10 +681,50 @@ impl MonTask {
         }
         self.hunt().await;
         self.maybe_renew_tickets(now);
+        self.fail_commands_without_monitor(now);
         // Forget requests whose caller timed out or went away.
         self.commands.retain(|_, c| !c.reply.is_closed());
         self.versions.retain(|_, v| !v.1.is_closed());
         self.pool_ops.retain(|_, p| !p.1.is_closed());
+    }
+
+    /// Fail the commands that waited `mount_timeout` without a monitor session (since
+    /// they were asked, or since the session was lost, whichever is later) with
+    /// [`Error::NoMonitor`], like the first connection does. Without this a command with
+    /// no `mon_op_timeout` (librados' default) hangs for as long as every monitor is
+    /// unreachable. A failed command is forgotten: it is never sent once a monitor is
+    /// back, so a command reported as failed does not run later.
+    fn fail_commands_without_monitor(&mut self, now: Instant) {
+        let Some(lost) = self.lost_since else {
+            return;
+        };
+        if self.session.is_some() {
+            return;
+        }
+        let limit = self.shared.config.mount_timeout;
+        let expired: Vec<u64> = self
+            .commands
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(lost.max(c.queued)) >= limit)
+            .map(|(&tid, _)| tid)
+            .collect();
+        for tid in expired {
+            if let Some(c) = self.commands.remove(&tid) {
+                warn!(
+                    tid,
+                    "monitor command failed: no monitor session for {limit:?}"
+                );
+                let _ = c.reply.send(Err(Error::NoMonitor {
+                    tried: self.tried.join(", "),
+                    timeout_secs: limit.as_secs(),
+                    last_error: if self.last_error.is_empty() {
+                        "no answer".into()
+                    } else {
+                        self.last_error.clone()
+                    },
+                }));
+            }
+        }
     }
 
     fn maybe_renew_tickets(&mut self, now: Instant) {
@@ -750,6 +803,7 @@ impl MonTask {
                 if is_session {
                     let label = self.session.take().map(|s| s.label).unwrap_or_default();
                     *self.shared.current.lock().expect("current") = None;
+                    self.lost_since = Some(Instant::now());
                     warn!(mon = %label, error = %err, "monitor session lost; hunting");
                     self.last_error = format!("{label}: {err}");
                     self.next_hunt = Instant::now();
@@ -826,6 +880,7 @@ impl MonTask {
             let _ = tx.send(Ok(()));
         }
         self.renewing = None;
+        self.lost_since = None;
         self.hunt_backoff = HUNT_BACKOFF_MIN;
         self.fresh_auth = false;
         self.subscribe();
@@ -964,6 +1019,7 @@ impl MonTask {
     fn restart_with_fresh_auth(&mut self) {
         if let Some(s) = self.session.take() {
             *self.shared.current.lock().expect("current") = None;
+            self.lost_since = Some(Instant::now());
             self.last_error = format!("{}: ticket renewal refused", s.label);
         }
         self.fresh_auth = true;
