@@ -6,6 +6,9 @@ mod rbd_cmd;
 
 use ceph_cli::common_setup;
 
+/// The most worker threads a FUSE-backed `device map` daemon runs.
+const DEVICE_WORKERS_MAX: usize = 4;
+
 /// The Ceph global options `rbd` takes that are about logging and the cluster name,
 /// which the shared option parser does not know: `--log-file PATH`,
 /// `--debug-<subsys> LEVEL` (any subsystem; the highest level decides ours),
@@ -165,7 +168,11 @@ fn main() {
                 .get("io-size")
                 .and_then(rbd_cmd::args::iec_size)
                 .is_some_and(|n| n >= 1 << 20);
-            let rt = ceph_cli::runtime(blocking_io || large_bench);
+            let rt = if rbd_cmd::is_fuse_device_daemon(&args) {
+                ceph_cli::device_runtime(DEVICE_WORKERS_MAX)
+            } else {
+                ceph_cli::runtime(blocking_io || large_bench)
+            };
             match rt.block_on(rbd_cmd::run(args, common)) {
                 Ok(()) => 0,
                 Err(f) => report(f),

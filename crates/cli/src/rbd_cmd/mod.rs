@@ -422,6 +422,11 @@ fn completion(shell: &str) -> R {
     Ok(())
 }
 
+/// True in the daemon of a FUSE + loop `device map` (see [`ceph_cli::device_runtime`]).
+pub fn is_fuse_device_daemon(args: &Args) -> bool {
+    device::is_fuse_daemon(args)
+}
+
 /// Run the command line (after the global options were taken out).
 pub async fn run(args: Args, common: CommonArgs) -> R {
     let mut c = Ctx::new(args, common);

@@ -21,7 +21,7 @@ mod daemon;
 mod fuse;
 mod losetup;
 
-use super::args::{image_spec, SnapPresence, Spec, SpecCheck, Which};
+use super::args::{image_spec, Args, SnapPresence, Spec, SpecCheck, Which};
 use super::fmt::{Align, Json, TextTable};
 use super::{out, Ctx, Fail, R};
 use std::io::{BufRead, BufReader, Read};
@@ -31,6 +31,16 @@ use std::time::{Duration, Instant};
 
 /// Set in the daemon's environment (the re-executed `map`).
 const DAEMON_ENV: &str = "RBD_RS_DEVICE_DAEMON";
+
+/// True in the re-executed `map` of a FUSE + loop device (not `--device-type nbd`,
+/// whose request loop is `nbd serve`'s and keeps one thread).
+pub fn is_fuse_daemon(args: &Args) -> bool {
+    std::env::var_os(DAEMON_ENV).is_some()
+        && args.pos.len() >= 2
+        && args.pos[0] == "device"
+        && args.pos[1] == "map"
+        && args.get("device-type") != Some("nbd")
+}
 
 /// EBUSY: what Kubernetes (ceph-csi) and `rbd` scripts expect for an image in use.
 pub const EBUSY: i32 = 16;
