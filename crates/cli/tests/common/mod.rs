@@ -96,18 +96,19 @@ pub fn run_in(prog: &str, args: &[&str], stdin: Option<&Path>) -> Output {
         oracle::try_output_bounded(&mut c, oracle::command_limit())
     };
     let hung = |partial: Output| -> ! {
+        let extra = if prog == RBD_RS {
+            debug_rerun(args)
+        } else {
+            String::new()
+        };
         panic!(
-            "{prog} {} hung for {:?}, killed\n--- its stdout:\n{}\n--- its stderr:\n{}\n{}{}",
-            args.join(" "),
-            oracle::command_limit(),
-            String::from_utf8_lossy(&partial.stdout),
-            String::from_utf8_lossy(&partial.stderr),
-            if prog == RBD_RS {
-                debug_rerun(args)
-            } else {
-                String::new()
-            },
-            oracle::cluster_report()
+            "{}",
+            oracle::hang_message(
+                &format!("{prog} {}", args.join(" ")),
+                oracle::command_limit(),
+                &partial,
+                &extra
+            )
         )
     };
     let mut out = match once() {

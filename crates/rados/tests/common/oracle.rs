@@ -58,13 +58,24 @@ pub fn output_bounded(
     let what = format!("{c:?}");
     match try_output_bounded(c, limit) {
         Ok(o) => o,
-        Err(Hung(partial)) => panic!(
-            "command hung for {limit:?}, killed: {what}\n--- its stdout:\n{}\n--- its stderr:\n{}\n{}",
-            String::from_utf8_lossy(&partial.stdout),
-            String::from_utf8_lossy(&partial.stderr),
-            cluster_report()
-        ),
+        Err(Hung(partial)) => panic!("{}", hang_message(&what, limit, &partial, "")),
     }
+}
+
+/// What a test says of a command it killed at its deadline: the command, what it had
+/// printed, `extra` (e.g. a debug rerun's log) and the cluster's state.
+pub fn hang_message(
+    what: &str,
+    limit: std::time::Duration,
+    partial: &std::process::Output,
+    extra: &str,
+) -> String {
+    format!(
+        "{what} hung for {limit:?}, killed\n--- its stdout:\n{}\n--- its stderr:\n{}\n{extra}{}",
+        String::from_utf8_lossy(&partial.stdout),
+        String::from_utf8_lossy(&partial.stderr),
+        cluster_report()
+    )
 }
 
 /// The output of a command killed at its deadline.
