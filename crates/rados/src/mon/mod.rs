@@ -665,15 +665,7 @@ impl MonTask {
         let now = Instant::now();
         if let Some(tx) = self.ready.take() {
             if now > self.deadline {
-                let _ = tx.send(Err(Error::NoMonitor {
-                    tried: self.tried.join(", "),
-                    timeout_secs: self.shared.config.mount_timeout.as_secs(),
-                    last_error: if self.last_error.is_empty() {
-                        "no answer".into()
-                    } else {
-                        self.last_error.clone()
-                    },
-                }));
+                let _ = tx.send(Err(self.no_monitor()));
                 self.hunting.clear();
                 return;
             }
@@ -714,16 +706,21 @@ impl MonTask {
                     tid,
                     "monitor command failed: no monitor session for {limit:?}"
                 );
-                let _ = c.reply.send(Err(Error::NoMonitor {
-                    tried: self.tried.join(", "),
-                    timeout_secs: limit.as_secs(),
-                    last_error: if self.last_error.is_empty() {
-                        "no answer".into()
-                    } else {
-                        self.last_error.clone()
-                    },
-                }));
+                let _ = c.reply.send(Err(self.no_monitor()));
             }
+        }
+    }
+
+    /// No monitor answered within `mount_timeout`: what was tried and the last failure.
+    fn no_monitor(&self) -> Error {
+        Error::NoMonitor {
+            tried: self.tried.join(", "),
+            timeout_secs: self.shared.config.mount_timeout.as_secs(),
+            last_error: if self.last_error.is_empty() {
+                "no answer".into()
+            } else {
+                self.last_error.clone()
+            },
         }
     }
 
