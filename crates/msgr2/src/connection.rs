@@ -362,10 +362,11 @@ impl Connection {
         self.reader.buffer_mut()
     }
 
-    /// Drop receive buffers kept for recycling that were not used since the previous call
-    /// ([`FrameReader::release_idle`]); a driver calls it about once a second.
+    /// Drop receive and send buffers kept for recycling that were not used since the
+    /// previous call ([`FrameReader::release_idle`]); a driver calls it about once a second.
     pub fn release_idle_buffers(&mut self) {
         self.reader.release_idle();
+        self.writer.release_idle();
     }
 
     /// Bytes still missing from the frame being received (0 between frames or while its
