@@ -9,7 +9,7 @@
 //! the model through our client and through librados (`rados get`), and `rados ls`
 //! must list exactly the objects the model has.
 //!
-//! Destructive (it kills daemons): scripts/test-all phase 2 runs it alone,
+//! Destructive (it kills daemons): scripts/test-all phase 2b runs it (bluestore OSDs),
 //! `cargo test -p ceph-rados --features destructive-tests --test thrash -- --nocapture`.
 //! THRASH_SECS (default 120) sets the length: `THRASH_SECS=3600` for a long run;
 //! THRASH_SEED (hex) replays the op and fault choices (timing differs, of course);

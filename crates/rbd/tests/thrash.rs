@@ -7,7 +7,7 @@
 //! model after every step, and at the end `rbd export` (librbd) must read every head and
 //! snapshot as the model has them and `rbd object-map check` must find the maps exact.
 //!
-//! Destructive (it kills daemons): scripts/test-all phase 2 runs it alone,
+//! Destructive (it kills daemons): scripts/test-all phase 2b runs it (bluestore OSDs),
 //! `cargo test -p ceph-rbd --features destructive-tests --test thrash -- --nocapture`.
 //! THRASH_SECS (default 120) sets the length (`THRASH_SECS=3600` for a long run);
 //! THRASH_SEED (hex) replays the op and fault choices.
