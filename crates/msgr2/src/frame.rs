@@ -400,8 +400,8 @@ impl FrameWriter {
         matches!(self.mode, Mode::Secure(_))
     }
 
-    /// Drop the send buffers kept for reuse that were not used since the previous call
-    /// (see [`FrameReader::release_idle`]).
+    /// Drop the send buffers kept for reuse that were not used since the previous call;
+    /// a driver calls this every second or so, like [`FrameReader::release_idle`].
     pub fn release_idle(&mut self) {
         self.recycle.release_idle();
     }
@@ -667,9 +667,8 @@ impl FrameReader {
             .reserve((frame_len - self.buf.len()).min(RESERVE_STEP));
     }
 
-    /// Drop the recycled allocations not used since the previous call: a driver calls this
-    /// every second or so, so a connection that stopped receiving large frames does not
-    /// keep up to `RECYCLE_SLOTS` of them (16 MiB per connection with 4 MiB objects).
+    /// Drop the recycled allocations not used since the previous call; a driver calls
+    /// this every second or so (`Recycler::release_idle` says why).
     pub fn release_idle(&mut self) {
         self.recycle.release_idle();
     }
