@@ -64,13 +64,29 @@ impl ConnHandle {
 
 pub(crate) type EventTx = mpsc::UnboundedSender<(u64, ConnEvent)>;
 
+/// Where a connection task hands its events: a channel to the owner's task (the monitor
+/// client), or the owner's state itself (the objecter handles a reply on the session's
+/// task and completes the caller from there, with no task in between: see
+/// `osd::Driver`).
+pub(crate) trait EventSink: Send + Sync + 'static {
+    /// Hand over one event of connection `id`; false once the owner is gone (the task
+    /// then ends, closing the connection).
+    fn deliver(&self, id: u64, ev: ConnEvent) -> bool;
+}
+
+impl EventSink for EventTx {
+    fn deliver(&self, id: u64, ev: ConnEvent) -> bool {
+        self.send((id, ev)).is_ok()
+    }
+}
+
 /// Start a connection task to `addr`.
 pub(crate) fn spawn(
     id: u64,
     addr: SocketAddr,
     cfg: ConnectionConfig,
     auth: Box<dyn AuthClient>,
-    events: EventTx,
+    events: impl EventSink,
     opts: DriverOpts,
 ) -> ConnHandle {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -80,7 +96,7 @@ pub(crate) fn spawn(
             Err(e) => e,
         };
         debug!(id, %addr, error = %err, "connection closed");
-        let _ = events.send((id, ConnEvent::Closed(err)));
+        events.deliver(id, ConnEvent::Closed(err));
     });
     ConnHandle { id, tx }
 }
@@ -90,7 +106,7 @@ async fn run(
     addr: SocketAddr,
     cfg: ConnectionConfig,
     auth: Box<dyn AuthClient>,
-    events: &EventTx,
+    events: &impl EventSink,
     mut rx: mpsc::UnboundedReceiver<ConnCmd>,
     opts: DriverOpts,
 ) -> Result<(), Error> {
@@ -157,7 +173,7 @@ async fn run(
                         }
                         Event::KeepaliveAck(_) => continue,
                     };
-                    if events.send((id, ev)).is_err() {
+                    if !events.deliver(id, ev) {
                         return Ok(());
                     }
                 }

@@ -2,11 +2,13 @@
 //!
 //! The resend rules live in a sans-IO core (`core.rs`): every in-flight request
 //! (`tid → request`), which session it went out on, backoffs, blocklisting, deadlines. This
-//! module is its thin tokio driver: one task feeds the core OSDMap epochs, replies, session
-//! events and the time, and carries out what it asks (open/close sessions, send, complete);
-//! one task per OSD session only moves bytes (the `net` module). Callers hold a cheap
-//! [`Objecter`] handle; each request carries a oneshot reply that is matched by tid and
-//! attempt, so a late reply to an old attempt is dropped, never delivered twice.
+//! module is its thin tokio driver, the core behind a lock (`Driver`): a caller submits on
+//! its own task, each OSD session's task (the `net` module, which only moves bytes) hands
+//! it replies and session events on that task, and one small task feeds it OSDMap epochs
+//! and the time; whoever fed the core carries out what it asks (open/close sessions,
+//! send, complete). Callers hold a cheap [`Objecter`] handle; each request carries a
+//! oneshot reply that is matched by tid and attempt, so a late reply to an old attempt is
+//! dropped, never delivered twice.
 //!
 //! Cancellation: a request whose caller timed out or dropped its future is never sent again
 //! (the core checks before every resend and drops it within one tick, releasing its
@@ -33,7 +35,8 @@ use ceph_msgr2::{ConnectionConfig, FrameLimits, Message, MsgType};
 use messages::{flag, Backoff, OsdOpReply, SnapContext, WatchNotify};
 use ops::OsdOp;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use target::ObjectTarget;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -118,19 +121,15 @@ pub enum WatchEvent {
     },
 }
 
-enum ObjCmd {
-    Submit(Box<OpRequest>, Pending, Option<Instant>),
-    RegisterWatch(u64, mpsc::UnboundedSender<WatchEvent>),
-    UnregisterWatch(u64),
-    RegisterNotify(u64, oneshot::Sender<Result<Bytes>>),
-}
-
-/// Handle to the objecter task. Cheap to clone.
+/// Handle to the objecter. Cheap to clone.
 #[derive(Clone)]
 pub struct Objecter {
-    tx: mpsc::UnboundedSender<ObjCmd>,
+    driver: Arc<Mutex<Driver>>,
     mon: MonClient,
     sem: Arc<Semaphore>,
+    /// Never sent on: once the last handle is gone the objecter's task sees it closed and
+    /// ends, closing the OSD sessions.
+    _alive: mpsc::UnboundedSender<Infallible>,
 }
 
 impl std::fmt::Debug for Objecter {
@@ -142,29 +141,34 @@ impl std::fmt::Debug for Objecter {
 impl Objecter {
     /// Start the objecter on top of a monitor session.
     pub fn start(mon: MonClient) -> Objecter {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (alive_tx, alive_rx) = mpsc::unbounded_channel();
         let mut core = core::Core::new(mon.global_id());
         if let Some(a) = mon.my_addr() {
             core.set_my_addr(a);
         }
         core.set_unservable_timeout(mon.config().unservable_timeout);
+        let driver = Arc::new_cyclic(|me| {
+            Mutex::new(Driver {
+                core,
+                down: false,
+                mon: mon.clone(),
+                me: me.clone(),
+                conns: HashMap::new(),
+                watches: HashMap::new(),
+                notifies: HashMap::new(),
+            })
+        });
         let task = ObjTask {
-            core,
+            driver: driver.clone(),
             maps: mon.osdmap_batches(),
-            mon: mon.clone(),
-            rx,
-            ev_tx,
-            ev_rx,
-            conns: HashMap::new(),
-            watches: HashMap::new(),
-            notifies: HashMap::new(),
+            alive: alive_rx,
         };
         tokio::spawn(task.run());
         Objecter {
-            tx,
+            driver,
             mon,
             sem: Arc::new(Semaphore::new(MAX_INFLIGHT_OPS)),
+            _alive: alive_tx,
         }
     }
 
@@ -219,9 +223,15 @@ impl Objecter {
             tx,
             _permit: permit,
         };
-        self.tx
-            .send(ObjCmd::Submit(Box::new(req), pending, deadline))
-            .map_err(|_| Error::Shutdown)?;
+        {
+            // The caller's task places and sends the request itself: no hand-off to
+            // another task before it reaches the session.
+            let mut d = lock(&self.driver).ok_or(Error::Shutdown)?;
+            let now = Instant::now();
+            let mtime = UTime::from_system(SystemTime::now());
+            d.core.submit(Box::new(req), pending, mtime, deadline, now);
+            d.flush();
+        }
         rx.await.map_err(|_| Error::Shutdown)?
     }
 
@@ -247,32 +257,80 @@ impl core::Waiter for Pending {
 impl Objecter {
     /// Route notifications for `cookie` to `tx`.
     pub(crate) fn register_watch(&self, cookie: u64, tx: mpsc::UnboundedSender<WatchEvent>) {
-        let _ = self.tx.send(ObjCmd::RegisterWatch(cookie, tx));
+        if let Some(mut d) = lock(&self.driver) {
+            d.watches.insert(cookie, tx);
+        }
     }
 
     /// Stop routing notifications for `cookie`.
     pub(crate) fn unregister_watch(&self, cookie: u64) {
-        let _ = self.tx.send(ObjCmd::UnregisterWatch(cookie));
+        if let Some(mut d) = lock(&self.driver) {
+            d.watches.remove(&cookie);
+        }
     }
 
     /// Wait for the NOTIFY_COMPLETE of a notify sent with `cookie`.
     pub(crate) fn register_notify(&self, cookie: u64) -> oneshot::Receiver<Result<Bytes>> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.tx.send(ObjCmd::RegisterNotify(cookie, tx));
+        if let Some(mut d) = lock(&self.driver) {
+            d.notifies.insert(cookie, tx);
+        }
         rx
     }
 }
 
-struct ObjTask {
+/// The objecter's state and its sessions, shared by everyone who drives the core: a
+/// caller submitting (on its own task), a session task with a reply, backoff or session
+/// event (on that task), and the objecter's task with OSDMaps and the clock.
+///
+/// Why a lock and not a task of its own: a 4 KiB op used to cross four tasks (caller,
+/// objecter, session, objecter, caller), each crossing a queue push and a poll, and on a
+/// multi-thread runtime often a wake-up of the other core. Now it crosses two (caller to
+/// session, session to caller); every critical section is short and never awaits. The
+/// resend rules stay in the sans-IO core, and each event still reaches it whole and in
+/// the order its source saw it.
+struct Driver {
     core: core::Core<Pending>,
+    /// The objecter's task ended (the last handle or the monitor client is gone): no new
+    /// requests, no events.
+    down: bool,
     mon: MonClient,
-    maps: mpsc::UnboundedReceiver<Vec<Arc<OsdMap>>>,
-    rx: mpsc::UnboundedReceiver<ObjCmd>,
-    ev_tx: net::EventTx,
-    ev_rx: mpsc::UnboundedReceiver<(u64, ConnEvent)>,
+    /// This driver, for the event sinks of the sessions it opens.
+    me: Weak<Mutex<Driver>>,
     conns: HashMap<u64, ConnHandle>,
     watches: HashMap<u64, mpsc::UnboundedSender<WatchEvent>>,
     notifies: HashMap<u64, oneshot::Sender<Result<Bytes>>>,
+}
+
+/// The driver, unless the objecter is shut down. A poisoned lock (a panic while driving
+/// the core, a bug) reads as shut down too, so callers get [`Error::Shutdown`] rather than
+/// a second panic.
+fn lock(d: &Mutex<Driver>) -> Option<MutexGuard<'_, Driver>> {
+    d.lock().ok().filter(|d| !d.down)
+}
+
+/// A session task's events go straight into the driver, on the session's task.
+struct DriverSink(Weak<Mutex<Driver>>);
+
+impl net::EventSink for DriverSink {
+    fn deliver(&self, id: u64, ev: ConnEvent) -> bool {
+        let Some(d) = self.0.upgrade() else {
+            return false;
+        };
+        let Some(mut d) = lock(&d) else {
+            return false;
+        };
+        d.handle_conn_event(id, ev);
+        d.flush();
+        true
+    }
+}
+
+/// The objecter's own task: OSDMap epochs and the clock (resends, deadlines, backoffs).
+struct ObjTask {
+    driver: Arc<Mutex<Driver>>,
+    maps: mpsc::UnboundedReceiver<Vec<Arc<OsdMap>>>,
+    alive: mpsc::UnboundedReceiver<Infallible>,
 }
 
 impl ObjTask {
@@ -281,21 +339,40 @@ impl ObjTask {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                cmd = self.rx.recv() => match cmd {
-                    Some(c) => self.handle_cmd(c),
-                    None => return,
-                },
-                Some((id, ev)) = self.ev_rx.recv() => self.handle_conn_event(id, ev),
+                _ = self.alive.recv() => break,
                 m = self.maps.recv() => match m {
-                    Some(maps) => self.core.handle_maps(&maps, Instant::now()),
-                    None => return,
+                    Some(maps) => match lock(&self.driver) {
+                        Some(mut d) => {
+                            d.core.handle_maps(&maps, Instant::now());
+                            d.flush();
+                        }
+                        None => break,
+                    },
+                    None => break,
                 },
-                _ = tick.tick() => self.core.tick(Instant::now()),
+                _ = tick.tick() => match lock(&self.driver) {
+                    Some(mut d) => {
+                        d.core.tick(Instant::now());
+                        d.flush();
+                    }
+                    None => break,
+                },
             }
-            self.flush();
+        }
+        // Fail whatever still waits (its waiters are dropped: Error::Shutdown) and end
+        // the sessions (dropping a handle ends its task).
+        if let Ok(mut d) = self.driver.lock() {
+            d.down = true;
+            let gid = d.mon.global_id();
+            d.core = core::Core::new(gid);
+            d.conns.clear();
+            d.watches.clear();
+            d.notifies.clear();
         }
     }
+}
 
+impl Driver {
     /// Carry out what the core asked for.
     fn flush(&mut self) {
         while let Some(o) = self.core.poll_output() {
@@ -353,27 +430,9 @@ impl ObjTask {
             dial: shared.config.dial.clone(),
         };
         debug!(osd, %addr, "opening OSD session");
-        let conn = net::spawn(id, sa, cfg, Box::new(auth), self.ev_tx.clone(), opts);
+        let sink = DriverSink(self.me.clone());
+        let conn = net::spawn(id, sa, cfg, Box::new(auth), sink, opts);
         self.conns.insert(id, conn);
-    }
-
-    fn handle_cmd(&mut self, c: ObjCmd) {
-        match c {
-            ObjCmd::Submit(req, pending, deadline) => {
-                let now = Instant::now();
-                let mtime = UTime::from_system(SystemTime::now());
-                self.core.submit(req, pending, mtime, deadline, now);
-            }
-            ObjCmd::RegisterWatch(c, tx) => {
-                self.watches.insert(c, tx);
-            }
-            ObjCmd::UnregisterWatch(c) => {
-                self.watches.remove(&c);
-            }
-            ObjCmd::RegisterNotify(c, tx) => {
-                self.notifies.insert(c, tx);
-            }
-        }
     }
 
     fn handle_conn_event(&mut self, id: u64, ev: ConnEvent) {
