@@ -206,21 +206,25 @@ impl ExclusiveLock {
         }
     }
 
+    /// Whether [`Self::update_object`] with these arguments would change the map right
+    /// now. Lets the write path skip building that (large) future when nothing is to do,
+    /// which is almost always.
+    pub fn needs_update(&self, ono: u64, new: u8, current: Option<u8>) -> bool {
+        match self.object_state(ono) {
+            None => false,
+            Some(s) => s != new && current.is_none_or(|c| c == s),
+        }
+    }
+
     /// Update object `ono` of the head map to `new` (only objects in `current`, if
     /// given) unless it is already there: librbd `ObjectMap::aio_update` with its
     /// in-memory short cut. The cls call asserts the object map lock.
     pub async fn update_object(&self, ono: u64, new: u8, current: Option<u8>) -> Result<()> {
-        let needed = |me: &Self| -> bool {
-            match me.object_state(ono) {
-                None => false,
-                Some(s) => s != new && current.map(|c| c == s).unwrap_or(true),
-            }
-        };
-        if !needed(self) {
+        if !self.needs_update(ono, new, current) {
             return Ok(());
         }
         let _g = self.map_update.lock().await;
-        if !needed(self) {
+        if !self.needs_update(ono, new, current) {
             return Ok(());
         }
         let len = self
@@ -530,7 +534,8 @@ impl Image {
                 return Ok(g);
             }
             drop(g);
-            self.acquire_lock().await?;
+            // boxed: the rare acquisition's state stays out of every I/O's future
+            Box::pin(self.acquire_lock()).await?;
         }
     }
 
@@ -549,7 +554,8 @@ impl Image {
                 return Ok(g);
             }
             drop(g);
-            self.acquire_lock().await?;
+            // boxed: the rare acquisition's state stays out of every I/O's future
+            Box::pin(self.acquire_lock()).await?;
         }
     }
 
@@ -567,7 +573,8 @@ impl Image {
             }
             drop(g);
             crate::proxy::check_not_serving()?;
-            self.acquire_lock().await?;
+            // boxed: the rare acquisition's state stays out of every I/O's future
+            Box::pin(self.acquire_lock()).await?;
         }
     }
 

@@ -490,7 +490,8 @@ impl Image {
             x.check_usable()?;
         }
         if self.inner.stale.load(Ordering::Acquire) {
-            self.refresh().await?;
+            // boxed: the rare refresh's state stays out of every I/O's future
+            Box::pin(self.refresh()).await?;
         } else if self.inner.refresh_lock.try_lock().is_err() {
             // A refresh has cleared the stale flag but not installed the new header yet:
             // wait for it, or this request would go out with the old size / snap context.

@@ -540,17 +540,24 @@ pub(crate) async fn object_write(
             ObjWrite::Zero if !in_overlap && cur == om::NONEXISTENT => return Ok(()),
             ObjWrite::Zero if !in_overlap && full => {
                 // discard of a whole object: PENDING, remove, NONEXISTENT
-                x.update_object(object_no, om::PENDING, None).await?;
-                match io.remove(&oid).await {
-                    Ok(()) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e.into()),
-                }
-                x.update_object(object_no, om::NONEXISTENT, Some(om::PENDING))
-                    .await?;
-                return Ok(());
+                return Box::pin(async {
+                    x.update_object(object_no, om::PENDING, None).await?;
+                    match io.remove(&oid).await {
+                        Ok(()) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    x.update_object(object_no, om::NONEXISTENT, Some(om::PENDING))
+                        .await
+                })
+                .await;
             }
-            _ => x.update_object(object_no, om::EXISTS, None).await?,
+            // boxed: the rare map update's state stays out of every write's future
+            // (each write-around write copies that future into a task of its own)
+            _ if x.needs_update(object_no, om::EXISTS, None) => {
+                Box::pin(x.update_object(object_no, om::EXISTS, None)).await?
+            }
+            _ => {}
         }
     }
     if in_overlap {
@@ -570,7 +577,7 @@ pub(crate) async fn object_write(
         ops.extend(body.iter().cloned());
         match io.operate_write(&oid, ops).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => copyup(&st, object_no, body).await,
+            Err(e) if e.is_not_found() => Box::pin(copyup(&st, object_no, body)).await,
             Err(e) => Err(e.into()),
         }
     } else {
