@@ -51,7 +51,7 @@ pub fn header_name(name: &str) -> String {
 /// `<block name>.<object number as 12 hex digits>` (librbd `get_object_name` with the
 /// old format's `RBD_V1_DATA_FORMAT`, `%012llx`).
 pub fn data_object_name(prefix: &str, object_no: u64) -> String {
-    format!("{prefix}.{object_no:012x}")
+    crate::util::prefixed_hex(prefix, object_no, 12)
 }
 
 /// One snapshot record of a format-1 header.

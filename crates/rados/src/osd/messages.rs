@@ -196,16 +196,11 @@ impl OsdOpReply {
         d.skip(12, "bad_replay_version")?;
         let epoch = d.u32()?;
         let n = d.count(38, "reply ops")?;
-        let mut lens = Vec::with_capacity(n);
-        for _ in 0..n {
-            let op = d.take(38, "ceph_osd_op")?;
-            lens.push(u32::from_le_bytes([op[34], op[35], op[36], op[37]]) as usize);
-        }
+        // the ops (their outdata lengths) and, after the attempt, their return values:
+        // kept as slices and paired below, no vectors of their own (a reply per op)
+        let op_block = d.take(38 * n, "ceph_osd_op")?;
         let attempt = d.i32()?;
-        let mut rvals = Vec::with_capacity(n);
-        for _ in 0..n {
-            rvals.push(d.i32()?);
-        }
+        let rval_block = d.take(4 * n, "reply op rvals")?;
         d.skip(12, "replay_version")?;
         let user_version = d.u64()?;
         let mut redirect = None;
@@ -218,7 +213,12 @@ impl OsdOpReply {
         }
         let mut ops = Vec::with_capacity(n);
         let mut off = 0usize;
-        for (i, len) in lens.into_iter().enumerate() {
+        for (i, (op, rv)) in op_block
+            .chunks_exact(38)
+            .zip(rval_block.chunks_exact(4))
+            .enumerate()
+        {
+            let len = u32::from_le_bytes([op[34], op[35], op[36], op[37]]) as usize;
             let end = off
                 .checked_add(len)
                 .filter(|e| *e <= m.data.len())
@@ -229,7 +229,7 @@ impl OsdOpReply {
                     )
                 })?;
             ops.push(OpResult {
-                rval: rvals[i],
+                rval: i32::from_le_bytes([rv[0], rv[1], rv[2], rv[3]]),
                 outdata: m.data.slice(off..end),
             });
             off = end;
