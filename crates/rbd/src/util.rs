@@ -37,14 +37,14 @@ pub fn data_object_name(prefix: &str, object_no: u64) -> String {
 /// machinery: every object I/O names its object this way.
 pub(crate) fn prefixed_hex(prefix: &str, n: u64, width: usize) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // both object-name formats pad to at most the 16 digits a u64 has
+    debug_assert!(width <= 16);
     let digits = (64 - n.leading_zeros() as usize).div_ceil(4).max(width);
     let mut s = String::with_capacity(prefix.len() + 1 + digits);
     s.push_str(prefix);
     s.push('.');
     for i in (0..digits).rev() {
-        // a nibble past the number's 16 is a leading zero
-        let nib = if i < 16 { (n >> (4 * i)) & 0xf } else { 0 };
-        s.push(HEX[nib as usize] as char);
+        s.push(HEX[((n >> (4 * i)) & 0xf) as usize] as char);
     }
     s
 }
