@@ -10,7 +10,7 @@ use crate::watch_notify::{AsyncRequestId, NotifyMessage, Request};
 use ceph_rados::{Errno, OsdOp};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 impl Image {
     fn user_snap<'a>(st: &'a State, name: &str) -> Result<&'a SnapInfo> {
@@ -153,14 +153,9 @@ impl Image {
         cls::old_snapshot_remove(name)
             .exec(&self.inner.md_io, &self.inner.header_oid)
             .await?;
-        if let Err(e) = st.data_io.selfmanaged_snap_remove(s.id).await {
-            debug!(
-                "releasing snap id {} of {}: {e}",
-                s.id, self.inner.header_oid
-            );
-        }
+        let released = release_snap_id(&st.data_io, s.id).await;
         self.notify_header_update().await;
-        Ok(())
+        released
     }
 
     /// Remove user snapshot `name`. Protected snapshots are refused (EBUSY); a snapshot
@@ -502,9 +497,23 @@ pub(crate) async fn remove_snapshot_by_id(
         }
     }
     cls::snapshot_remove(snap_id).exec(io, oid).await?;
-    if let Err(e) = st.data_io.selfmanaged_snap_remove(snap_id).await {
-        debug!("release snap id {snap_id}: {e}");
-    }
+    let released = release_snap_id(&st.data_io, snap_id).await;
     img.invalidate();
-    Ok(())
+    released
+}
+
+/// Give a removed snapshot's id back to the monitor, which is what lets the OSDs trim its
+/// clones. The snapshot is already gone from the header, so a failure here cannot be
+/// retried through the image; it is still reported, as librbd does (ENOENT aside: the id
+/// was released before), because swallowing it would leak every clone of the snapshot
+/// without a word (ceph: src/librbd/operation/SnapshotRemoveRequest.cc handle_release_snap_id).
+async fn release_snap_id(io: &ceph_rados::IoCtx, snap_id: u64) -> Result<()> {
+    match io.selfmanaged_snap_remove(snap_id).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => {
+            warn!("releasing snap id {snap_id}: {e}; its clones stay until it is released");
+            Err(e.into())
+        }
+    }
 }
