@@ -38,7 +38,7 @@
 use crate::error::{RbdError, Result};
 pub use crate::scheduler::IoScheduler;
 use ceph_rados::Errno;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -211,10 +211,11 @@ pub(crate) struct Tracker {
     user_flushed: bool,
     last_tid: u64,
     in_flight_bytes: u64,
-    /// Writes not finished yet (blocked, queued or in flight): what a flush waits for.
-    outstanding: BTreeSet<u64>,
-    /// Dispatched (sent and acknowledged) writes not finished yet.
-    in_flight: BTreeSet<u64>,
+    /// Where every write from tid `base` on stands (tid `base + i` at index `i`): what a
+    /// flush waits for and whether a write was dispatched, in O(1) per write. Finished
+    /// writes at the front are dropped, so `base` is the oldest unfinished tid.
+    window: VecDeque<Stage>,
+    base: u64,
     /// Per object: the extents of writes admitted past the overlap check (queued or in
     /// flight) as (tid, offset, length). They never overlap each other.
     admitted: HashMap<u64, Vec<(u64, u64, u64)>>,
@@ -223,6 +224,16 @@ pub(crate) struct Tracker {
     /// Admitted writes waiting for room under `max_dirty`, in tid order (tid -> length).
     queued: BTreeMap<u64, u64>,
     error: Option<WriteFailure>,
+}
+
+/// Where a write stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Blocked behind an overlapping write, or queued for room.
+    Waiting,
+    /// Dispatched: sent (or being sent) and acknowledged to the caller.
+    InFlight,
+    Finished,
 }
 
 fn overlaps(a_off: u64, a_len: u64, b_off: u64, b_len: u64) -> bool {
@@ -238,6 +249,7 @@ impl Tracker {
             } else {
                 max_dirty
             },
+            base: 1,
             ..Default::default()
         }
     }
@@ -253,7 +265,7 @@ impl Tracker {
         debug_assert!(self.write_around());
         self.last_tid += 1;
         let tid = self.last_tid;
-        self.outstanding.insert(tid);
+        debug_assert_eq!(self.base + self.window.len() as u64, tid);
         let in_admitted = self
             .admitted
             .get(&object_no)
@@ -263,6 +275,7 @@ impl Tracker {
             .get(&object_no)
             .is_some_and(|m| m.values().any(|&(o, l)| overlaps(o, l, off, len)));
         if in_admitted || behind_blocked {
+            self.window.push_back(Stage::Waiting);
             self.blocked
                 .entry(object_no)
                 .or_default()
@@ -273,27 +286,41 @@ impl Tracker {
             .entry(object_no)
             .or_default()
             .push((tid, off, len));
+        // Only a completion makes room, so a submit can dispatch no write but its own
+        // (a write dispatched here without its task knowing would never be woken), and
+        // only when no earlier write waits for room: they go in order.
+        if self.queued.is_empty() && self.fits(len) {
+            self.window.push_back(Stage::InFlight);
+            self.in_flight_bytes += len;
+            return (tid, true);
+        }
+        self.window.push_back(Stage::Waiting);
         self.queued.insert(tid, len);
-        let ready = self.dispatch_queued();
-        // Only a completion makes room, so a submit can dispatch no write but its own:
-        // a write dispatched here without its task knowing would never be woken.
-        debug_assert!(
-            ready.iter().all(|&t| t == tid),
-            "submit dispatched {ready:?}"
-        );
-        (tid, ready.contains(&tid))
+        (tid, false)
     }
 
-    /// Move queued writes to in flight, in order, while they fit under the limit (one
-    /// always fits when nothing is in flight).
+    /// Whether a write of `len` bytes may be dispatched now (one always may when nothing
+    /// is in flight).
+    fn fits(&self, len: u64) -> bool {
+        self.in_flight_bytes == 0 || self.in_flight_bytes + len <= self.max_dirty
+    }
+
+    fn stage_mut(&mut self, tid: u64) -> Option<&mut Stage> {
+        let i = tid.checked_sub(self.base)?;
+        self.window.get_mut(usize::try_from(i).ok()?)
+    }
+
+    /// Move queued writes to in flight, in order, while they fit under the limit.
     fn dispatch_queued(&mut self) -> Vec<u64> {
         let mut ready = Vec::new();
         while let Some((&tid, &len)) = self.queued.first_key_value() {
-            if self.in_flight_bytes != 0 && self.in_flight_bytes + len > self.max_dirty {
+            if !self.fits(len) {
                 break;
             }
             self.queued.remove(&tid);
-            self.in_flight.insert(tid);
+            if let Some(s) = self.stage_mut(tid) {
+                *s = Stage::InFlight;
+            }
             self.in_flight_bytes += len;
             ready.push(tid);
         }
@@ -309,10 +336,16 @@ impl Tracker {
         len: u64,
         failure: Option<WriteFailure>,
     ) -> Vec<u64> {
-        if self.in_flight.remove(&tid) {
+        let was = self
+            .stage_mut(tid)
+            .map(|s| std::mem::replace(s, Stage::Finished));
+        if was == Some(Stage::InFlight) {
             self.in_flight_bytes -= len;
         }
-        self.outstanding.remove(&tid);
+        while self.window.front() == Some(&Stage::Finished) {
+            self.window.pop_front();
+            self.base += 1;
+        }
         if self.error.is_none() {
             self.error = failure;
         }
@@ -363,7 +396,13 @@ impl Tracker {
 
     /// True once write `tid` has been dispatched (or has finished).
     pub fn dispatched(&self, tid: u64) -> bool {
-        self.in_flight.contains(&tid) || !self.outstanding.contains(&tid)
+        match tid.checked_sub(self.base) {
+            None => true,
+            Some(i) => usize::try_from(i)
+                .ok()
+                .and_then(|i| self.window.get(i))
+                .is_none_or(|s| *s != Stage::Waiting),
+        }
     }
 
     /// Whether a read of the extent must wait for a queued or in-flight write.
@@ -385,7 +424,8 @@ impl Tracker {
 
     /// True when no write with a tid up to `tid` is unfinished.
     pub fn flushed_up_to(&self, tid: u64) -> bool {
-        self.outstanding.first().is_none_or(|&t| t > tid)
+        // the window starts at the oldest unfinished write (finished ones are popped)
+        self.window.is_empty() || self.base > tid
     }
 
     /// The kept failure, cleared (reported once).
@@ -769,6 +809,82 @@ mod tests {
         assert!(wa.lock().turn.is_empty());
         wa.complete(c, 2, 4096, &Ok(()));
         wa.flush().await.unwrap();
+    }
+
+    /// Random writes finished in random order, against a model kept with plain sets: which
+    /// writes are dispatched, what a flush waits for, the bytes in flight and the limit.
+    #[test]
+    fn the_window_agrees_with_a_model_under_random_completions() {
+        use std::collections::BTreeSet;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..50 {
+            let max = 4096 * (1 + rnd(8));
+            let mut t = Tracker::new(max, false);
+            let mut outstanding = BTreeSet::new();
+            let mut in_flight: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+            let mut all: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+            let mut flushes = Vec::new();
+            for _ in 0..400 {
+                if in_flight.is_empty() || rnd(3) != 0 {
+                    let (ono, len) = (rnd(6), 512 * (1 + rnd(16)));
+                    let (tid, sent) = t.submit(ono, 512 * rnd(16), len);
+                    outstanding.insert(tid);
+                    all.insert(tid, (ono, len));
+                    if sent {
+                        in_flight.insert(tid, (ono, len));
+                    }
+                    if rnd(10) == 0 {
+                        flushes.push(t.user_flush());
+                    }
+                } else {
+                    let k = rnd(in_flight.len() as u64) as usize;
+                    let tid = *in_flight.keys().nth(k).unwrap();
+                    let (ono, len) = in_flight.remove(&tid).unwrap();
+                    outstanding.remove(&tid);
+                    for r in t.complete(tid, ono, len, None) {
+                        assert!(
+                            outstanding.contains(&r),
+                            "round {round}: {r} dispatched twice"
+                        );
+                        in_flight.insert(r, all[&r]);
+                    }
+                }
+                let bytes: u64 = in_flight.values().map(|v| v.1).sum();
+                assert_eq!(t.in_flight_bytes(), bytes, "round {round}");
+                assert!(
+                    bytes <= max || in_flight.len() == 1,
+                    "round {round}: over the limit"
+                );
+                for (&tid, _) in all.iter().rev().take(40) {
+                    let model = in_flight.contains_key(&tid) || !outstanding.contains(&tid);
+                    assert_eq!(t.dispatched(tid), model, "round {round}: tid {tid}");
+                }
+                for &f in &flushes {
+                    let model = outstanding.first().is_none_or(|&o| o > f);
+                    assert_eq!(t.flushed_up_to(f), model, "round {round}: flush at {f}");
+                }
+            }
+            // everything in flight finishes; what waited goes out and finishes too
+            while let Some((tid, (ono, len))) = in_flight.pop_first() {
+                outstanding.remove(&tid);
+                for r in t.complete(tid, ono, len, None) {
+                    in_flight.insert(r, all[&r]);
+                }
+            }
+            assert!(
+                outstanding.is_empty(),
+                "round {round}: writes never dispatched"
+            );
+            let upto = t.user_flush();
+            assert!(t.flushed_up_to(upto));
+            assert!(t.window.is_empty() && t.admitted.is_empty() && t.queued.is_empty());
+        }
     }
 
     /// A write whose task is dropped unfinished (a runtime shutting down) is forgotten
