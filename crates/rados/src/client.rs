@@ -264,12 +264,8 @@ impl IoCtx {
 
     /// Run a compound operation (all ops atomically for writes); returns per-op results.
     pub async fn operate(&self, oid: &str, ops: Vec<OsdOp>) -> Result<Vec<OpResult>> {
-        let r = self
-            .rados
-            .objecter
-            .submit(self.request(oid, ops))
-            .await
-            .map_err(|e| ctx(e, oid))?;
+        let sent = self.rados.objecter.submit(self.request(oid, ops));
+        let r = sent.await.map_err(|e| ctx(e, oid))?;
         Ok(r.ops)
     }
 
@@ -280,14 +276,12 @@ impl IoCtx {
         snapid: u64,
         ops: Vec<OsdOp>,
     ) -> Result<Vec<OpResult>> {
-        let mut req = self.request(oid, ops);
-        req.snapid = snapid;
-        let r = self
-            .rados
-            .objecter
-            .submit(req)
-            .await
-            .map_err(|e| ctx(e, oid))?;
+        let sent = {
+            let mut req = self.request(oid, ops);
+            req.snapid = snapid;
+            self.rados.objecter.submit(req)
+        };
+        let r = sent.await.map_err(|e| ctx(e, oid))?;
         Ok(r.ops)
     }
 
@@ -474,33 +468,31 @@ impl IoCtx {
         input: &[u8],
         write: bool,
     ) -> Result<Bytes> {
-        let mut req = self.request(oid, vec![OsdOp::call(class, method, input)]);
-        if write {
-            req.extra_flags |= messages::flag::WRITE | messages::flag::ONDISK;
-            req.snapc = self.snapc.clone();
-            req.snapid = NOSNAP;
-        }
-        let mut r = self
-            .rados
-            .objecter
-            .submit(req)
-            .await
-            .map_err(|e| ctx(e, oid))?;
+        // the request lives in a block of its own so that the future does not keep room
+        // for it beside the submitted (boxed) one
+        let sent = {
+            let mut req = self.request(oid, vec![OsdOp::call(class, method, input)]);
+            if write {
+                req.extra_flags |= messages::flag::WRITE | messages::flag::ONDISK;
+                req.snapc = self.snapc.clone();
+                req.snapid = NOSNAP;
+            }
+            self.rados.objecter.submit(req)
+        };
+        let mut r = sent.await.map_err(|e| ctx(e, oid))?;
         Ok(r.ops.pop().map(|o| o.outdata).unwrap_or_default())
     }
 
     /// A compound write operation that includes cls calls (forced to be a write).
     pub async fn operate_write(&self, oid: &str, ops: Vec<OsdOp>) -> Result<Vec<OpResult>> {
-        let mut req = self.request(oid, ops);
-        req.extra_flags |= messages::flag::WRITE | messages::flag::ONDISK;
-        req.snapc = self.snapc.clone();
-        req.snapid = NOSNAP;
-        let r = self
-            .rados
-            .objecter
-            .submit(req)
-            .await
-            .map_err(|e| ctx(e, oid))?;
+        let sent = {
+            let mut req = self.request(oid, ops);
+            req.extra_flags |= messages::flag::WRITE | messages::flag::ONDISK;
+            req.snapc = self.snapc.clone();
+            req.snapid = NOSNAP;
+            self.rados.objecter.submit(req)
+        };
+        let r = sent.await.map_err(|e| ctx(e, oid))?;
         Ok(r.ops)
     }
 

@@ -585,7 +585,9 @@ pub(crate) async fn object_write(
             ObjWrite::Data(_) => {
                 io.operate_write(&oid, write_ops(off, len, &w, os)).await?;
             }
-            ObjWrite::Zero if full => match io.remove(&oid).await {
+            // boxed (whole-object discards are rare; the state machine of every write
+            // would otherwise be sized for this call)
+            ObjWrite::Zero if full => match Box::pin(io.remove(&oid)).await {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e.into()),

@@ -182,15 +182,30 @@ impl Objecter {
     ///
     /// The timeout covers the wait for an in-flight slot too. When it expires, or when this
     /// future is dropped, the request is cancelled: never sent again, its slot released.
-    pub async fn submit(&self, req: OpRequest) -> Result<OsdOpReply> {
+    ///
+    /// Not an `async fn`: the request is boxed before the future exists, so the future
+    /// holds a pointer instead of the request (an `async fn` keeps its arguments for its
+    /// whole life, and each layer that moves the request on would keep another copy).
+    /// Every object I/O's future embeds this one, and a write-around write's lives in its
+    /// task until the OSD answers, thousands at a time.
+    pub fn submit(
+        &self,
+        req: OpRequest,
+    ) -> impl std::future::Future<Output = Result<OsdOpReply>> + Send + '_ {
+        let req = Box::new(req);
         let timeout = req.timeout.or(self.mon.config().op_timeout);
-        let pool = req.target.pool;
-        let reply = match timeout {
-            Some(t) => {
-                // the name is kept only when a timeout may need it for its message
-                let oid = req.target.oid.clone();
-                let deadline = tokio::time::Instant::now() + t;
-                tokio::time::timeout_at(deadline, self.submit_inner(req, Some(deadline.into())))
+        async move {
+            let pool = req.target.pool;
+            let reply = match timeout {
+                Some(t) => {
+                    // the name is kept only when a timeout may need it for its message
+                    let oid = req.target.oid.clone();
+                    let deadline = tokio::time::Instant::now() + t;
+                    // boxed: a timer entry is large, and most clients set no op timeout
+                    Box::pin(tokio::time::timeout_at(
+                        deadline,
+                        self.submit_inner(req, Some(deadline.into())),
+                    ))
                     .await
                     .map_err(|_| {
                         Error::server(
@@ -198,20 +213,25 @@ impl Objecter {
                             Errno::ETIMEDOUT,
                         )
                     })?
+                }
+                None => self.submit_inner(req, None).await,
+            }?;
+            if reply.result < 0 {
+                // the reply names the object (its oid is ours)
+                return Err(Error::server(
+                    format!("{pool}/{}", reply.oid),
+                    Errno::from_result(reply.result),
+                ));
             }
-            None => self.submit_inner(req, None).await,
-        }?;
-        if reply.result < 0 {
-            // the reply names the object (its oid is ours)
-            return Err(Error::server(
-                format!("{pool}/{}", reply.oid),
-                Errno::from_result(reply.result),
-            ));
+            Ok(reply)
         }
-        Ok(reply)
     }
 
-    async fn submit_inner(&self, req: OpRequest, deadline: Option<Instant>) -> Result<OsdOpReply> {
+    async fn submit_inner(
+        &self,
+        req: Box<OpRequest>,
+        deadline: Option<Instant>,
+    ) -> Result<OsdOpReply> {
         let permit = self
             .sem
             .clone()
@@ -229,7 +249,7 @@ impl Objecter {
             let mut d = lock(&self.driver).ok_or(Error::Shutdown)?;
             let now = Instant::now();
             let mtime = UTime::from_system(SystemTime::now());
-            d.core.submit(Box::new(req), pending, mtime, deadline, now);
+            d.core.submit(req, pending, mtime, deadline, now);
             d.flush();
         }
         rx.await.map_err(|_| Error::Shutdown)?
