@@ -19,6 +19,8 @@
 //! split, pool force-resend, a skipped epoch), when their OSD session resets or the OSD
 //! moves to a new address, on EAGAIN, on redirects and when a backoff is lifted.
 
+#[cfg(feature = "bench")]
+pub mod bench;
 mod core;
 pub mod messages;
 pub mod ops;
