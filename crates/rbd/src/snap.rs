@@ -145,17 +145,18 @@ impl Image {
         Ok(snap_id)
     }
 
-    /// Format-1 snapshot remove: cls_rbd's old `snap_remove` drops it from the header,
-    /// then the self-managed snap id is released (the OSDs trim its clones).
+    /// Format-1 snapshot remove: the self-managed snap id is released (the OSDs trim its
+    /// clones), then cls_rbd's old `snap_remove` drops it from the header, in librbd's
+    /// order, so a failed release leaves the snapshot in place for a retry.
     async fn snap_remove_v1(&self, name: &str) -> Result<()> {
         let st = self.state().await?;
         let s = Self::user_snap(&st, name)?.clone();
+        release_snap_id(&st.data_io, s.id).await?;
         cls::old_snapshot_remove(name)
             .exec(&self.inner.md_io, &self.inner.header_oid)
             .await?;
-        let released = release_snap_id(&st.data_io, s.id).await;
         self.notify_header_update().await;
-        released
+        Ok(())
     }
 
     /// Remove user snapshot `name`. Protected snapshots are refused (EBUSY); a snapshot
@@ -496,17 +497,19 @@ pub(crate) async fn remove_snapshot_by_id(
             }
         }
     }
+    // librbd's order: the snap id first, then the header, so a failed release leaves the
+    // snapshot listed and `snap rm` can be run again
+    release_snap_id(&st.data_io, snap_id).await?;
     cls::snapshot_remove(snap_id).exec(io, oid).await?;
-    let released = release_snap_id(&st.data_io, snap_id).await;
     img.invalidate();
-    released
+    Ok(())
 }
 
-/// Give a removed snapshot's id back to the monitor, which is what lets the OSDs trim its
-/// clones. The snapshot is already gone from the header, so a failure here cannot be
-/// retried through the image; it is still reported, as librbd does (ENOENT aside: the id
-/// was released before), because swallowing it would leak every clone of the snapshot
-/// without a word (ceph: src/librbd/operation/SnapshotRemoveRequest.cc handle_release_snap_id).
+/// Give a snapshot's id back to the monitor, which is what lets the OSDs trim its
+/// clones. A failure is reported (ENOENT aside: the id was released by an earlier attempt)
+/// and stops the removal before the header forgets the snapshot: swallowing it, as we
+/// did, leaked every clone of the snapshot without a word (ceph:
+/// src/librbd/operation/SnapshotRemoveRequest.cc release_snap_id, handle_release_snap_id).
 async fn release_snap_id(io: &ceph_rados::IoCtx, snap_id: u64) -> Result<()> {
     match io.selfmanaged_snap_remove(snap_id).await {
         Ok(()) => Ok(()),

@@ -116,3 +116,77 @@ async fn writes_and_discards_into_a_librbd_format1_image() {
     assert!(info.contains("\"format\":1"), "{info}");
     pool.cleanup().await;
 }
+
+/// A snapshot whose id the monitor refuses to release (the user's caps allow writing the
+/// header but not snapshot ids in the pool) is not removed: the error is EPERM, the
+/// snapshot is still listed, and a user with the caps removes it afterwards. librbd's
+/// order (release, then the header); the other order left the snapshot's clones with no
+/// snapshot to remove them through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_whose_id_is_not_released_stays_listed() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "fmt1-snaprm").await;
+    make_v1(&pool.name, "old", 4 * MIB, &[0], 4096);
+    let img = pool.rbd.open("old").await.unwrap();
+    img.snap_create("s").await.unwrap();
+    img.write(0, Bytes::from(vec![9u8; 4096])).await.unwrap();
+    img.close().await.unwrap();
+
+    // writes to the header (any pool), reads elsewhere: the monitor checks for a write
+    // grant on the pool itself before it releases a snap id
+    let user = unique("snaprm");
+    let e = env();
+    let ceph = |args: &[&str]| {
+        let out = std::process::Command::new("ceph")
+            .args(["--conf", &e.conf, "--keyring", &e.keyring])
+            .args(args)
+            .output()
+            .expect("ceph CLI");
+        assert!(
+            out.status.success(),
+            "ceph {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let osd_cap = format!(
+        "allow rwx object_prefix old.rbd, allow rx pool={}",
+        pool.name
+    );
+    ceph(&[
+        "auth",
+        "get-or-create",
+        &format!("client.{user}"),
+        "mon",
+        "allow r",
+        "osd",
+        &osd_cap,
+    ]);
+    let key = ceph(&["auth", "print-key", &format!("client.{user}")]);
+    let cfg = ceph_rados::CommonArgs {
+        conf: Some(e.conf.clone().into()),
+        name: Some(ceph_encoding::EntityName::client(user.clone())),
+        key: Some(key),
+        ..Default::default()
+    }
+    .to_config()
+    .unwrap();
+    let limited = ceph_rados::Rados::connect(cfg).await.unwrap();
+    let rbd = ceph_rbd::Rbd::open_pool(&limited, &pool.name)
+        .await
+        .unwrap();
+    let img = rbd.open("old").await.unwrap();
+    let err = img.snap_remove("s").await.expect_err("release refused");
+    assert_eq!(err.errno(), Errno::EPERM, "{err}");
+    img.close().await.unwrap();
+    let ls = rbd_ok(&["snap", "ls", &format!("{}/old", pool.name)]);
+    assert!(ls.contains(" s "), "the snapshot is still listed: {ls}");
+
+    let img = pool.rbd.open("old").await.unwrap();
+    img.snap_remove("s").await.unwrap();
+    img.close().await.unwrap();
+    let ls = rbd_ok(&["snap", "ls", &format!("{}/old", pool.name)]);
+    assert!(!ls.contains(" s "), "removed: {ls}");
+    ceph(&["auth", "del", &format!("client.{user}")]);
+    pool.cleanup().await;
+}
