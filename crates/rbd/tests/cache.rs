@@ -10,7 +10,6 @@ mod common;
 use bytes::Bytes;
 use ceph_rbd::{CacheConfig, CreateOptions, Image, OpenOptions, Rbd};
 use common::*;
-use std::process::Command;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -136,11 +135,11 @@ fn close_drains_in_flight_writes() {
         };
         write(0, &mut want).await;
         img.flush().await.unwrap();
-        ceph(&["osd", "pool", "set-quota", &data.name, "max_bytes", "1"]);
+        ceph_ok(&["osd", "pool", "set-quota", &data.name, "max_bytes", "1"]);
         let lift = Lift(data.name.clone());
         // the monitor flags the pool full once the OSDs report its usage
         let t0 = std::time::Instant::now();
-        while !ceph(&["osd", "pool", "ls", "detail"])
+        while !ceph_ok(&["osd", "pool", "ls", "detail"])
             .lines()
             .any(|l| l.contains(&data.name) && l.contains("full_quota"))
         {
@@ -176,26 +175,8 @@ struct Lift(String);
 
 impl Drop for Lift {
     fn drop(&mut self) {
-        ceph(&["osd", "pool", "set-quota", &self.0, "max_bytes", "0"]);
+        ceph_ok(&["osd", "pool", "set-quota", &self.0, "max_bytes", "0"]);
     }
-}
-
-fn ceph(args: &[&str]) -> String {
-    let e = env();
-    let out = Command::new(oracle("ceph"))
-        .arg("--conf")
-        .arg(&e.conf)
-        .arg("--keyring")
-        .arg(&e.keyring)
-        .args(args)
-        .output()
-        .expect("ceph CLI");
-    assert!(
-        out.status.success(),
-        "ceph {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 const EPERM: i32 = 1;
@@ -223,30 +204,11 @@ fn the_policy_decides_who_reports_a_failed_write() {
                 .await
                 .unwrap();
         }
-        let user = unique("cachero");
         let osd_cap = format!(
             "allow rx pool={p}, allow rwx pool={p} object_prefix rbd_header.",
             p = pool.name
         );
-        ceph(&[
-            "auth",
-            "get-or-create",
-            &format!("client.{user}"),
-            "mon",
-            "allow r",
-            "osd",
-            &osd_cap,
-        ]);
-        let key = ceph(&["auth", "print-key", &format!("client.{user}")]);
-        let cfg = ceph_rados::CommonArgs {
-            conf: Some(env().conf.into()),
-            name: Some(ceph_encoding::EntityName::client(user.clone())),
-            key: Some(key),
-            ..Default::default()
-        }
-        .to_config()
-        .unwrap();
-        let ro = ceph_rados::Rados::connect(cfg).await.unwrap();
+        let (ro, user) = connect_new_user("cachero", "allow r", &osd_cap).await;
         let rbd = Rbd::open_pool(&ro, &pool.name).await.unwrap();
         let w = || Bytes::from(vec![0xabu8; 4096]);
         let errno = |r: ceph_rbd::Result<()>| r.unwrap_err().errno().0;
@@ -303,7 +265,7 @@ fn the_policy_decides_who_reports_a_failed_write() {
             assert!(b.iter().all(|&x| x == 0), "a refused write landed in {n}");
         }
         drop(rbd);
-        ceph(&["auth", "rm", &format!("client.{user}")]);
+        ceph_ok(&["auth", "rm", &format!("client.{user}")]);
         pool.cleanup().await;
     });
 }

@@ -199,16 +199,8 @@ async fn default_feature_image_lifecycle() {
     // snapshot, which the OSDs trim in the background once the monitor has the snap id
     // back (ours gives it back in snap_remove, and reports a failure to).
     let rados_cli = |args: &[&str]| {
-        let e = env();
-        let out = Command::new("rados")
-            .args(["--conf", &e.conf, "--keyring", &e.keyring, "-p", &p])
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let (_, out, err) = admin_cli("rados", &[&["-p", &p], args].concat());
+        (out, err)
     };
     let data_objects = || -> Vec<String> {
         rados_cli(&["ls"])
@@ -238,15 +230,7 @@ async fn default_feature_image_lifecycle() {
             .iter()
             .map(|o| format!("{o}:\n{}", rados_cli(&["listsnaps", o]).0))
             .collect();
-        let ceph = |args: &[&str]| {
-            let e = env();
-            let out = Command::new("ceph")
-                .args(["--conf", &e.conf, "--keyring", &e.keyring])
-                .args(args)
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
+        let ceph = |args: &[&str]| admin_cli("ceph", args).1;
         panic!(
             "clones not trimmed in 240 s:\n{}\nPGs (a trim waits for active+clean and a slot):\n{}\nosd dump:\n{}",
             snaps.join("\n"),

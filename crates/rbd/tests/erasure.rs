@@ -12,34 +12,20 @@ use std::process::Command;
 
 const MIB: u64 = 1 << 20;
 
-fn ceph(args: &[&str]) {
-    let e = env();
-    let out = Command::new(oracle("ceph"))
-        .args(["--conf", &e.conf, "--keyring", &e.keyring])
-        .args(args)
-        .output()
-        .expect("ceph CLI");
-    assert!(
-        out.status.success(),
-        "ceph {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// An EC pool (k=2, m=1, failure domain osd: fits the 3-OSD test cluster) with overwrites
 /// on, removed on drop. Memstore OSDs need the mon's debug switch for overwrites.
 struct EcPool(String);
 
 impl EcPool {
     fn new() -> EcPool {
-        ceph(&[
+        ceph_ok(&[
             "config",
             "set",
             "mon",
             "mon_debug_no_require_bluestore_for_ec_overwrites",
             "true",
         ]);
-        ceph(&[
+        ceph_ok(&[
             "osd",
             "erasure-code-profile",
             "set",
@@ -49,11 +35,11 @@ impl EcPool {
             "crush-failure-domain=osd",
         ]);
         let p = EcPool(unique("rbd-ec"));
-        ceph(&[
+        ceph_ok(&[
             "osd", "pool", "create", &p.0, "8", "8", "erasure", "rs-ec21",
         ]);
-        ceph(&["osd", "pool", "set", &p.0, "allow_ec_overwrites", "true"]);
-        ceph(&["osd", "pool", "application", "enable", &p.0, "rbd"]);
+        ceph_ok(&["osd", "pool", "set", &p.0, "allow_ec_overwrites", "true"]);
+        ceph_ok(&["osd", "pool", "application", "enable", &p.0, "rbd"]);
         p
     }
 }

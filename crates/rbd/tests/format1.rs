@@ -134,44 +134,11 @@ async fn a_snapshot_whose_id_is_not_released_stays_listed() {
 
     // writes to the header (any pool), reads elsewhere: the monitor checks for a write
     // grant on the pool itself before it releases a snap id
-    let user = unique("snaprm");
-    let e = env();
-    let ceph = |args: &[&str]| {
-        let out = std::process::Command::new("ceph")
-            .args(["--conf", &e.conf, "--keyring", &e.keyring])
-            .args(args)
-            .output()
-            .expect("ceph CLI");
-        assert!(
-            out.status.success(),
-            "ceph {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
     let osd_cap = format!(
         "allow rwx object_prefix old.rbd, allow rx pool={}",
         pool.name
     );
-    ceph(&[
-        "auth",
-        "get-or-create",
-        &format!("client.{user}"),
-        "mon",
-        "allow r",
-        "osd",
-        &osd_cap,
-    ]);
-    let key = ceph(&["auth", "print-key", &format!("client.{user}")]);
-    let cfg = ceph_rados::CommonArgs {
-        conf: Some(e.conf.clone().into()),
-        name: Some(ceph_encoding::EntityName::client(user.clone())),
-        key: Some(key),
-        ..Default::default()
-    }
-    .to_config()
-    .unwrap();
-    let limited = ceph_rados::Rados::connect(cfg).await.unwrap();
+    let (limited, user) = connect_new_user("snaprm", "allow r", &osd_cap).await;
     let rbd = ceph_rbd::Rbd::open_pool(&limited, &pool.name)
         .await
         .unwrap();
@@ -187,6 +154,6 @@ async fn a_snapshot_whose_id_is_not_released_stays_listed() {
     img.close().await.unwrap();
     let ls = rbd_ok(&["snap", "ls", &format!("{}/old", pool.name)]);
     assert!(!ls.contains(" s "), "removed: {ls}");
-    ceph(&["auth", "del", &format!("client.{user}")]);
+    ceph_ok(&["auth", "del", &format!("client.{user}")]);
     pool.cleanup().await;
 }

@@ -793,45 +793,9 @@ async fn kubernetes_user_caps() {
     let rados = connect().await;
     let pool = TestPool::new(&rados, "k8s").await;
     let other = TestPool::new(&rados, "k8s-other").await;
-    let e = env();
-    let user = unique("k8s");
-    let ceph = |args: &[&str]| {
-        let out = std::process::Command::new(oracle("ceph"))
-            .arg("--conf")
-            .arg(&e.conf)
-            .arg("--keyring")
-            .arg(&e.keyring)
-            .args(args)
-            .output()
-            .expect("ceph CLI");
-        assert!(
-            out.status.success(),
-            "ceph {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let osd_cap = format!("profile rbd pool={}", pool.name);
-    ceph(&[
-        "auth",
-        "get-or-create",
-        &format!("client.{user}"),
-        "mon",
-        "profile rbd",
-        "osd",
-        &osd_cap,
-    ]);
-    let key = ceph(&["auth", "print-key", &format!("client.{user}")]);
     // the key as a Kubernetes Secret holds it: the bare base64 secret, no keyring file
-    let cfg = ceph_rados::CommonArgs {
-        conf: Some(e.conf.clone().into()),
-        name: Some(ceph_encoding::EntityName::client(user.clone())),
-        key: Some(key),
-        ..Default::default()
-    }
-    .to_config()
-    .unwrap();
-    let k8s = ceph_rados::Rados::connect(cfg).await.unwrap();
+    let osd_cap = format!("profile rbd pool={}", pool.name);
+    let (k8s, user) = connect_new_user("k8s", "profile rbd", &osd_cap).await;
     let rbd = ceph_rbd::Rbd::open_pool(&k8s, &pool.name).await.unwrap();
     rbd.create("rbd_volume_data.img", 10 << 30, &CreateOptions::default())
         .await
@@ -872,7 +836,7 @@ async fn kubernetes_user_caps() {
     );
     assert!(r2.list().await.is_err());
     rbd.remove("rbd_volume_data.img").await.unwrap();
-    ceph(&["auth", "del", &format!("client.{user}")]);
+    ceph_ok(&["auth", "del", &format!("client.{user}")]);
     other.cleanup().await;
     pool.cleanup().await;
 }

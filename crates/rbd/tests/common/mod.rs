@@ -171,6 +171,59 @@ pub fn rbd_ok(args: &[&str]) -> String {
     out
 }
 
+/// Run a Ceph CLI tool (`ceph`, `rados`) as client.admin against the test cluster, bounded
+/// in time; returns (success, stdout, stderr).
+pub fn admin_cli(tool: &str, args: &[&str]) -> (bool, String, String) {
+    let e = env();
+    let mut c = Command::new(oracle(tool));
+    c.args(["--conf", &e.conf, "--keyring", &e.keyring])
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    let out = oracle::output_bounded(&mut c, oracle::command_limit());
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `ceph` that must succeed; its stdout, trimmed.
+pub fn ceph_ok(args: &[&str]) -> String {
+    let (ok, out, err) = admin_cli("ceph", args);
+    assert!(ok, "ceph {args:?} failed: {err}");
+    out.trim().to_string()
+}
+
+/// A new cephx user `client.<unique(tag)>` with these caps, connected with its bare key
+/// (as a Kubernetes Secret holds it: no keyring file). Returns the client and the name.
+pub async fn connect_new_user(tag: &str, mon_cap: &str, osd_cap: &str) -> (Rados, String) {
+    let user = unique(tag);
+    let entity = format!("client.{user}");
+    ceph_ok(&[
+        "auth",
+        "get-or-create",
+        &entity,
+        "mon",
+        mon_cap,
+        "osd",
+        osd_cap,
+    ]);
+    let key = ceph_ok(&["auth", "print-key", &entity]);
+    let cfg = CommonArgs {
+        conf: Some(env().conf.into()),
+        name: Some(ceph_encoding::EntityName::client(user.clone())),
+        key: Some(key),
+        ..Default::default()
+    }
+    .to_config()
+    .expect("client config");
+    let r = tokio::time::timeout(std::time::Duration::from_secs(60), Rados::connect(cfg))
+        .await
+        .expect("connect timed out")
+        .unwrap_or_else(|e| panic!("connect as {entity}: {e}"));
+    (r, user)
+}
+
 /// Run a python3 snippet (Debian's python with the rados/rbd bindings) with `cluster`
 /// (a connected rados.Rados) and `pool` (the pool name) defined; returns stdout.
 pub fn python(pool: &str, body: &str) -> String {
