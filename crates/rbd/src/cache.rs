@@ -451,9 +451,11 @@ pub(crate) struct WriteAround {
     changed: Notify,
 }
 
-/// Held by the task that carries one write-around write. Dropped unfinished (the
-/// runtime shut down before or while the task sent it), it abandons the write, so a
-/// later flush reports ECANCELED instead of waiting for ever on a write nobody sends.
+/// Held by what carries one write-around write: its task, or the callback an I/O
+/// scheduler batch holds for a delayed write. Dropped unfinished (the runtime shut down
+/// before or while the task sent it, or the batch was dropped unsent), it abandons the
+/// write, so a later flush reports ECANCELED instead of waiting for ever on a write
+/// nobody sends.
 pub(crate) struct Carrier {
     wa: Arc<WriteAround>,
     tid: u64,
@@ -471,11 +473,6 @@ impl Carrier {
             len,
             done: false,
         }
-    }
-
-    /// Wait for this write's turn (see [`WriteAround::wait_dispatched`]).
-    pub async fn wait_dispatched(&self) {
-        self.wa.wait_dispatched(self.tid).await
     }
 
     /// The write finished with `r`.
@@ -562,8 +559,9 @@ impl WriteAround {
         let failure = WriteFailure {
             errno: Errno::ECANCELED,
             message: format!(
-                "the task carrying write-around write {tid} (object {object_no}) ended \
-                 before the write finished: it may or may not have landed"
+                "what carried write-around write {tid} (object {object_no}: its task, or \
+                 the I/O scheduler batch it was delayed in) ended before the write \
+                 finished: it may or may not have landed"
             ),
         };
         self.finish(tid, object_no, len, Some(failure), true);
@@ -939,8 +937,9 @@ mod tests {
             for ono in 0..2 {
                 let (tid, _) = wa.lock().t.submit(ono, 0, 4096);
                 let carrier = Carrier::new(wa.clone(), tid, ono, 4096);
+                let wa = wa.clone();
                 tokio::spawn(async move {
-                    carrier.wait_dispatched().await;
+                    wa.wait_dispatched(tid).await;
                     // stands for the OSD write the runtime is dropped in
                     std::future::pending::<()>().await;
                     carrier.finish(&Ok(()));

@@ -9,6 +9,7 @@ use crate::cls;
 use crate::error::{RbdError, Result};
 use crate::image::{Image, State};
 use crate::object_map::state as om;
+use crate::scheduler::Done;
 use crate::scheduler::Scheduler;
 use crate::util::{run_all, BoxFut};
 use bytes::{Bytes, BytesMut};
@@ -89,9 +90,11 @@ impl Image {
 
     /// Send the object writes of one request. Written through: wait for the OSDs.
     /// Write-around: hand each object write to a task that waits for its turn (overlap,
-    /// `rbd_cache_max_dirty`), sends it and records its result for the next flush; the
-    /// caller is answered once all are sent. The tasks hold the I/O gate, so a lock
-    /// release, a quiesce or [`Image::flush`] waits for them.
+    /// `rbd_cache_max_dirty`), sends it and records its result for the next flush, or,
+    /// when the I/O scheduler delays it, to its object's batch with a callback that
+    /// records the result; the caller is answered once all are sent. Tasks and
+    /// callbacks hold the I/O gate, so a lock release, a quiesce or [`Image::flush`]
+    /// waits for them.
     async fn dispatch_writes(
         &self,
         st: Arc<State>,
@@ -111,27 +114,48 @@ impl Image {
                 let mut turns = Vec::new();
                 for (&(tid, ready), (ono, o, l, w)) in tids.iter().zip(items) {
                     let carrier = Carrier::new(wa.clone(), tid, ono, l);
-                    let st = st.clone();
-                    let img = self.clone();
+                    let xlock = self.xlock().cloned();
                     let gate = gate.clone();
+                    // the write's end: the exclusive lock hears of a blocklisting, the
+                    // tracker of the outcome (the next flush reports an error), the I/O
+                    // gate opens. Dropped uncalled, the carrier abandons the write.
+                    let done: Done = Box::new(move |r: Result<()>| {
+                        if let Some(x) = &xlock {
+                            x.note(&r);
+                        }
+                        carrier.finish(&r);
+                        drop(gate);
+                    });
+                    // A write the I/O scheduler delays joins its object's batch with
+                    // `done` as its waiter: no task of its own. Under a deep write-around
+                    // queue that is most writes, and a task per write kept thousands of
+                    // futures alive, each touched again when its write completed.
+                    let (w, done) = match (&self.inner.sched, w) {
+                        (Some(s), ObjWrite::Data(bufs)) if ready => {
+                            match s.delay(&st, ono, o, bufs, done) {
+                                Ok(()) => continue,
+                                Err((bufs, done)) => (ObjWrite::Data(bufs), done),
+                            }
+                        }
+                        (_, w) => (w, done),
+                    };
+                    let st = st.clone();
                     let sched = self.inner.sched.clone();
                     let turn = (!ready).then(|| {
                         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
                         turns.push(rx);
-                        tx
+                        (tx, wa.clone())
                     });
                     // boxed: the task stores a pointer, not the whole object-write future
                     // (tokio copies a task's future/output stage when it finishes)
                     tokio::spawn(Box::pin(async move {
-                        if let Some(turn) = turn {
-                            carrier.wait_dispatched().await;
+                        if let Some((turn, wa)) = turn {
+                            wa.wait_dispatched(tid).await;
                             // the caller may have stopped waiting; the write goes on
                             let _ = turn.send(());
                         }
                         let r = object_write_via(sched, st, ono, o, l, w).await;
-                        img.note_result(&r);
-                        carrier.finish(&r);
-                        drop(gate);
+                        done(r);
                     }));
                 }
                 for rx in turns {

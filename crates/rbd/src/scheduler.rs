@@ -77,7 +77,30 @@ impl IoScheduler {
     }
 }
 
-type Waiter = oneshot::Sender<Result<()>>;
+/// What a delayed write's outcome is handed to.
+pub(crate) enum Waiter {
+    /// A writer waiting on the receiver.
+    Chan(oneshot::Sender<Result<()>>),
+    /// A write-around write, whose caller was answered when it was dispatched: called
+    /// with the outcome, so no task waits for it. If the batch is dropped unsent (no
+    /// runtime left to send it), the callback is dropped uncalled, and whatever it
+    /// holds accounts for that (the write-around carrier abandons the write).
+    Call(Done),
+}
+
+/// The callback of [`Waiter::Call`].
+pub(crate) type Done = Box<dyn FnOnce(Result<()>) + Send>;
+
+impl Waiter {
+    fn answer(self, r: Result<()>) {
+        match self {
+            Waiter::Chan(tx) => {
+                let _ = tx.send(r);
+            }
+            Waiter::Call(f) => f(r),
+        }
+    }
+}
 
 /// Writes merged into one run of an object: their buffers back to back.
 struct Merged {
@@ -257,7 +280,15 @@ impl Scheduler {
         let len: u64 = bufs.iter().map(|b| b.len() as u64).sum();
         let delayed = {
             let mut s = self.lock();
-            self.try_delay(&mut s, &st, ono, off, len, bufs)
+            if self.may_delay(&s, ono, len) {
+                let (tx, rx) = oneshot::channel();
+                match self.try_delay(&mut s, &st, ono, off, len, bufs, Waiter::Chan(tx)) {
+                    Ok(()) => Ok(rx),
+                    Err((bufs, _)) => Err(bufs),
+                }
+            } else {
+                Err(bufs)
+            }
         };
         let bufs = match delayed {
             Ok(rx) => return rx.await.unwrap_or_else(|_| Err(not_sent())),
@@ -269,8 +300,39 @@ impl Scheduler {
         r
     }
 
-    /// Delay the write if the rules allow (the receiver answers it); else the buffers
-    /// come back.
+    /// Delay a write-around write if the rules allow: it joins its object's batch and
+    /// `done` is called with its outcome, with no task waiting for it. Else the buffers
+    /// and `done` come back, to be sent directly ([`Self::write`] would try again).
+    pub(crate) fn delay(
+        self: &Arc<Self>,
+        st: &Arc<State>,
+        ono: u64,
+        off: u64,
+        bufs: Vec<Bytes>,
+        done: Done,
+    ) -> std::result::Result<(), (Vec<Bytes>, Done)> {
+        let len: u64 = bufs.iter().map(|b| b.len() as u64).sum();
+        let mut s = self.lock();
+        if !self.may_delay(&s, ono, len) {
+            return Err((bufs, done));
+        }
+        match self.try_delay(&mut s, st, ono, off, len, bufs, Waiter::Call(done)) {
+            Ok(()) => Ok(()),
+            Err((bufs, Waiter::Call(done))) => Err((bufs, done)),
+            Err((_, Waiter::Chan(_))) => unreachable!("try_delay returns the waiter it was given"),
+        }
+    }
+
+    /// The cheap part of the rules: a write to an object with a registered write, once
+    /// the latency window is full (or a fixed delay is set).
+    fn may_delay(&self, s: &Shared, ono: u64, len: u64) -> bool {
+        len > 0
+            && (self.max_delay.is_some() || s.latencies.len() >= LATENCY_WINDOW)
+            && s.objects.contains_key(&ono)
+    }
+
+    /// Delay the write if the rules allow (`w` is answered with its outcome); else the
+    /// buffers and `w` come back.
     #[allow(clippy::too_many_arguments)]
     fn try_delay(
         self: &Arc<Self>,
@@ -280,9 +342,10 @@ impl Scheduler {
         off: u64,
         len: u64,
         bufs: Vec<Bytes>,
-    ) -> std::result::Result<oneshot::Receiver<Result<()>>, Vec<Bytes>> {
-        if len == 0 || (self.max_delay.is_none() && s.latencies.len() < LATENCY_WINDOW) {
-            return Err(bufs);
+        w: Waiter,
+    ) -> std::result::Result<(), (Vec<Bytes>, Waiter)> {
+        if !self.may_delay(s, ono, len) {
+            return Err((bufs, w));
         }
         let delay = self.max_delay.unwrap_or_else(|| {
             // librbd: dispatch_time += LatencyStats::avg() / 2, and avg() is the sum
@@ -290,9 +353,8 @@ impl Scheduler {
         });
         let next_batch = s.next_batch + 1;
         let Some(obj) = s.objects.get_mut(&ono) else {
-            return Err(bufs);
+            return Err((bufs, w));
         };
-        let (tx, rx) = oneshot::channel();
         match &mut obj.batch {
             Some(b) => {
                 // same image state (librbd compares the snap context's seq; a batch goes
@@ -300,9 +362,9 @@ impl Scheduler {
                 // also keeps a refresh, e.g. a parent overlap changed by another client,
                 // from applying to writes issued before it)
                 if !Arc::ptr_eq(&b.st, st) || b.runs.intersects(off, len) {
-                    return Err(bufs);
+                    return Err((bufs, w));
                 }
-                b.runs.add(off, bufs, len, tx);
+                b.runs.add(off, bufs, len, w);
             }
             None => {
                 let mut b = Batch {
@@ -310,7 +372,7 @@ impl Scheduler {
                     st: st.clone(),
                     runs: Runs::default(),
                 };
-                b.runs.add(off, bufs, len, tx);
+                b.runs.add(off, bufs, len, w);
                 obj.batch = Some(b);
                 s.next_batch = next_batch;
                 s.batches += 1;
@@ -332,7 +394,7 @@ impl Scheduler {
                 });
             }
         }
-        Ok(rx)
+        Ok(())
     }
 
     /// Become the object's registered write (for a write that is not delayed, or a
@@ -352,7 +414,7 @@ impl Scheduler {
                 for (&o, run) in b.runs.0.iter_mut() {
                     if o < off.saturating_add(len) && o + run.len > off {
                         let (tx, rx) = oneshot::channel();
-                        run.waiters.push(tx);
+                        run.waiters.push(Waiter::Chan(tx));
                         waits.push(rx);
                     }
                 }
@@ -506,7 +568,7 @@ fn answer(waiters: Vec<Waiter>, r: Result<()>) {
             None => Ok(()),
             Some((m, n)) => Err(RbdError::refused(m.clone(), *n)),
         });
-        let _ = w.send(r);
+        w.answer(r);
     }
 }
 
@@ -524,7 +586,7 @@ mod tests {
     fn add(r: &mut Runs, off: u64, len: u64) -> oneshot::Receiver<Result<()>> {
         let (tx, rx) = oneshot::channel();
         let data = Bytes::from(vec![(off / 4096) as u8; len as usize]);
-        r.add(off, vec![data], len, tx);
+        r.add(off, vec![data], len, Waiter::Chan(tx));
         rx
     }
 
@@ -570,6 +632,70 @@ mod tests {
         assert!(!r.intersects(0, 4096));
         assert!(!r.intersects(8192, 4096));
         assert!(!r.intersects(u64::MAX, 1));
+    }
+
+    /// A write-around write delayed into a batch has a callback, not a task: it gets
+    /// its run's outcome (every writer of a merged run the same errno and message), and
+    /// a run dropped unsent drops it uncalled, for the carrier it holds to abandon.
+    #[test]
+    fn callbacks_get_their_runs_outcome_or_are_dropped_uncalled() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex as StdMutex;
+        type Seen = Arc<StdMutex<Vec<(u64, Option<(Errno, String)>)>>>;
+        let seen: Seen = Arc::default();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        struct OnDrop(Arc<AtomicUsize>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let call = |r: &mut Runs, off: u64| {
+            let seen = seen.clone();
+            let guard = OnDrop(dropped.clone());
+            let done: Done = Box::new(move |res: Result<()>| {
+                let _keep = guard;
+                let out = res.err().map(|e| (e.errno(), e.to_string()));
+                seen.lock().unwrap().push((off, out));
+            });
+            r.add(
+                off,
+                vec![Bytes::from(vec![0u8; 4096])],
+                4096,
+                Waiter::Call(done),
+            );
+        };
+        // three touching writes merge into one run; one stands apart
+        let mut r = Runs::default();
+        for off in [0, 4096, 8192, 65536] {
+            call(&mut r, off);
+        }
+        assert_eq!(shape(&r), vec![(0, 12288, 3), (65536, 4096, 1)]);
+        let mut runs = std::mem::take(&mut r.0).into_iter();
+        let (_, merged) = runs.next().unwrap();
+        answer(
+            merged.waiters,
+            Err(RbdError::refused("rbd_data.x.0: denied", Errno::EPERM)),
+        );
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), 3);
+            for (i, (off, out)) in seen.iter().enumerate() {
+                assert_eq!(*off, i as u64 * 4096);
+                let (errno, msg) = out.as_ref().expect("each writer gets the error");
+                assert_eq!(*errno, Errno::EPERM);
+                assert!(msg.contains("rbd_data.x.0: denied"), "{msg}");
+            }
+        }
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            3,
+            "called callbacks are consumed"
+        );
+        // the other run is dropped unsent: its callback is dropped, never called
+        drop(runs);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert_eq!(dropped.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]

@@ -191,7 +191,7 @@ fn the_policy_decides_who_reports_a_failed_write() {
     rt().block_on(async {
         let rados = connect().await;
         let pool = TestPool::new(&rados, "cache").await;
-        for n in ["a", "b", "c", "d"] {
+        for n in ["a", "b", "c", "d", "e"] {
             pool.rbd
                 .create(
                     n,
@@ -259,8 +259,38 @@ fn the_policy_decides_who_reports_a_failed_write() {
         assert_eq!(errno(img.write(0, w()).await), EPERM);
         img.close().await.unwrap();
 
+        // written around, with writes the I/O scheduler delays behind the one in flight
+        // to their object and merges (a fixed 60 s delay: they leave when that write
+        // completes). No task waits for a delayed write: its batch hands the outcome to
+        // the tracker through a callback. The flush must neither hang nor wait for the
+        // deadline, and reports the failure once. (The first write fails too, so which
+        // write the report came from is pinned by the scheduler's unit test
+        // `callbacks_get_their_runs_outcome_or_are_dropped_uncalled`.)
+        let mut delayed = write_around();
+        delayed
+            .set("rbd_io_scheduler_simple_max_delay", "60000")
+            .unwrap();
+        let img = open(&rbd, "e", delayed).await;
+        let started = std::time::Instant::now();
+        for i in 0..8 {
+            img.write(i * 4096, w())
+                .await
+                .expect("acknowledged once sent");
+        }
+        assert_eq!(
+            errno(img.flush().await),
+            EPERM,
+            "flush reports the delayed writes"
+        );
+        img.flush().await.expect("an error is reported once");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the delayed writes waited for their deadline"
+        );
+        img.close().await.unwrap();
+
         // nothing of it landed (librbd reads the images)
-        for n in ["a", "b", "c", "d"] {
+        for n in ["a", "b", "c", "d", "e"] {
             let b = rbd_export(&pool.name, n);
             assert!(b.iter().all(|&x| x == 0), "a refused write landed in {n}");
         }
