@@ -26,6 +26,10 @@ pub(crate) enum ObjWrite {
     Data(Vec<Bytes>),
     /// Make the range read as zeros (discard / write-zeroes).
     Zero,
+    /// Disjoint runs of one object (offset, buffers back to back), none touching the
+    /// next, in one request: the I/O scheduler's batch. The offset and length given
+    /// with it span the runs; it is never a whole-object write.
+    Runs(Vec<(u64, Vec<Bytes>)>),
 }
 
 impl Image {
@@ -493,29 +497,37 @@ pub(crate) async fn parent_object_data(st: &Arc<State>, object_no: u64) -> Resul
 
 fn write_ops(off: u64, len: u64, w: &ObjWrite, object_size: u64) -> Vec<OsdOp> {
     match w {
-        ObjWrite::Data(bufs) => {
-            // One WRITE with the pieces back to back (the pieces of a striped extent, or
-            // the writes the I/O scheduler merged, up to hundreds): the OSD applies one
-            // op instead of one per piece. The copy is no extra: a message carries one
-            // data segment, so the pieces of several ops were concatenated anyway.
-            let data = match bufs.as_slice() {
-                [one] => one.clone(),
-                _ => {
-                    let mut b = BytesMut::with_capacity(len as usize);
-                    for p in bufs {
-                        b.extend_from_slice(p);
-                    }
-                    b.freeze()
-                }
-            };
-            vec![OsdOp::write(off, data)]
-        }
+        ObjWrite::Data(bufs) => vec![OsdOp::write(off, concat(bufs, len))],
+        ObjWrite::Runs(runs) => runs
+            .iter()
+            .map(|(o, bufs)| {
+                let l = bufs.iter().map(|b| b.len() as u64).sum();
+                OsdOp::write(*o, concat(bufs, l))
+            })
+            .collect(),
         ObjWrite::Zero => {
             if off + len >= object_size {
                 vec![OsdOp::truncate(off)]
             } else {
                 vec![OsdOp::zero(off, len)]
             }
+        }
+    }
+}
+
+/// One WRITE's data: the pieces back to back (the pieces of a striped extent, or the
+/// writes the I/O scheduler merged, up to hundreds), so the OSD applies one op instead
+/// of one per piece. The copy is no extra: a message carries one data segment, so the
+/// pieces of several ops were concatenated anyway.
+fn concat(bufs: &[Bytes], len: u64) -> Bytes {
+    match bufs {
+        [one] => one.clone(),
+        _ => {
+            let mut b = BytesMut::with_capacity(len as usize);
+            for p in bufs {
+                b.extend_from_slice(p);
+            }
+            b.freeze()
         }
     }
 }
@@ -553,7 +565,8 @@ pub(crate) async fn object_write(
 ) -> Result<()> {
     let oid = st.object_name(object_no);
     let os = st.h.layout.object_size;
-    let full = off == 0 && len == os;
+    // runs that span the object leave gaps between them
+    let full = off == 0 && len == os && !matches!(w, ObjWrite::Runs(_));
     let io = &st.data_io;
     let in_overlap = st.object_in_overlap(object_no);
     // object map (librbd AbstractObjectWriteRequest::pre_write_object_map_update)
@@ -589,7 +602,7 @@ pub(crate) async fn object_write(
         if full && st.h.snapc.snaps.is_empty() {
             // nothing to preserve: overwrite without reading the parent
             let ops = match &w {
-                ObjWrite::Data(_) => write_ops(off, len, &w, os),
+                ObjWrite::Data(_) | ObjWrite::Runs(_) => write_ops(off, len, &w, os),
                 // an empty object hides the parent
                 ObjWrite::Zero => vec![OsdOp::create(false), OsdOp::truncate(0)],
             };
@@ -606,7 +619,7 @@ pub(crate) async fn object_write(
         }
     } else {
         match &w {
-            ObjWrite::Data(_) => {
+            ObjWrite::Data(_) | ObjWrite::Runs(_) => {
                 io.operate_write(&oid, write_ops(off, len, &w, os)).await?;
             }
             // boxed (whole-object discards are rare; the state machine of every write
