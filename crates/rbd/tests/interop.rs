@@ -1,6 +1,7 @@
 //! Interop with librbd on the real test cluster: images made by `rbd`/python-rbd are read
 //! and written by us and vice versa; `rbd info`, `rbd export`, `rbd rm`, `rbd children`,
-//! `rbd flatten`, snapshots, export-diff/import-diff both ways.
+//! `rbd flatten`, snapshots (a refused snap-id release included), export-diff/import-diff
+//! both ways.
 
 mod common;
 
@@ -1091,5 +1092,91 @@ async fn clone_shrink_keeps_snapshot_parent_view() {
             }
         }
     }
+    pool.cleanup().await;
+}
+
+/// Format 2: a snapshot whose id the monitor refuses to release (the user may write the
+/// header but holds no write grant on the pool) is not lost. Without layering it stays
+/// listed; with layering, librbd's order first moves it to the trash namespace, where
+/// `rbd snap ls --all` shows it and its id removes it once the caps allow. Either way
+/// the error is EPERM, and the snapshot's data is still there to remove.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format2_snapshot_whose_id_is_not_released_stays() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "snaprm2").await;
+    for (name, features) in [("plain", 0u64), ("layered", 1)] {
+        let opts = CreateOptions {
+            features: Some(features),
+            ..Default::default()
+        };
+        pool.rbd.create(name, 4 << 20, &opts).await.unwrap();
+        let img = pool.rbd.open(name).await.unwrap();
+        img.snap_create("s").await.unwrap();
+        img.write(0, Bytes::from(vec![9u8; 4096])).await.unwrap();
+        img.close().await.unwrap();
+    }
+    let osd_cap = format!(
+        "allow rwx object_prefix rbd_header., allow rx pool={}",
+        pool.name
+    );
+    let (limited, user) = connect_new_user("snaprm2", "allow r", &osd_cap).await;
+    let rbd = ceph_rbd::Rbd::open_pool(&limited, &pool.name)
+        .await
+        .unwrap();
+    // (id, namespace type, original name) of each snapshot, as librbd lists them
+    let snaps = |name: &str| -> Vec<(u64, String, String)> {
+        let out = rbd_ok(&[
+            "snap",
+            "ls",
+            "--all",
+            "--format",
+            "json",
+            &format!("{}/{name}", pool.name),
+        ]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let ns = &s["namespace"];
+                let orig = ns["original_name"]
+                    .as_str()
+                    .or(s["name"].as_str())
+                    .unwrap()
+                    .to_string();
+                let ty = ns["type"].as_str().unwrap().to_string();
+                (s["id"].as_u64().unwrap(), ty, orig)
+            })
+            .collect()
+    };
+    for (name, ns) in [("plain", "user"), ("layered", "trash")] {
+        let img = rbd.open(name).await.unwrap();
+        let err = img.snap_remove("s").await.expect_err("release refused");
+        assert_eq!(err.errno(), Errno::EPERM, "{name}: {err}");
+        img.close().await.unwrap();
+        let left = snaps(name);
+        assert_eq!(
+            left.len(),
+            1,
+            "{name}: the snapshot is still there: {left:?}"
+        );
+        assert_eq!(
+            (left[0].1.as_str(), left[0].2.as_str()),
+            (ns, "s"),
+            "{name}"
+        );
+    }
+    // with the caps, the snapshots go: by name, and by id out of the trash
+    let plain = pool.rbd.open("plain").await.unwrap();
+    plain.snap_remove("s").await.unwrap();
+    plain.close().await.unwrap();
+    let layered = pool.rbd.open("layered").await.unwrap();
+    let id = snaps("layered")[0].0;
+    layered.snap_remove_by_id(id).await.unwrap();
+    layered.close().await.unwrap();
+    for name in ["plain", "layered"] {
+        assert!(snaps(name).is_empty(), "{name}: removed");
+    }
+    ceph_ok(&["auth", "del", &format!("client.{user}")]);
     pool.cleanup().await;
 }
