@@ -8,7 +8,7 @@ use crate::error::{RbdError, Result};
 use crate::features;
 use crate::image::{pool_name, Image, OpenOptions, State};
 use crate::rbd::{child_spec, ChildInfo, CloneFormat, CloneOptions, Rbd};
-use crate::util::{self, header_name, run_all, BoxFut, RBD_CHILDREN, RBD_DIRECTORY};
+use crate::util::{self, header_name, run_all, BoxFut, GoneOk, RBD_CHILDREN, RBD_DIRECTORY};
 use ceph_rados::{Errno, IoCtx, Rados};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -253,14 +253,10 @@ pub(crate) async fn detach_child(img: &Image, st: &Arc<State>) -> Result<()> {
     let mut pio = rados.ioctx_by_id(spec.pool_id);
     pio.set_namespace(&spec.pool_namespace);
     let pheader = header_name(&spec.image_id);
-    match cls::child_detach(spec.snap_id, &child_spec(img))
+    cls::child_detach(spec.snap_id, &child_spec(img))
         .exec(&pio, &pheader)
         .await
-    {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e),
-    }
+        .gone_ok()?;
     // a trashed parent snapshot without children goes away now
     if let Ok(b) = cls::snapshot_get(spec.snap_id).exec(&pio, &pheader).await {
         if let Ok(si) = cls::decode::<cls::SnapshotInfo>(&b) {

@@ -23,6 +23,7 @@ use crate::error::{RbdError, Result};
 use crate::features;
 use crate::image::{Image, ImageInner, NOTIFY_TIMEOUT};
 use crate::object_map::{self, state, ObjectMap};
+use crate::util::GoneOk;
 use crate::watch_notify::{
     op, AsyncEvent, AsyncRequestId, ClientId, NotifyMessage, ResponseMessage,
 };
@@ -430,11 +431,7 @@ impl ExclusiveLock {
                     }
                     ops.push(object_map::snap_remove(&removed).op());
                     let noid = object_map::object_map_name(&self.image_id, next);
-                    match self.md_io.operate_write(&noid, ops).await {
-                        Ok(_) => {}
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    self.md_io.operate_write(&noid, ops).await.gone_ok()?;
                     if next == NOSNAP {
                         self.with_map(|m| object_map::merge_removed_snapshot(m, &removed));
                     }
@@ -671,14 +668,10 @@ impl Image {
                 if let Some(addr) = addr_for_blocklist(&linfo.addr) {
                     self.blocklist(&addr, x.blocklist_expire).await?;
                 }
-                match cls::lock::break_lock(RBD_LOCK_NAME, id.locker, &id.cookie)
+                cls::lock::break_lock(RBD_LOCK_NAME, id.locker, &id.cookie)
                     .exec(io, oid)
                     .await
-                {
-                    Ok(_) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                }
+                    .gone_ok()?;
                 continue;
             }
             if !request {

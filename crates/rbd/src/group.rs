@@ -19,7 +19,7 @@ use crate::cls::{
 use crate::error::{RbdError, Result};
 use crate::image::{Image, OpenOptions};
 use crate::rbd::Rbd;
-use crate::util::{self, RBD_DIRECTORY};
+use crate::util::{self, GoneOk, RBD_DIRECTORY};
 use ceph_rados::{Errno, IoCtx};
 use tracing::debug;
 
@@ -63,14 +63,6 @@ fn generate_id(io: &IoCtx) -> String {
     let mut r = [0u8; 4];
     let _ = getrandom::getrandom(&mut r);
     format!("{:x}{:x}", io.rados().instance_id(), u32::from_le_bytes(r))
-}
-
-fn ignore_enoent(r: Result<bytes::Bytes>) -> Result<()> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 async fn notify_header_update(io: &IoCtx, image_id: &str) {
@@ -150,11 +142,10 @@ impl Rbd {
         util::validate_name("group", dest)?;
         let id = self.group_id(src).await?;
         // librbd ignores ENOENT here (a concurrent rename/remove won the race)
-        ignore_enoent(
-            cls::group_dir_rename(src, dest, &id)
-                .exec(self.ioctx(), RBD_GROUP_DIRECTORY)
-                .await,
-        )
+        cls::group_dir_rename(src, dest, &id)
+            .exec(self.ioctx(), RBD_GROUP_DIRECTORY)
+            .await
+            .gone_ok()
     }
 
     /// Remove group `name`: its snapshots (with their member snapshots), then every
@@ -172,22 +163,15 @@ impl Rbd {
         }
         for m in self.group_members(&id).await? {
             let iio = in_pool(io, m.spec.pool_id);
-            match self.unlink_image(&id, &iio, &m.spec.image_id).await {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
+            self.unlink_image(&id, &iio, &m.spec.image_id)
+                .await
+                .gone_ok()?;
         }
-        match io.remove(&group_header_name(&id)).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
-        ignore_enoent(
-            cls::group_dir_remove(name, &id)
-                .exec(io, RBD_GROUP_DIRECTORY)
-                .await,
-        )
+        io.remove(&group_header_name(&id)).await.gone_ok()?;
+        cls::group_dir_remove(name, &id)
+            .exec(io, RBD_GROUP_DIRECTORY)
+            .await
+            .gone_ok()
     }
 
     /// Add image `image` of `image_rbd` to group `group` of this handle. The group and

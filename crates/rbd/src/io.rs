@@ -11,7 +11,7 @@ use crate::image::{Image, State};
 use crate::object_map::state as om;
 use crate::scheduler::Done;
 use crate::scheduler::Scheduler;
-use crate::util::{run_all, BoxFut};
+use crate::util::{run_all, BoxFut, GoneOk};
 use bytes::{Bytes, BytesMut};
 use ceph_rados::{Errno, OsdOp};
 use std::sync::Arc;
@@ -579,11 +579,7 @@ pub(crate) async fn object_write(
                 // discard of a whole object: PENDING, remove, NONEXISTENT
                 return Box::pin(async {
                     x.update_object(object_no, om::PENDING, None).await?;
-                    match io.remove(&oid).await {
-                        Ok(()) => {}
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    io.remove(&oid).await.gone_ok()?;
                     x.update_object(object_no, om::NONEXISTENT, Some(om::PENDING))
                         .await
                 })
@@ -624,20 +620,12 @@ pub(crate) async fn object_write(
             }
             // boxed (whole-object discards are rare; the state machine of every write
             // would otherwise be sized for this call)
-            ObjWrite::Zero if full => match Box::pin(io.remove(&oid)).await {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e.into()),
-            },
+            ObjWrite::Zero if full => Box::pin(io.remove(&oid)).await.gone_ok()?,
             ObjWrite::Zero => {
                 // guard so a truncate does not create an empty object
                 let mut ops = vec![OsdOp::stat()];
                 ops.extend(write_ops(off, len, &w, os));
-                match io.operate_write(&oid, ops).await {
-                    Ok(_) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e.into()),
-                }
+                io.operate_write(&oid, ops).await.gone_ok()?;
             }
         }
         Ok(())

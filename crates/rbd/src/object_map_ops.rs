@@ -9,7 +9,7 @@ use crate::error::{RbdError, Result};
 use crate::features;
 use crate::image::{Image, State};
 use crate::object_map::{self, state, ObjectMap};
-use crate::util::{run_all, BoxFut};
+use crate::util::{run_all, BoxFut, GoneOk};
 use ceph_encoding::EncodeExt;
 use ceph_rados::NOSNAP;
 use std::sync::Arc;
@@ -371,14 +371,9 @@ impl Image {
                 let mut ids: Vec<u64> = st.h.snaps.iter().map(|s| s.id).collect();
                 ids.push(NOSNAP);
                 for id in ids {
-                    match io
-                        .remove(&object_map::object_map_name(&self.inner.id, id))
+                    io.remove(&object_map::object_map_name(&self.inner.id, id))
                         .await
-                    {
-                        Ok(()) => {}
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                        .gone_ok()?;
                 }
             }
             if mask & (features::OBJECT_MAP | features::FAST_DIFF) != 0 {

@@ -13,7 +13,7 @@ use crate::features;
 use crate::image::{Image, OpenOptions};
 use crate::layout::Layout;
 use crate::util::{
-    self, header_name, id_obj_name, RBD_CHILDREN, RBD_DIRECTORY, RBD_INFO, RBD_TRASH,
+    self, header_name, id_obj_name, GoneOk, RBD_CHILDREN, RBD_DIRECTORY, RBD_INFO, RBD_TRASH,
 };
 use bytes::Bytes;
 use ceph_rados::{Errno, IoCtx, OsdOp, Rados};
@@ -539,11 +539,7 @@ impl Rbd {
             done += chunk.len() as u64;
             progress(done, n);
         }
-        match io.remove(&oid).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
+        io.remove(&oid).await.gone_ok()?;
         match self.tmap_rm(name).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
@@ -729,19 +725,11 @@ impl Rbd {
             Err(e) if e.is_exists() => {}
             Err(e) => return Err(e),
         }
-        match io.remove(&id_obj_name(name)).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
-        match cls::dir_remove_image(name, &id)
+        io.remove(&id_obj_name(name)).await.gone_ok()?;
+        cls::dir_remove_image(name, &id)
             .exec(io, RBD_DIRECTORY)
             .await
-        {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
+            .gone_ok()?;
         let _ = cls::trash_state_set(&id, trash_state::NORMAL, trash_state::MOVING)
             .exec(io, RBD_TRASH)
             .await;
@@ -928,11 +916,7 @@ impl Rbd {
             // detach from the parent
             crate::clone::detach_child(&img, &st).await?;
         }
-        match io.remove(&header_name(id)).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
+        io.remove(&header_name(id)).await.gone_ok()?;
         // object map objects (if a librbd image had one) and the id object were handled
         // by the trash move; nothing else to clean up
         let _ = io.remove(&format!("rbd_object_map.{id}")).await;

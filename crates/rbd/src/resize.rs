@@ -5,7 +5,7 @@ use crate::cls;
 use crate::error::{RbdError, Result};
 use crate::image::{Image, State};
 use crate::object_map::state as om;
-use crate::util::{run_all, BoxFut};
+use crate::util::{run_all, BoxFut, GoneOk};
 use crate::watch_notify::Request;
 use ceph_rados::{Errno, OsdOp};
 use std::ops::Range;
@@ -33,11 +33,7 @@ pub(crate) async fn remove_objects(
                 let done = done.clone();
                 Box::pin(async move {
                     let oid = st.object_name(ono);
-                    match st.data_io.remove(&oid).await {
-                        Ok(()) => {}
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    st.data_io.remove(&oid).await.gone_ok()?;
                     done.fetch_add(1, Ordering::Relaxed);
                     Ok(())
                 }) as BoxFut<()>

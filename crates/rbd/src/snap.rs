@@ -5,7 +5,7 @@ use crate::cls::{self, protection, SnapshotNamespace};
 use crate::error::{RbdError, Result};
 use crate::features;
 use crate::image::{Image, SnapInfo, State};
-use crate::util::{self, run_all, BoxFut};
+use crate::util::{self, run_all, BoxFut, GoneOk};
 use crate::watch_notify::{AsyncRequestId, NotifyMessage, Request};
 use ceph_rados::{Errno, OsdOp};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -418,15 +418,10 @@ impl Image {
                     let snap = s.id;
                     Box::pin(async move {
                         let oid = st.object_name(ono);
-                        match st
-                            .data_io
+                        st.data_io
                             .operate_write(&oid, vec![OsdOp::rollback(snap)])
                             .await
-                        {
-                            Ok(_) => {}
-                            Err(e) if e.is_not_found() => {}
-                            Err(e) => return Err(e.into()),
-                        }
+                            .gone_ok()?;
                         done.fetch_add(1, Ordering::Relaxed);
                         Ok(())
                     }) as BoxFut<()>
@@ -489,11 +484,7 @@ pub(crate) async fn remove_snapshot_by_id(
             }
             None => {
                 let soid = crate::object_map::object_map_name(&img.inner.id, snap_id);
-                match io.remove(&soid).await {
-                    Ok(()) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e.into()),
-                }
+                io.remove(&soid).await.gone_ok()?;
             }
         }
     }

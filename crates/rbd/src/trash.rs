@@ -7,7 +7,7 @@
 use crate::cls::{self, trash_source, trash_state, TrashImageSpec};
 use crate::error::{RbdError, Result};
 use crate::rbd::Rbd;
-use crate::util::{self, id_obj_name, RBD_DIRECTORY, RBD_TRASH};
+use crate::util::{self, id_obj_name, GoneOk, RBD_DIRECTORY, RBD_TRASH};
 use ceph_encoding::UTime;
 use ceph_rados::{Errno, OsdOp};
 use std::time::Duration;
@@ -212,19 +212,11 @@ impl Rbd {
             Err(e) if e.is_exists() => {}
             Err(e) => return Err(e),
         }
-        match io.remove(&id_obj_name(name)).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
-        match cls::dir_remove_image(name, &id)
+        io.remove(&id_obj_name(name)).await.gone_ok()?;
+        cls::dir_remove_image(name, &id)
             .exec(io, RBD_DIRECTORY)
             .await
-        {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
+            .gone_ok()?;
         match cls::trash_state_set(&id, trash_state::NORMAL, trash_state::MOVING)
             .exec(io, RBD_TRASH)
             .await
@@ -299,11 +291,7 @@ impl Rbd {
                 return Err(undo(e).await);
             }
         }
-        match cls::trash_remove(id).exec(io, RBD_TRASH).await {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
+        cls::trash_remove(id).exec(io, RBD_TRASH).await.gone_ok()?;
         Ok(name)
     }
 

@@ -18,6 +18,33 @@ pub const MAX_IMAGE_ID_LENGTH: usize = 14;
 /// Longest object prefix librbd accepts (`RBD_MAX_BLOCK_NAME_PREFIX_LENGTH`... minus NUL).
 pub const MAX_BLOCK_NAME_PREFIX_LENGTH: usize = 31;
 
+/// "Already gone" counts as done: for removals and cleanups that a retry, another
+/// client or an interrupted earlier run may have done already (librbd ignores ENOENT
+/// in the same places). The value, if any, is dropped.
+pub(crate) trait GoneOk {
+    fn gone_ok(self) -> Result<()>;
+}
+
+impl<T> GoneOk for std::result::Result<T, ceph_rados::Error> {
+    fn gone_ok(self) -> Result<()> {
+        match self {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl<T> GoneOk for Result<T> {
+    fn gone_ok(self) -> Result<()> {
+        match self {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// `rbd_id.<name>`.
 pub fn id_obj_name(name: &str) -> String {
     format!("rbd_id.{name}")
