@@ -261,6 +261,10 @@ pub struct ClientConfig {
     /// An OSD session silent for this long is torn down and its requests are resent on a
     /// fresh one (a black-holed peer otherwise holds them forever).
     pub osd_idle_timeout: Duration,
+    /// Most OSD requests in flight at once (`objecter_inflight_ops`, default 1024; 0 =
+    /// no limit, as for Ceph's throttle). A request beyond it waits for a slot, within
+    /// its timeout; a slot is free again when the request's reply came (or it failed).
+    pub inflight_ops: usize,
     /// Where to actually dial a monitor or OSD address (`None`: the address itself). Only
     /// the TCP connect is redirected; the session still names the real peer, so a
     /// transparent forwarder (the fault-injection proxy of the integration tests) can sit
@@ -302,6 +306,7 @@ impl Default for ClientConfig {
             mon_ping_timeout: Duration::from_secs(30),
             osd_keepalive_interval: Duration::from_secs(5),
             osd_idle_timeout: Duration::from_secs(30),
+            inflight_ops: 1024,
             dial: None,
         }
     }
@@ -330,6 +335,8 @@ pub struct CommonArgs {
     pub mon_mode: Option<String>,
     /// `--ms-client-mode`.
     pub client_mode: Option<String>,
+    /// `--objecter-inflight-ops`.
+    pub inflight_ops: Option<usize>,
     /// `--debug`: verbose logging.
     pub debug: bool,
 }
@@ -366,6 +373,7 @@ impl CommonArgs {
                     | "--rados-osd-op-timeout"
                     | "--ms-mon-client-mode"
                     | "--ms-client-mode"
+                    | "--objecter-inflight-ops"
             );
             // `-i` means --id only for ceph tools where it is not a file option; the CLIs
             // using `-i` as input file take it before calling us, so accept it here.
@@ -405,6 +413,7 @@ impl CommonArgs {
                 "--rados-osd-op-timeout" => c.op_timeout = Some(parse_secs(&val)?),
                 "--ms-mon-client-mode" => c.mon_mode = Some(val),
                 "--ms-client-mode" => c.client_mode = Some(val),
+                "--objecter-inflight-ops" => c.inflight_ops = Some(parse_count(&val)?),
                 _ => unreachable!("matched above"),
             }
             i += 1;
@@ -438,7 +447,8 @@ impl CommonArgs {
             mount_timeout,
             op_timeout,
             mon_mode,
-            client_mode
+            client_mode,
+            inflight_ops
         );
         self.debug |= over.debug;
         self
@@ -562,8 +572,19 @@ impl CommonArgs {
         if let Some(s) = secs(None, "rados_osd_unservable_timeout")? {
             cfg.unservable_timeout = (s > 0.0).then(|| Duration::from_secs_f64(s));
         }
+        if let Some(n) = self.inflight_ops {
+            cfg.inflight_ops = n;
+        } else if let Some(v) = conf.get(&name, "objecter_inflight_ops") {
+            cfg.inflight_ops = parse_count(v)?;
+        }
         Ok(cfg)
     }
+}
+
+fn parse_count(s: &str) -> Result<usize> {
+    s.trim()
+        .parse::<usize>()
+        .map_err(|_| Error::Config(format!("bad count {s:?}")))
 }
 
 fn parse_secs(s: &str) -> Result<f64> {
@@ -684,5 +705,36 @@ mod tests {
         assert_eq!(c.name.unwrap().to_string(), "client.kubernetes");
         assert_eq!(c.keyring.unwrap(), PathBuf::from("/k"));
         assert_eq!(c.mon_host.as_deref(), Some("1.2.3.4"));
+    }
+
+    /// `objecter_inflight_ops`: from ceph.conf, overridden by the command line, both
+    /// spellings; a bad count is a configuration error.
+    #[test]
+    fn inflight_ops_from_conf_and_args() {
+        let dir = std::env::temp_dir().join(format!("inflight-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("ceph.conf");
+        std::fs::write(
+            &conf,
+            "[global]\nmon host = 127.0.0.1\n[client]\nobjecter inflight ops = 64\n",
+        )
+        .unwrap();
+        let args = |extra: &[&str]| {
+            let mut a: Vec<String> = ["-c", conf.to_str().unwrap()]
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string())
+                .collect();
+            CommonArgs::extract(&mut a).unwrap()
+        };
+        assert_eq!(ClientConfig::default().inflight_ops, 1024);
+        assert_eq!(args(&[]).to_config().unwrap().inflight_ops, 64);
+        let over = args(&["--objecter_inflight_ops", "0"]);
+        assert_eq!(over.to_config().unwrap().inflight_ops, 0);
+        let over = args(&["--objecter-inflight-ops=8"]);
+        assert_eq!(over.to_config().unwrap().inflight_ops, 8);
+        let mut bad: Vec<String> = vec!["--objecter-inflight-ops".into(), "many".into()];
+        assert!(CommonArgs::extract(&mut bad).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

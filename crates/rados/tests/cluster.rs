@@ -338,6 +338,44 @@ fn namespaces_are_separate() {
     });
 }
 
+/// `objecter_inflight_ops` bounds what is in flight: with 3 slots, 40 concurrent writes
+/// never hold more than 3 at once, and all of them land.
+#[test]
+fn inflight_ops_limit_is_honoured() {
+    rt().block_on(async {
+        let pool = make_pool("slots", 8);
+        let mut cfg = admin_config();
+        cfg.inflight_ops = 3;
+        let r = Rados::connect(cfg).await.unwrap();
+        let io = r.ioctx(&pool).await.unwrap();
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let io = io.clone();
+            set.spawn(async move {
+                io.write_full(&format!("o{i}"), Bytes::from(vec![i as u8; 65536]))
+                    .await
+            });
+        }
+        let mut most = 0;
+        while !set.is_empty() {
+            most = most.max(r.objecter().in_flight());
+            if let Some(done) = set.try_join_next() {
+                done.unwrap().unwrap();
+            } else {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert!(most <= 3, "{most} requests in flight with 3 slots");
+        assert!(most >= 1, "the sampling saw no request at all");
+        for i in 0..40 {
+            let b = io.read_full(&format!("o{i}")).await.unwrap();
+            assert_eq!(b.len(), 65536);
+            assert!(b.iter().all(|&x| x == i as u8));
+        }
+        drop_pool(&pool);
+    });
+}
+
 #[test]
 fn compound_ops_and_cls_calls() {
     rt().block_on(async {

@@ -44,9 +44,6 @@ use target::ObjectTarget;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, warn};
 
-/// Most requests in flight at once (librados `objecter_inflight_ops`).
-const MAX_INFLIGHT_OPS: usize = 1024;
-
 /// A request as the caller builds it.
 #[derive(Debug, Clone)]
 pub struct OpRequest {
@@ -128,7 +125,9 @@ pub enum WatchEvent {
 pub struct Objecter {
     driver: Arc<Mutex<Driver>>,
     mon: MonClient,
+    /// In-flight slots (`objecter_inflight_ops`), and how many there are.
     sem: Arc<Semaphore>,
+    slots: usize,
     /// Never sent on: once the last handle is gone the objecter's task sees it closed and
     /// ends, closing the OSD sessions.
     _alive: mpsc::UnboundedSender<Infallible>,
@@ -166,10 +165,15 @@ impl Objecter {
             alive: alive_rx,
         };
         tokio::spawn(task.run());
+        let slots = match mon.config().inflight_ops {
+            0 => Semaphore::MAX_PERMITS,
+            n => n.min(Semaphore::MAX_PERMITS),
+        };
         Objecter {
             driver,
             mon,
-            sem: Arc::new(Semaphore::new(MAX_INFLIGHT_OPS)),
+            sem: Arc::new(Semaphore::new(slots)),
+            slots,
             _alive: alive_tx,
         }
     }
@@ -259,7 +263,7 @@ impl Objecter {
 
     /// Requests the objecter holds right now (sent or waiting), for tests and diagnostics.
     pub fn in_flight(&self) -> usize {
-        MAX_INFLIGHT_OPS - self.sem.available_permits()
+        self.slots - self.sem.available_permits()
     }
 }
 
