@@ -118,7 +118,7 @@ async fn writes_and_discards_into_a_librbd_format1_image() {
 }
 
 /// A snapshot whose id the monitor refuses to release (the user's caps allow writing the
-/// header but not snapshot ids in the pool) is not removed: the error is EPERM, the
+/// header but not releasing snapshot ids in the pool) is not removed: the error is EPERM, the
 /// snapshot is still listed, and a user with the caps removes it afterwards. librbd's
 /// order (release, then the header); the other order left the snapshot's clones with no
 /// snapshot to remove them through.
@@ -132,13 +132,12 @@ async fn a_snapshot_whose_id_is_not_released_stays_listed() {
     img.write(0, Bytes::from(vec![9u8; 4096])).await.unwrap();
     img.close().await.unwrap();
 
-    // writes to the header (any pool), reads elsewhere: the monitor checks for a write
-    // grant on the pool itself before it releases a snap id
-    let osd_cap = format!(
-        "allow rwx object_prefix old.rbd, allow rx pool={}",
-        pool.name
-    );
-    let (limited, user) = connect_new_user("snaprm", "allow r", &osd_cap).await;
+    // writes anywhere in pools tagged for rbd, but no write grant that names the pool
+    // or matches all: the monitor does not count application tags when it decides who
+    // may release snap ids (OSDMonitor.cc `is_osd_writable`). (An `object_prefix`
+    // grant is refused by 16.2 but accepted by 18.2.)
+    let osd_cap = "allow rwx tag rbd *=*";
+    let (limited, user) = connect_new_user("snaprm", "allow r", osd_cap).await;
     let rbd = ceph_rbd::Rbd::open_pool(&limited, &pool.name)
         .await
         .unwrap();

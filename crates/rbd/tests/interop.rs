@@ -1115,11 +1115,12 @@ async fn a_format2_snapshot_whose_id_is_not_released_stays() {
         img.write(0, Bytes::from(vec![9u8; 4096])).await.unwrap();
         img.close().await.unwrap();
     }
-    let osd_cap = format!(
-        "allow rwx object_prefix rbd_header., allow rx pool={}",
-        pool.name
-    );
-    let (limited, user) = connect_new_user("snaprm2", "allow r", &osd_cap).await;
+    // writes anywhere in pools tagged for rbd, but no write grant that names the pool
+    // or matches all: the monitor does not count application tags when it decides who
+    // may release snap ids (OSDMonitor.cc `is_osd_writable`). (An `object_prefix`
+    // grant is refused by 16.2 but accepted by 18.2, for librbd too.)
+    let osd_cap = "allow rwx tag rbd *=*";
+    let (limited, user) = connect_new_user("snaprm2", "allow r", osd_cap).await;
     let rbd = ceph_rbd::Rbd::open_pool(&limited, &pool.name)
         .await
         .unwrap();
