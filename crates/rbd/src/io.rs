@@ -9,8 +9,7 @@ use crate::cls;
 use crate::error::{RbdError, Result};
 use crate::image::{Image, State};
 use crate::object_map::state as om;
-use crate::scheduler::Done;
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Done, Scheduler};
 use crate::util::{run_all, BoxFut, GoneOk};
 use bytes::{Bytes, BytesMut};
 use ceph_rados::{Errno, OsdOp};
@@ -122,7 +121,9 @@ impl Image {
                     let gate = gate.clone();
                     // the write's end: the exclusive lock hears of a blocklisting, the
                     // tracker of the outcome (the next flush reports an error), the I/O
-                    // gate opens. Dropped uncalled, the carrier abandons the write.
+                    // gate opens. Dropped uncalled, the carrier abandons the write. (The
+                    // lock itself, not `Image::note_result`: a batch holding an image
+                    // handle would keep the image, and its scheduler, alive.)
                     let done: Done = Box::new(move |r: Result<()>| {
                         if let Some(x) = &xlock {
                             x.note(&r);

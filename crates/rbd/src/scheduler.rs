@@ -318,9 +318,6 @@ impl Scheduler {
     ) -> std::result::Result<(), (Vec<Bytes>, Done)> {
         let len: u64 = bufs.iter().map(|b| b.len() as u64).sum();
         let mut s = self.lock();
-        if !self.may_delay(&s, ono, len) {
-            return Err((bufs, done));
-        }
         match self.try_delay(&mut s, st, ono, off, len, bufs, Waiter::Call(done)) {
             Ok(()) => Ok(()),
             Err((bufs, Waiter::Call(done))) => Err((bufs, done)),

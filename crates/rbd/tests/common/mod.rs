@@ -148,20 +148,7 @@ impl TestPool {
 
 /// Run `rbd` against the test cluster; returns (success, stdout, stderr).
 pub fn rbd_cli(args: &[&str]) -> (bool, String, String) {
-    let e = env();
-    let mut c = Command::new(oracle("rbd"));
-    c.arg("--conf")
-        .arg(&e.conf)
-        .arg("--keyring")
-        .arg(&e.keyring)
-        .args(args)
-        .stdin(std::process::Stdio::null());
-    let out = oracle::output_bounded(&mut c, oracle::command_limit());
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    admin_cli("rbd", args)
 }
 
 /// `rbd` that must succeed; stdout.
@@ -171,7 +158,7 @@ pub fn rbd_ok(args: &[&str]) -> String {
     out
 }
 
-/// Run a Ceph CLI tool (`ceph`, `rados`) as client.admin against the test cluster, bounded
+/// Run a Ceph CLI tool (`ceph`, `rados`, `rbd`) as client.admin against the test cluster, bounded
 /// in time; returns (success, stdout, stderr).
 pub fn admin_cli(tool: &str, args: &[&str]) -> (bool, String, String) {
     let e = env();
