@@ -53,9 +53,22 @@ impl Image {
             return Ok(Bytes::new());
         }
         self.touch(false);
-        self.release_delayed(&st, off, len);
-        self.wait_for_writes(&st, off, len).await;
-        read_extents(st, vec![(off, len)]).await
+        // A read inside one object (every small read) is mapped once, without vectors,
+        // and goes straight to its object.
+        match st.h.layout.within_one_object(off, len) {
+            Some((ono, o)) => {
+                let piece = [(ono, o, len)];
+                self.release_delayed(&piece);
+                self.wait_for_writes(&piece).await;
+                object_read(st, ono, o, len).await
+            }
+            None => {
+                let pieces = object_ranges(&st, off, len);
+                self.release_delayed(&pieces);
+                self.wait_for_writes(&pieces).await;
+                read_extents(st, vec![(off, len)]).await
+            }
+        }
     }
 
     /// Write `data` at `off` (clipped at the end of the image, as librbd does).
@@ -189,24 +202,25 @@ impl Image {
     }
 
     /// Send the I/O scheduler's delayed writes that overlap a range about to be read.
-    fn release_delayed(&self, st: &State, off: u64, len: u64) {
+    /// `pieces` are (object, offset, length).
+    fn release_delayed(&self, pieces: &[(u64, u64, u64)]) {
         let Some(s) = &self.inner.sched else {
             return;
         };
         if !s.has_delayed() {
             return;
         }
-        s.release_for_read(&object_ranges(st, off, len));
+        s.release_for_read(pieces);
     }
 
     /// Wait until no write-around write that is queued or in flight overlaps the range
     /// (librbd's `dispatch_unoptimized_io`), so a read sees every acknowledged write.
-    async fn wait_for_writes(&self, st: &State, off: u64, len: u64) {
+    /// `pieces` are (object, offset, length).
+    async fn wait_for_writes(&self, pieces: &[(u64, u64, u64)]) {
         let Some(wa) = &self.inner.cache else {
             return;
         };
-        let ex = object_ranges(st, off, len);
-        wa.wait_until(|t| !ex.iter().any(|&(o, f, l)| t.read_blocked(o, f, l)))
+        wa.wait_until(|t| !pieces.iter().any(|&(o, f, l)| t.read_blocked(o, f, l)))
             .await;
     }
 
@@ -277,7 +291,8 @@ impl Image {
         }
         let e = &ex[0];
         // librbd dispatches compare-and-write "unoptimized": after overlapping writes
-        self.wait_for_writes(&st, off, len).await;
+        self.wait_for_writes(&[(e.object_no, e.offset, e.length)])
+            .await;
         let reg = match &self.inner.sched {
             Some(s) => Some(s.begin_direct(e.object_no, e.offset, len).await),
             None => None,

@@ -73,6 +73,24 @@ impl Layout {
         num_periods * self.stripe_count - rem_objs
     }
 
+    /// The object extent (object number, offset inside it) holding the whole non-empty
+    /// image extent (`off`, `len`) when it lies inside one stripe unit, else `None` (also
+    /// for some extents that `file_to_extents` maps to one object). It is then what
+    /// `file_to_extents` returns as its single extent with a single buffer piece, without
+    /// the two allocations: every small I/O asks.
+    pub fn within_one_object(&self, off: u64, len: u64) -> Option<(u64, u64)> {
+        let su = self.stripe_unit;
+        if len == 0 || off / su != (off + len - 1) / su {
+            return None;
+        }
+        let blockno = off / su;
+        let stripeno = blockno / self.stripe_count;
+        let stripepos = blockno % self.stripe_count;
+        let spo = self.object_size / su;
+        let objectno = (stripeno / spo) * self.stripe_count + stripepos;
+        Some((objectno, (stripeno % spo) * su + off % su))
+    }
+
     /// Map the image extent (`off`, `len`) to object extents, sorted by object number.
     pub fn file_to_extents(&self, off: u64, len: u64) -> Vec<ObjectExtent> {
         let mut out: Vec<ObjectExtent> = Vec::new();
@@ -211,6 +229,39 @@ mod tests {
         assert_eq!(l.object_to_image(1, 5, 7), vec![(os + 5, 7)]);
         assert_eq!(l.object_bytes_within(1, os + 3), 3);
         assert_eq!(l.object_bytes_within(2, os + 3), 0);
+    }
+
+    #[test]
+    fn within_one_object_agrees_with_the_general_mapping() {
+        let layouts = [
+            Layout::simple(12),
+            Layout::new(16, 16384, 3),
+            Layout::new(16, 4096, 1),
+            Layout::new(13, 8192, 5),
+        ];
+        let mut seen = 0;
+        for l in layouts {
+            for off in (0..300_000u64).step_by(1_531) {
+                for len in [0u64, 1, 511, 4096, 5000, 16384, 70_000] {
+                    let ex = l.file_to_extents(off, len);
+                    match l.within_one_object(off, len) {
+                        Some((ono, o)) => {
+                            seen += 1;
+                            assert_eq!(ex.len(), 1, "{l:?} {off}+{len}");
+                            let e = &ex[0];
+                            assert_eq!((e.object_no, e.offset, e.length), (ono, o, len));
+                            assert_eq!(e.buffer_extents, vec![(0, len)]);
+                        }
+                        // only a crossing of stripe units (or nothing) is refused
+                        None => assert!(
+                            len == 0 || off / l.stripe_unit != (off + len - 1) / l.stripe_unit,
+                            "{l:?} {off}+{len}"
+                        ),
+                    }
+                }
+            }
+        }
+        assert!(seen > 1000, "{seen}");
     }
 
     #[test]

@@ -254,7 +254,15 @@ impl Objecter {
             // another task before it reaches the session.
             let mut d = lock(&self.driver).ok_or(Error::Shutdown)?;
             let now = Instant::now();
-            let mtime = UTime::from_system(SystemTime::now());
+            // Stamped on writes and class calls (a class method may write, and may read
+            // the stamp: `cls_get_request_time`); a plain read's is zero, as from
+            // librados' read operations, and the OSD ignores it. One clock read less per
+            // read.
+            let mtime = if req.is_write() || req.ops.iter().any(|o| o.op == ops::code::CALL) {
+                UTime::from_system(SystemTime::now())
+            } else {
+                UTime::default()
+            };
             d.core.submit(req, pending, mtime, deadline, now);
             d.flush();
         }
