@@ -214,8 +214,10 @@ pub(crate) struct Core<W> {
     /// go out and emptied whenever `map` changes.
     acting_cache: HashMap<PgId, (Vec<i32>, i32)>,
     /// In tid order, so resends after a map change go out in submission order (writes to
-    /// one object must not overtake each other).
-    ops: BTreeMap<u64, Op<W>>,
+    /// one object must not overtake each other). Boxed: a B-tree shifts its entries on
+    /// every insert and removal, and an `Op` is a few hundred bytes (a tenth of the
+    /// objecter's instructions per 4 KiB op went to those moves).
+    ops: BTreeMap<u64, Box<Op<W>>>,
     /// The tids of `ops` whose `conn` is `None` (parked, or not sent yet), so a send
     /// checks only those for an older request to its object ([`Core::behind_parked`])
     /// instead of every request in flight: under write-around thousands are in flight,
@@ -284,7 +286,7 @@ impl<W: Waiter> Core<W> {
     }
 
     /// Remove request `tid` (finished, failed or dropped).
-    fn take_op(&mut self, tid: u64) -> Option<Op<W>> {
+    fn take_op(&mut self, tid: u64) -> Option<Box<Op<W>>> {
         self.parked.remove(&tid);
         self.ops.remove(&tid)
     }
@@ -346,7 +348,7 @@ impl<W: Waiter> Core<W> {
         }
         self.ops.insert(
             tid,
-            Op {
+            Box::new(Op {
                 req,
                 waiter,
                 attempt: -1,
@@ -359,7 +361,7 @@ impl<W: Waiter> Core<W> {
                 redirects: 0,
                 not_before: None,
                 unservable: None,
-            },
+            }),
         );
         self.parked.insert(tid);
         self.send_op(tid, now);
