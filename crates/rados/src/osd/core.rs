@@ -18,7 +18,8 @@ use crate::error::{Errno, Error, Result};
 use crate::osdmap::{map_flags, pool_flags, OsdMap, PgId};
 use ceph_encoding::{features, Decoder, EntityAddr, UTime};
 use ceph_msgr2::Message;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, trace, warn};
@@ -212,7 +213,7 @@ pub(crate) struct Core<W> {
     map: Option<Arc<OsdMap>>,
     /// CRUSH's answer (acting set, acting primary) per PG in `map`, filled as requests
     /// go out and emptied whenever `map` changes.
-    acting_cache: HashMap<PgId, (Vec<i32>, i32)>,
+    acting_cache: FxHashMap<PgId, (Vec<i32>, i32)>,
     /// In tid order, so resends after a map change go out in submission order (writes to
     /// one object must not overtake each other). Boxed: a B-tree shifts its entries on
     /// every insert and removal, and an `Op` is a few hundred bytes (a tenth of the
@@ -223,13 +224,13 @@ pub(crate) struct Core<W> {
     /// instead of every request in flight: under write-around thousands are in flight,
     /// and that scan was a tenth of the client's CPU on 4 KiB writes.
     parked: BTreeSet<u64>,
-    sessions: HashMap<i32, Session>,
-    conn_osd: HashMap<u64, i32>,
+    sessions: FxHashMap<i32, Session>,
+    conn_osd: FxHashMap<u64, i32>,
     next_tid: u64,
     next_conn: u64,
     backoffs: Vec<BackoffEntry>,
     /// OSDs whose session just failed: do not redial before this instant.
-    retry_after: HashMap<i32, Instant>,
+    retry_after: FxHashMap<i32, Instant>,
     /// An OSD answered EBLOCKLISTED, or a map listed our address: every request fails
     /// with it from now on.
     blocklisted: bool,
@@ -248,15 +249,15 @@ impl<W: Waiter> Core<W> {
     pub fn new(global_id: u64) -> Self {
         Core {
             map: None,
-            acting_cache: HashMap::new(),
+            acting_cache: FxHashMap::default(),
             ops: BTreeMap::new(),
             parked: BTreeSet::new(),
-            sessions: HashMap::new(),
-            conn_osd: HashMap::new(),
+            sessions: FxHashMap::default(),
+            conn_osd: FxHashMap::default(),
             next_tid: 0,
             next_conn: 1,
             backoffs: Vec::new(),
-            retry_after: HashMap::new(),
+            retry_after: FxHashMap::default(),
             blocklisted: false,
             my_addr: None,
             unservable_timeout: None,

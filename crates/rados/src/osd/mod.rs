@@ -36,7 +36,7 @@ use ceph_encoding::{features, EntityAddr, EntityType, UTime};
 use ceph_msgr2::{ConnectionConfig, FrameLimits, Message, MsgType};
 use messages::{flag, Backoff, OsdOpReply, SnapContext, WatchNotify};
 use ops::OsdOp;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime};
@@ -154,9 +154,9 @@ impl Objecter {
                 down: false,
                 mon: mon.clone(),
                 me: me.clone(),
-                conns: HashMap::new(),
-                watches: HashMap::new(),
-                notifies: HashMap::new(),
+                conns: FxHashMap::default(),
+                watches: FxHashMap::default(),
+                notifies: FxHashMap::default(),
             })
         });
         let task = ObjTask {
@@ -331,9 +331,9 @@ struct Driver {
     mon: MonClient,
     /// This driver, for the event sinks of the sessions it opens.
     me: Weak<Mutex<Driver>>,
-    conns: HashMap<u64, ConnHandle>,
-    watches: HashMap<u64, mpsc::UnboundedSender<WatchEvent>>,
-    notifies: HashMap<u64, oneshot::Sender<Result<Bytes>>>,
+    conns: FxHashMap<u64, ConnHandle>,
+    watches: FxHashMap<u64, mpsc::UnboundedSender<WatchEvent>>,
+    notifies: FxHashMap<u64, oneshot::Sender<Result<Bytes>>>,
 }
 
 /// The driver, unless the objecter is shut down. A poisoned lock (a panic while driving

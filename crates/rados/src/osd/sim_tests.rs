@@ -8,6 +8,7 @@ use crate::osdmap::tests::base_map;
 use bytes::Bytes;
 use ceph_encoding::{EncodeExt, EntityAddr, EntityAddrVec};
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A caller: an id, and a flag the test flips to "time out / drop the future".
