@@ -426,8 +426,16 @@ impl FrameWriter {
                 let segs: [&[u8]; 4] = [header, front, middle, data];
                 let nsegs = num_segments(&segs);
                 let pre = preamble_for(Tag::MESSAGE, &segs, nsegs, &MESSAGE_ALIGNS);
+                // Without a data segment the epilogue goes in the same buffer (one
+                // allocation and one iovec less per small request). Sized exactly, so the
+                // vector becomes `Bytes` without a shared header of its own.
+                let tail = if nsegs > 1 && data.is_empty() {
+                    EPILOGUE_CRC_LEN
+                } else {
+                    0
+                };
                 let mut head = Vec::with_capacity(
-                    PREAMBLE_LEN + header.len() + 4 + front.len() + middle.len(),
+                    PREAMBLE_LEN + header.len() + 4 + front.len() + middle.len() + tail,
                 );
                 head.extend_from_slice(&pre.encode());
                 head.extend_from_slice(header);
@@ -438,10 +446,13 @@ impl FrameWriter {
                 }
                 head.extend_from_slice(front);
                 head.extend_from_slice(middle);
-                out.push(head.into());
-                if !data.is_empty() {
-                    out.push(data.clone());
+                if data.is_empty() {
+                    head.extend_from_slice(&crc_epilogue(&segs, nsegs));
+                    out.push(head.into());
+                    return;
                 }
+                out.push(head.into());
+                out.push(data.clone());
                 out.push(crc_epilogue(&segs, nsegs).to_vec().into());
             }
             Mode::Secure(_) => {

@@ -213,7 +213,7 @@ pub(crate) struct Core<W> {
     map: Option<Arc<OsdMap>>,
     /// CRUSH's answer (acting set, acting primary) per PG in `map`, filled as requests
     /// go out and emptied whenever `map` changes.
-    acting_cache: FxHashMap<PgId, (Vec<i32>, i32)>,
+    acting_cache: FxHashMap<PgId, (Arc<[i32]>, i32)>,
     /// In tid order, so resends after a map change go out in submission order (writes to
     /// one object must not overtake each other). Boxed: a B-tree shifts its entries on
     /// every insert and removal, and an `Op` is a few hundred bytes (a tenth of the

@@ -83,9 +83,10 @@ impl OsdOpRequest<'_> {
     /// Encode the MOSDOp (v8). The data segment is every op's input, in op order.
     pub fn encode(&self) -> Message {
         // the exact front size (171 fixed bytes, the strings, 38 per op header, 8 per
-        // snap), so it is allocated once and never regrown
+        // snap), so it is allocated once and never regrown, and becomes `Bytes` without
+        // another allocation (a vector with room to spare needs a shared header)
         let mut p = Vec::with_capacity(
-            176 + self.oid.len()
+            171 + self.oid.len()
                 + self.key.len()
                 + self.nspace.len()
                 + self.ops.len() * 38
@@ -131,11 +132,7 @@ impl OsdOpRequest<'_> {
         }
         p.put_i32(self.attempt);
         p.put_u64(self.features);
-        debug_assert!(
-            p.len() <= cap,
-            "MOSDOp front {} > its estimate {cap}",
-            p.len()
-        );
+        debug_assert_eq!(p.len(), cap, "MOSDOp front against its computed size");
         let data = match self.ops.iter().filter(|o| !o.indata.is_empty()).count() {
             0 => Bytes::new(),
             1 => self
@@ -414,4 +411,72 @@ pub fn decode_pgnls(b: &[u8]) -> Result<(Vec<u8>, bool, Vec<ListEntry>), DecodeE
         })
     })?;
     Ok((handle, max, entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::osd::ops::OsdOp;
+    use crate::osdmap::PgId;
+
+    /// The front is allocated at its computed size (so it becomes `Bytes` without a
+    /// shared header): names of every length, several ops, a snap context.
+    #[test]
+    fn mosdop_front_has_its_computed_size() {
+        let snapcs = [
+            SnapContext::default(),
+            SnapContext {
+                seq: 9,
+                snaps: vec![9, 7, 3],
+            },
+        ];
+        let ops = [
+            vec![OsdOp::read(0, 4096)],
+            vec![OsdOp::stat(), OsdOp::read(8, 8)],
+            vec![
+                OsdOp::call("rbd", "get_size", &[1, 2, 3]),
+                OsdOp::write(0, Bytes::from_static(b"abc")),
+            ],
+        ];
+        for (oid, key, nspace) in [
+            ("o", "", ""),
+            ("rbd_data.12ab.0000000000000001", "k", "ns1"),
+        ] {
+            for snapc in &snapcs {
+                for ops in &ops {
+                    let m = OsdOpRequest {
+                        tid: 5,
+                        pgid: PgId { pool: 3, seed: 7 },
+                        shard: -1,
+                        hash: 0x1234,
+                        epoch: 40,
+                        flags: 0,
+                        global_id: 4100,
+                        mtime: UTime::default(),
+                        pool: 3,
+                        key,
+                        nspace,
+                        oid,
+                        ops,
+                        snapid: NOSNAP,
+                        snapc,
+                        attempt: 0,
+                        features: 0,
+                    }
+                    .encode();
+                    let want = 171
+                        + oid.len()
+                        + key.len()
+                        + nspace.len()
+                        + 38 * ops.len()
+                        + 8 * snapc.snaps.len();
+                    assert_eq!(
+                        m.front.len(),
+                        want,
+                        "{oid} {key} {nspace} {snapc:?} {ops:?}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! over (request target, OSDMap), as the kernel's `calc_target` and Objecter's `_calc_target`.
 
 use crate::osdmap::{OsdMap, PgId};
+use std::sync::Arc;
 
 /// `CEPH_OSDMAP_PAUSERD` / `PAUSEWR`.
 const FLAG_PAUSERD: u32 = 1 << 2;
@@ -29,8 +30,9 @@ pub struct Placement {
     pub pgid: PgId,
     /// Raw object hash.
     pub hash: u32,
-    /// Acting set.
-    pub acting: Vec<i32>,
+    /// Acting set (shared with the objecter's per-PG cache: every request to a PG has
+    /// the same one until the next epoch, so placing one copies no vector).
+    pub acting: Arc<[i32]>,
     /// Primary OSD.
     pub primary: i32,
     /// The primary's shard for an erasure-coded pool (its position in the acting set), else
@@ -79,9 +81,9 @@ pub fn calc_target(
 
 /// CRUSH's (acting set, acting primary) of `pgid` in `map`: what [`calc_target_with`]
 /// asks its caller for.
-pub fn acting_of(map: &OsdMap, pgid: PgId) -> (Vec<i32>, i32) {
+pub fn acting_of(map: &OsdMap, pgid: PgId) -> (Arc<[i32]>, i32) {
     let (_up, _up_primary, acting, primary) = map.pg_to_up_acting(pgid);
-    (acting, primary)
+    (acting.into(), primary)
 }
 
 /// [`calc_target`] with the PG → (acting set, acting primary) step supplied by the
@@ -93,7 +95,7 @@ pub fn calc_target_with(
     t: &ObjectTarget,
     pg_seed: Option<u32>,
     is_write: bool,
-    acting_of: impl FnOnce(PgId) -> (Vec<i32>, i32),
+    acting_of: impl FnOnce(PgId) -> (Arc<[i32]>, i32),
 ) -> Result<Placement, Hold> {
     let base = map.pools.get(&t.pool).ok_or(Hold::PoolGone)?;
     // Cache tiering: unless the pool is its own tier, follow the overlay.
@@ -188,7 +190,7 @@ mod tests {
             pool: 1,
             pgid: PgId { pool: 1, seed: 3 },
             hash: 0x33,
-            acting,
+            acting: acting.into(),
             primary,
             shard: -1,
             pg_num,
