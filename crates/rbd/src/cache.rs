@@ -38,7 +38,8 @@
 use crate::error::{RbdError, Result};
 pub use crate::scheduler::IoScheduler;
 use ceph_rados::Errno;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -217,10 +218,13 @@ pub(crate) struct Tracker {
     window: VecDeque<Stage>,
     base: u64,
     /// Per object: the extents of writes admitted past the overlap check (queued or in
-    /// flight) as (tid, offset, length). They never overlap each other.
-    admitted: HashMap<u64, Vec<(u64, u64, u64)>>,
+    /// flight) as (tid, offset, length). They never overlap each other. (Maps keyed by
+    /// object number use rustc-hash: the keys are bounded by the image's object count and
+    /// the entries by the writes in flight, and SipHash was ~8% of a 4 KiB write's
+    /// instructions.)
+    admitted: FxHashMap<u64, Vec<(u64, u64, u64)>>,
     /// Per object, in tid order: writes waiting for an overlapping earlier write.
-    blocked: HashMap<u64, BTreeMap<u64, (u64, u64)>>,
+    blocked: FxHashMap<u64, BTreeMap<u64, (u64, u64)>>,
     /// Admitted writes waiting for room under `max_dirty`, in tid order (tid -> length).
     queued: BTreeMap<u64, u64>,
     error: Option<WriteFailure>,
@@ -499,7 +503,7 @@ pub(crate) struct Shared {
     /// every completion (each to re-check under the lock) cost a fifth of the client's
     /// CPU on 4 KiB writes; the tracker says exactly which writes a completion
     /// dispatched, so only those tasks are woken.
-    turn: HashMap<u64, Arc<Notify>>,
+    turn: FxHashMap<u64, Arc<Notify>>,
 }
 
 impl WriteAround {
@@ -508,7 +512,7 @@ impl WriteAround {
         Arc::new(WriteAround {
             t: Mutex::new(Shared {
                 t,
-                turn: HashMap::new(),
+                turn: FxHashMap::default(),
             }),
             changed: Notify::new(),
         })

@@ -55,7 +55,8 @@ use crate::image::State;
 use crate::io::{object_write, ObjWrite};
 use bytes::Bytes;
 use ceph_rados::Errno;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -172,7 +173,7 @@ struct Obj {
 struct Shared {
     next_seq: u64,
     next_batch: u64,
-    objects: HashMap<u64, Obj>,
+    objects: FxHashMap<u64, Obj>,
     /// how many objects have a batch (reads check nothing when 0)
     batches: usize,
     latencies: VecDeque<Duration>,
