@@ -76,8 +76,18 @@ pub(crate) struct ExclusiveLock {
     transition: tokio::sync::Mutex<()>,
     /// Maintenance operations (resize, snapshots, flatten) hold the read side.
     pub ops: tokio::sync::RwLock<()>,
-    /// Object map updates go out one at a time.
-    map_update: tokio::sync::Mutex<()>,
+    /// Updates of single objects hold the read side, so those of different objects are
+    /// in flight together (librbd `ObjectMap::aio_update` detains only overlapping
+    /// ones); whole-map changes (ranges, resize, snapshot maps) hold the write side.
+    /// One at a time, as before, a sparse image's first writes queued behind each
+    /// other's round trip: 4 KiB random writes over a new 16 GiB image ran at half
+    /// librbd's speed on BlueStore.
+    map_update: tokio::sync::RwLock<()>,
+    /// Objects whose single-object update is in flight: another update of the same
+    /// object waits for it ([`ExclusiveLock::claim_object`]).
+    map_busy: Mutex<rustc_hash::FxHashSet<u64>>,
+    /// An object left `map_busy`.
+    map_idle: tokio::sync::Notify,
     /// A peer released the lock (RELEASED_LOCK).
     released: tokio::sync::Notify,
     /// We were blocklisted: the image is unusable.
@@ -100,7 +110,9 @@ impl ExclusiveLock {
             owned: Mutex::new(Owned::default()),
             transition: tokio::sync::Mutex::new(()),
             ops: tokio::sync::RwLock::new(()),
-            map_update: tokio::sync::Mutex::new(()),
+            map_update: tokio::sync::RwLock::new(()),
+            map_busy: Mutex::new(Default::default()),
+            map_idle: tokio::sync::Notify::new(),
             released: tokio::sync::Notify::new(),
             blocklisted: AtomicBool::new(false),
             pending: Mutex::new(Default::default()),
@@ -224,7 +236,8 @@ impl ExclusiveLock {
         if !self.needs_update(ono, new, current) {
             return Ok(());
         }
-        let _g = self.map_update.lock().await;
+        let _g = self.map_update.read().await;
+        let _slot = self.claim_object(ono).await;
         if !self.needs_update(ono, new, current) {
             return Ok(());
         }
@@ -292,6 +305,19 @@ impl ExclusiveLock {
         });
     }
 
+    /// Wait until no update of object `ono` is in flight, then mark one as ours until the
+    /// returned guard drops.
+    async fn claim_object(&self, ono: u64) -> MapSlot<'_> {
+        loop {
+            // created before the check: a release in between still wakes it
+            let idle = self.map_idle.notified();
+            if self.map_busy.lock().expect("map slots").insert(ono) {
+                return MapSlot { lock: self, ono };
+            }
+            idle.await;
+        }
+    }
+
     /// Set objects [start, end) to `new` (those in `current`, if given) in one call, as
     /// librbd's trim does around removing the objects past a new end.
     pub async fn update_range(
@@ -304,7 +330,7 @@ impl ExclusiveLock {
         if !self.has_map() || start >= end {
             return Ok(());
         }
-        let _g = self.map_update.lock().await;
+        let _g = self.map_update.write().await;
         let ops = vec![
             Self::assert_op(),
             object_map::update(start, end, new, current).op(),
@@ -367,7 +393,7 @@ impl ExclusiveLock {
         if !self.has_map() {
             return Ok(());
         }
-        let _g = self.map_update.lock().await;
+        let _g = self.map_update.write().await;
         let ops = vec![
             Self::assert_op(),
             object_map::resize(objects, state::NONEXISTENT).op(),
@@ -392,7 +418,7 @@ impl ExclusiveLock {
         if !self.has_map() {
             return Ok(());
         }
-        let _g = self.map_update.lock().await;
+        let _g = self.map_update.write().await;
         let head = self.md_io.read_full(&self.head_oid()).await?;
         self.md_io
             .write_full(&object_map::object_map_name(&self.image_id, snap_id), head)
@@ -419,7 +445,7 @@ impl ExclusiveLock {
         next: u64,
         fast_diff: bool,
     ) -> Result<()> {
-        let _g = self.map_update.lock().await;
+        let _g = self.map_update.write().await;
         let soid = object_map::object_map_name(&self.image_id, snap_id);
         if fast_diff {
             match object_map::load().exec(&self.md_io, &soid).await {
@@ -450,6 +476,24 @@ impl ExclusiveLock {
     /// A peer announced RELEASED_LOCK.
     pub fn peer_released(&self) {
         self.released.notify_waiters();
+    }
+}
+
+/// An object's update slot (see [`ExclusiveLock::claim_object`]); dropping it, on every
+/// path out of the update, lets the next update of that object go.
+struct MapSlot<'a> {
+    lock: &'a ExclusiveLock,
+    ono: u64,
+}
+
+impl Drop for MapSlot<'_> {
+    fn drop(&mut self) {
+        self.lock
+            .map_busy
+            .lock()
+            .expect("map slots")
+            .remove(&self.ono);
+        self.lock.map_idle.notify_waiters();
     }
 }
 

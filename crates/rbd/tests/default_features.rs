@@ -572,6 +572,69 @@ async fn writers_racing_the_lock_acquisition_keep_the_map() {
     pool.cleanup().await;
 }
 
+/// Object-map updates of different objects are in flight together (one at a time, a
+/// sparse image's first writes queued behind each other's round trips); updates of one
+/// object still go one after the other. Many first writes at once, two writers per
+/// object, and whole-object discards racing writes to other objects: every object reads
+/// back and librbd finds the map exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_writes_keep_the_map() {
+    let rados = connect().await;
+    let pool = TestPool::new(&rados, "dflconc").await;
+    let p = pool.name.clone();
+    rbd_ok(&["create", "--size", "256M", &format!("{p}/img")]);
+    let img = pool.rbd.open("img").await.unwrap();
+    let objects = 64u64;
+    // two writers per object, on either half
+    let writers: Vec<_> = (0..objects * 2)
+        .map(|i| {
+            let img = img.clone();
+            tokio::spawn(async move {
+                let (k, half) = (i / 2, i % 2);
+                let d = vec![(i % 251) as u8 + 1; 4096];
+                img.write(k * 4 * MIB + half * 2 * MIB, Bytes::from(d))
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for t in writers {
+        t.await.unwrap();
+    }
+    // discard every fourth object while the others get a second round of writes
+    let mut tasks = Vec::new();
+    for k in 0..objects {
+        let img = img.clone();
+        tasks.push(tokio::spawn(async move {
+            if k % 4 == 0 {
+                img.discard(k * 4 * MIB, 4 * MIB).await.unwrap();
+            } else {
+                img.write(k * 4 * MIB + MIB, Bytes::from(vec![0xee; 4096]))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    img.flush().await.unwrap();
+    for k in 0..objects {
+        for half in 0..2u64 {
+            let got = img.read(k * 4 * MIB + half * 2 * MIB, 4096).await.unwrap();
+            let want = if k % 4 == 0 {
+                0
+            } else {
+                ((k * 2 + half) % 251) as u8 + 1
+            };
+            assert!(got.iter().all(|&b| b == want), "object {k} half {half}");
+        }
+    }
+    img.close().await.unwrap();
+    object_map_check_exact(&p, "img");
+    pool.cleanup().await;
+}
+
 /// A shrink that truncates an object inside the new end after a snapshot: the object
 /// changed, so the head map must say EXISTS, not fast-diff's "clean since the snapshot"
 /// (librbd's boundary discard updates the map like any write). Reduced from fsx seed
