@@ -252,13 +252,20 @@ impl ExclusiveLock {
         if ono >= len {
             return Ok(());
         }
+        self.send_update(ono, ono + 1, new, current).await
+    }
+
+    /// The cls call for objects [start, end) of the head map (asserting the object map
+    /// lock), then the same change in memory; a failed call flags the map invalid. The
+    /// caller holds `map_update` (and, for one object, its slot).
+    async fn send_update(&self, start: u64, end: u64, new: u8, current: Option<u8>) -> Result<()> {
         let ops = vec![
-            cls::lock::assert_locked(RBD_LOCK_NAME, lock_type::EXCLUSIVE, "", "").op(),
-            object_map::update(ono, ono + 1, new, current).op(),
+            Self::assert_op(),
+            object_map::update(start, end, new, current).op(),
         ];
         let r = self
             .md_io
-            .operate_write(&object_map::object_map_name(&self.image_id, NOSNAP), ops)
+            .operate_write(&self.head_oid(), ops)
             .await
             .map(|_| ())
             .map_err(RbdError::from);
@@ -267,7 +274,8 @@ impl ExclusiveLock {
             return self.invalidate_map(e).await;
         }
         self.with_map(|m| {
-            if let Some(s) = m.states.get_mut(ono as usize) {
+            let end = (end as usize).min(m.states.len());
+            for s in m.states.iter_mut().take(end).skip(start as usize) {
                 if current.map(|c| c == *s).unwrap_or(true) {
                     *s = new;
                 }
@@ -331,29 +339,7 @@ impl ExclusiveLock {
             return Ok(());
         }
         let _g = self.map_update.write().await;
-        let ops = vec![
-            Self::assert_op(),
-            object_map::update(start, end, new, current).op(),
-        ];
-        let r = self
-            .md_io
-            .operate_write(&self.head_oid(), ops)
-            .await
-            .map(|_| ())
-            .map_err(RbdError::from);
-        self.note(&r);
-        if let Err(e) = r {
-            return self.invalidate_map(e).await;
-        }
-        self.with_map(|m| {
-            let end = (end as usize).min(m.states.len());
-            for s in m.states.iter_mut().take(end).skip(start as usize) {
-                if current.map(|c| c == *s).unwrap_or(true) {
-                    *s = new;
-                }
-            }
-        });
-        Ok(())
+        self.send_update(start, end, new, current).await
     }
 
     /// Set object `ono` of snapshot `snap`'s map (no lock assertion: snapshot maps are

@@ -89,10 +89,15 @@ impl OpRequest {
         if self.is_write() {
             f |= flag::WRITE | flag::ONDISK;
         }
-        if self.ops.iter().any(|o| o.op == ops::code::CALL) {
+        if self.is_exec() {
             f |= flag::EXEC;
         }
         f
+    }
+
+    /// Whether the request calls an object class method.
+    fn is_exec(&self) -> bool {
+        self.ops.iter().any(|o| o.op == ops::code::CALL)
     }
 }
 
@@ -258,7 +263,7 @@ impl Objecter {
             // the stamp: `cls_get_request_time`); a plain read's is zero, as from
             // librados' read operations, and the OSD ignores it. One clock read less per
             // read.
-            let mtime = if req.is_write() || req.ops.iter().any(|o| o.op == ops::code::CALL) {
+            let mtime = if req.is_write() || req.is_exec() {
                 UTime::from_system(SystemTime::now())
             } else {
                 UTime::default()
