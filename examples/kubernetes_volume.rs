@@ -98,7 +98,7 @@ fn human(v: u64) -> String {
         i += 1;
     }
     let m = 1u64 << (10 * i);
-    if i == 0 || v.is_multiple_of(m) {
+    if i == 0 || v % m == 0 {
         format!("{n} {}", U[i])
     } else if v / m < 10 {
         format!("{:.1} {}", v as f64 / m as f64, U[i])

@@ -18,7 +18,7 @@ pub fn byte_u(v: u64) -> String {
         index += 1;
     }
     let mult = 1u64 << (10 * index);
-    if index == 0 || v.is_multiple_of(mult) {
+    if index == 0 || v % mult == 0 {
         return format!("{n}{}", UNITS[index]);
     }
     let x = v as f64 / mult as f64;

@@ -170,7 +170,7 @@ impl Rbd {
                 "must specify both (or neither) of stripe unit and stripe count".into(),
             ));
         }
-        if su != 0 && (!(1u64 << order).is_multiple_of(su) || su > (1u64 << order)) {
+        if su != 0 && ((1u64 << order) % su != 0 || su > (1u64 << order)) {
             return Err(RbdError::InvalidArgument(
                 "stripe unit is not a factor of the object size".into(),
             ));
