@@ -80,7 +80,9 @@ impl Layout {
     /// the two allocations: every small I/O asks.
     pub fn within_one_object(&self, off: u64, len: u64) -> Option<(u64, u64)> {
         let su = self.stripe_unit;
-        if len == 0 || off / su != (off + len - 1) / su {
+        // an extent past the end of the u64 range is not one extent (and must not overflow)
+        let last = len.checked_sub(1).and_then(|l| off.checked_add(l))?;
+        if off / su != last / su {
             return None;
         }
         let blockno = off / su;
@@ -92,8 +94,11 @@ impl Layout {
     }
 
     /// Map the image extent (`off`, `len`) to object extents, sorted by object number.
+    /// Callers clip extents to the image size first; one reaching past the u64 range is
+    /// cut at its end rather than overflowing.
     pub fn file_to_extents(&self, off: u64, len: u64) -> Vec<ObjectExtent> {
         let mut out: Vec<ObjectExtent> = Vec::new();
+        let len = len.min(u64::MAX - off);
         if len == 0 {
             return out;
         }
@@ -262,6 +267,22 @@ mod tests {
             }
         }
         assert!(seen > 1000, "{seen}");
+    }
+
+    /// Extents are clipped to the image before mapping, but one reaching past the u64
+    /// range must not overflow: it is cut at its end, or not one object's.
+    #[test]
+    fn extents_at_the_end_of_the_u64_range_do_not_overflow() {
+        for l in [Layout::simple(22), Layout::new(16, 16384, 3)] {
+            let e = l.file_to_extents(u64::MAX - 10, 100);
+            assert_eq!(e.iter().map(|e| e.length).sum::<u64>(), 10, "{l:?}");
+            assert_eq!(l.within_one_object(u64::MAX - 10, 100), None, "{l:?}");
+            let whole = l.file_to_extents(u64::MAX - 10, 10);
+            let one = l
+                .within_one_object(u64::MAX - 10, 10)
+                .expect("inside one unit");
+            assert_eq!((whole[0].object_no, whole[0].offset), one, "{l:?}");
+        }
     }
 
     #[test]
