@@ -2,14 +2,14 @@
 
 use bytes::Bytes;
 use ceph_msgr2::frame::{FrameReader, FrameWriter, Mode, SecureKeys};
-use ceph_msgr2::MsgHeader;
+use ceph_msgr2::{DataSegment, MsgHeader};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn frames(c: &mut Criterion) {
     let mut g = c.benchmark_group("msgr2_message_roundtrip");
     let secret: Vec<u8> = (0..64u8).collect();
     for size in [4096usize, 4 << 20] {
-        let data = Bytes::from(vec![0xa5u8; size]);
+        let data = DataSegment::from(vec![0xa5u8; size]);
         let front = Bytes::from(vec![1u8; 200]);
         let header = MsgHeader::default().encode();
         g.throughput(Throughput::Bytes(size as u64));

@@ -13,6 +13,7 @@
 use bytes::Bytes;
 use ceph_fuzz::{crc_fixup, loose_frames, secure_encode, Chunker, Input, SECRET};
 use ceph_msgr2::frame::{FrameLimits, FrameReader, FrameWriter, Mode, SecureKeys, Tag};
+use ceph_msgr2::DataSegment;
 use libfuzzer_sys::fuzz_target;
 
 fn drain(r: &mut FrameReader, chunks: &[&[u8]]) {
@@ -100,7 +101,13 @@ fn round_trip(ctl: u8, body: &[u8], chunker: &mut Chunker) {
             h[..n].copy_from_slice(&f.segments[0][..n]);
             let seg = |i: usize| Bytes::copy_from_slice(f.segments.get(i).copied().unwrap_or(&[]));
             let (front, middle, data) = (seg(1), seg(2), seg(3));
-            w.message(&h, &front, &middle, &data, &mut out);
+            // the data segment in up to three pieces (merged writes), read back as one
+            let n = data.len();
+            let pieces: DataSegment = [0..n / 3, n / 3..2 * n / 3, 2 * n / 3..n]
+                .into_iter()
+                .map(|r| data.slice(r))
+                .collect();
+            w.message(&h, &front, &middle, &pieces, &mut out);
             let mut segs = vec![Bytes::copy_from_slice(&h), front, middle, data];
             while segs.len() > 1 && segs.last().unwrap().is_empty() {
                 segs.pop();

@@ -95,7 +95,7 @@ fn server_stream(flags: u8, body: &[u8]) -> Vec<u8> {
             let n = f.segments[0].len().min(41);
             h[..n].copy_from_slice(&f.segments[0][..n]);
             let seg = |i: usize| Bytes::copy_from_slice(f.segments.get(i).copied().unwrap_or(&[]));
-            w.message(&h, &seg(1), &seg(2), &seg(3), &mut bufs);
+            w.message(&h, &seg(1), &seg(2), &seg(3).into(), &mut bufs);
         } else if tag == Tag::AUTH_SIGNATURE && flags & 0x08 == 0 {
             w.control(tag, &[0u8; 32], &mut bufs);
         } else {
@@ -141,7 +141,7 @@ fuzz_target!(|data: &[u8]| {
                 MsgHeader::new(MsgType::MON_SUBSCRIBE, 3, 1),
                 Bytes::from_static(b"front"),
             );
-            m.data = Bytes::from(vec![7u8; 100]);
+            m.data = vec![7u8; 100].into();
             c.send_message(m);
             c.send_keepalive(UTime { sec: 1, nsec: 2 });
             c.send_ack();

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(total <= msg.data.len());
                 let mut off = 0;
                 for o in &r.ops {
-                    assert_eq!(&msg.data[off..off + o.outdata.len()], &o.outdata[..]);
+                    assert_eq!(&rest[off..off + o.outdata.len()], &o.outdata[..]);
                     off += o.outdata.len();
                 }
             }

@@ -683,7 +683,7 @@ impl Connection {
             header,
             front,
             middle,
-            data,
+            data: data.into(),
         }));
         Ok(())
     }
@@ -908,7 +908,7 @@ mod tests {
             &h.encode(),
             &bytes::Bytes::from_static(b"front"),
             &bytes::Bytes::new(),
-            &bytes::Bytes::from(vec![3u8; 10000]),
+            &vec![3u8; 10000].into(),
             &mut out,
         );
         let mut p = Vec::new();
@@ -933,7 +933,7 @@ mod tests {
             &h.encode(),
             &bytes::Bytes::from_static(b"dup"),
             &bytes::Bytes::new(),
-            &bytes::Bytes::new(),
+            &crate::DataSegment::new(),
             &mut out,
         );
         for b in &out {

@@ -9,6 +9,7 @@
 
 use crate::error::Error;
 use crate::gcm::GcmKey;
+use crate::message::DataSegment;
 use bytes::{Bytes, BytesMut};
 use ceph_encoding::ceph_crc32c;
 use std::fmt;
@@ -414,24 +415,31 @@ impl FrameWriter {
 
     /// Encode a control frame (one segment) into `out`.
     pub fn control(&mut self, tag: Tag, payload: &[u8], out: &mut Vec<Bytes>) {
-        self.write(tag, &[payload], &[CONTROL_ALIGN, 0, 0, 0], out);
+        const NO_DATA: DataSegment = DataSegment::new();
+        self.write(
+            tag,
+            [payload, &[], &[]],
+            &NO_DATA,
+            &[CONTROL_ALIGN, 0, 0, 0],
+            out,
+        );
     }
 
-    /// Encode a MESSAGE frame: header2, front, middle, data. In crc mode the data segment
-    /// is queued as is (no copy of bulk payloads).
+    /// Encode a MESSAGE frame: header2, front, middle, data. In crc mode the data
+    /// segment's pieces are queued as they are (no copy of bulk payloads).
     pub fn message(
         &mut self,
         header: &[u8],
         front: &Bytes,
         middle: &Bytes,
-        data: &Bytes,
+        data: &DataSegment,
         out: &mut Vec<Bytes>,
     ) {
         match &mut self.mode {
             Mode::Crc => {
-                let segs: [&[u8]; 4] = [header, front, middle, data];
-                let nsegs = num_segments(&segs);
-                let pre = preamble_for(Tag::MESSAGE, &segs, nsegs, &MESSAGE_ALIGNS);
+                let segs = [header, &front[..], &middle[..]];
+                let nsegs = num_segments(&segs, data);
+                let pre = preamble_for(Tag::MESSAGE, &segs, data, nsegs, &MESSAGE_ALIGNS);
                 // Without a data segment the epilogue goes in the same buffer (one
                 // allocation and one iovec less per small request). Sized exactly, so the
                 // vector becomes `Bytes` without a shared header of its own.
@@ -453,18 +461,19 @@ impl FrameWriter {
                 head.extend_from_slice(front);
                 head.extend_from_slice(middle);
                 if data.is_empty() {
-                    head.extend_from_slice(&crc_epilogue(&segs, nsegs));
+                    head.extend_from_slice(&crc_epilogue(&segs, data, nsegs));
                     out.push(head.into());
                     return;
                 }
                 out.push(head.into());
-                out.push(data.clone());
-                out.push(crc_epilogue(&segs, nsegs).to_vec().into());
+                out.extend(data.pieces().cloned());
+                out.push(crc_epilogue(&segs, data, nsegs).to_vec().into());
             }
             Mode::Secure(_) => {
                 self.write(
                     Tag::MESSAGE,
-                    &[header, front, middle, data],
+                    [header, front, middle],
+                    data,
                     &MESSAGE_ALIGNS,
                     out,
                 );
@@ -472,14 +481,20 @@ impl FrameWriter {
         }
     }
 
-    fn write(&mut self, tag: Tag, segs_in: &[&[u8]], aligns: &[u16; 4], out: &mut Vec<Bytes>) {
-        let mut segs: [&[u8]; 4] = [&[], &[], &[], &[]];
-        segs[..segs_in.len()].copy_from_slice(segs_in);
-        let nsegs = num_segments(&segs);
-        let pre = preamble_for(tag, &segs, nsegs, aligns);
+    /// Encode a frame of segments `segs` then `data` (the fourth segment).
+    fn write(
+        &mut self,
+        tag: Tag,
+        segs: [&[u8]; 3],
+        data: &DataSegment,
+        aligns: &[u16; 4],
+        out: &mut Vec<Bytes>,
+    ) {
+        let nsegs = num_segments(&segs, data);
+        let pre = preamble_for(tag, &segs, data, nsegs, aligns);
         match &mut self.mode {
             Mode::Crc => {
-                let total: usize = segs.iter().map(|s| s.len()).sum();
+                let total: usize = segs.iter().map(|s| s.len()).sum::<usize>() + data.len();
                 let mut buf = Vec::with_capacity(PREAMBLE_LEN + total + 4 + EPILOGUE_CRC_LEN);
                 buf.extend_from_slice(&pre.encode());
                 if !segs[0].is_empty() {
@@ -487,10 +502,13 @@ impl FrameWriter {
                     buf.extend_from_slice(&ceph_crc32c(u32::MAX, segs[0]).to_le_bytes());
                 }
                 if nsegs > 1 {
-                    for s in &segs[1..nsegs] {
+                    for s in &segs[1..] {
                         buf.extend_from_slice(s);
                     }
-                    buf.extend_from_slice(&crc_epilogue(&segs, nsegs));
+                    for p in data.pieces() {
+                        buf.extend_from_slice(p);
+                    }
+                    buf.extend_from_slice(&crc_epilogue(&segs, data, nsegs));
                 }
                 out.push(buf.into());
             }
@@ -503,9 +521,8 @@ impl FrameWriter {
                     0
                 };
                 let c_len = if nsegs > 1 {
-                    segs[1..nsegs]
-                        .iter()
-                        .map(|s| padded(s.len()))
+                    (1..nsegs)
+                        .map(|i| padded(seg_len(&segs, data, i)))
                         .sum::<usize>()
                         + EPILOGUE_SECURE_LEN
                         + GCM_TAG_LEN
@@ -536,10 +553,16 @@ impl FrameWriter {
                 // Chunk C: segments 1.. each padded, then the epilogue.
                 if nsegs > 1 {
                     let start = buf.len();
-                    for s in &segs[1..nsegs] {
+                    for i in 1..nsegs {
                         let at = buf.len();
-                        buf.extend_from_slice(s);
-                        buf.resize(at + padded(s.len()), 0);
+                        if i < 3 {
+                            buf.extend_from_slice(segs[i]);
+                        } else {
+                            for p in data.pieces() {
+                                buf.extend_from_slice(p);
+                            }
+                        }
+                        buf.resize(at + padded(seg_len(&segs, data, i)), 0);
                     }
                     let mut epi = [0u8; EPILOGUE_SECURE_LEN];
                     epi[0] = LATE_STATUS_COMPLETE;
@@ -555,19 +578,33 @@ impl FrameWriter {
     }
 }
 
-fn num_segments(segs: &[&[u8]; 4]) -> usize {
+/// Length of segment `i` of a frame: one of `segs`, or `data` for the fourth.
+fn seg_len(segs: &[&[u8]; 3], data: &DataSegment, i: usize) -> usize {
+    match i {
+        0..=2 => segs[i].len(),
+        _ => data.len(),
+    }
+}
+
+fn num_segments(segs: &[&[u8]; 3], data: &DataSegment) -> usize {
     let mut n = MAX_SEGMENTS;
-    while n > 1 && segs[n - 1].is_empty() {
+    while n > 1 && seg_len(segs, data, n - 1) == 0 {
         n -= 1;
     }
     n
 }
 
-fn preamble_for(tag: Tag, segs: &[&[u8]; 4], nsegs: usize, aligns: &[u16; 4]) -> Preamble {
+fn preamble_for(
+    tag: Tag,
+    segs: &[&[u8]; 3],
+    data: &DataSegment,
+    nsegs: usize,
+    aligns: &[u16; 4],
+) -> Preamble {
     let mut lens = [0u32; 4];
     let mut al = [0u16; 4];
     for i in 0..nsegs {
-        lens[i] = segs[i].len() as u32;
+        lens[i] = seg_len(segs, data, i) as u32;
         al[i] = aligns[i];
     }
     Preamble {
@@ -578,11 +615,17 @@ fn preamble_for(tag: Tag, segs: &[&[u8]; 4], nsegs: usize, aligns: &[u16; 4]) ->
     }
 }
 
-fn crc_epilogue(segs: &[&[u8]; 4], nsegs: usize) -> [u8; EPILOGUE_CRC_LEN] {
+/// The crc-mode epilogue: late status and the CRC of segments 1.. (the data segment's
+/// chained across its pieces, as if they were one buffer).
+fn crc_epilogue(segs: &[&[u8]; 3], data: &DataSegment, nsegs: usize) -> [u8; EPILOGUE_CRC_LEN] {
     let mut e = [0u8; EPILOGUE_CRC_LEN];
     e[0] = LATE_STATUS_COMPLETE;
     for i in 1..nsegs {
-        let crc = ceph_crc32c(u32::MAX, segs[i]);
+        let crc = if i < 3 {
+            ceph_crc32c(u32::MAX, segs[i])
+        } else {
+            data.pieces().fold(u32::MAX, |c, p| ceph_crc32c(c, p))
+        };
         let o = 1 + (i - 1) * 4;
         e[o..o + 4].copy_from_slice(&crc.to_le_bytes());
     }
@@ -898,7 +941,7 @@ mod tests {
             &[1u8; 41],
             &Bytes::from_static(b"front"),
             &Bytes::new(),
-            &data,
+            &data.clone().into(),
             &mut out,
         );
         let mut bytes = concat(out);
@@ -944,8 +987,8 @@ mod tests {
             } else {
                 let fr = Bytes::from(vec![1u8; front]);
                 let d = Bytes::from(vec![2u8; data]);
-                w.message(&seg0, &fr, &Bytes::new(), &d, &mut out);
-                w.message(&seg0, &fr, &Bytes::new(), &d, &mut out);
+                w.message(&seg0, &fr, &Bytes::new(), &d.clone().into(), &mut out);
+                w.message(&seg0, &fr, &Bytes::new(), &d.clone().into(), &mut out);
             }
             let bytes = concat(out);
             // Feed byte by byte for the first half to exercise partial reads.
@@ -1014,7 +1057,7 @@ mod tests {
                 &[1u8; 40],
                 &Bytes::from_static(b"front"),
                 &Bytes::new(),
-                &data,
+                &data.clone().into(),
                 &mut out,
             );
             w.control(Tag::KEEPALIVE2, &[0u8; 12], &mut out);
@@ -1105,6 +1148,47 @@ mod tests {
             .into()
     }
 
+    /// A data segment in pieces (merged writes) goes out byte for byte as the same
+    /// bytes in one piece would, in both modes, and reads back as one segment: the
+    /// crc runs across the pieces, secure mode encrypts them as one.
+    #[test]
+    fn data_in_pieces_is_sent_as_if_joined() {
+        for secure in [false, true] {
+            for cuts in [&[][..], &[1][..], &[4096, 8192][..], &[3, 4, 5, 70_000][..]] {
+                let whole = pattern(cuts.len() as u32 + 7, 100_000);
+                let mut pieces = DataSegment::new();
+                let mut at = 0;
+                for &c in cuts.iter().chain(std::iter::once(&whole.len())) {
+                    pieces.push(whole.slice(at..c));
+                    at = c;
+                }
+                assert_eq!(pieces.pieces().count(), cuts.len() + 1);
+                assert_eq!(pieces, DataSegment::from(whole.clone()));
+                let (mut w1, mut r) = reader_pair(secure);
+                let (mut w2, _) = reader_pair(secure);
+                let front = Bytes::from_static(b"front");
+                let (mut a, mut b) = (vec![], vec![]);
+                w1.message(&[9u8; 41], &front, &Bytes::new(), &pieces, &mut a);
+                w2.message(
+                    &[9u8; 41],
+                    &front,
+                    &Bytes::new(),
+                    &whole.clone().into(),
+                    &mut b,
+                );
+                if !secure {
+                    // queued as they are: head, each piece, epilogue
+                    assert_eq!(a.len(), cuts.len() + 3);
+                }
+                let wire = concat(a);
+                assert_eq!(wire, concat(b), "secure {secure} cuts {cuts:?}");
+                r.feed(&wire);
+                let (f, _) = r.next().unwrap().unwrap();
+                assert_eq!(f.segments[3], whole);
+            }
+        }
+    }
+
     /// Large and small frames, crc and secure, arriving in reads of 1 byte, of odd fixed
     /// sizes and of pseudo-random sizes up to 200 KB: every frame comes out whole and
     /// intact whatever the split, including through recycled buffers.
@@ -1127,7 +1211,13 @@ mod tests {
             {
                 let fr = pattern(i as u32 + 100, front);
                 let d = pattern(i as u32, data);
-                w.message(&[i as u8; 44], &fr, &Bytes::new(), &d, &mut out);
+                w.message(
+                    &[i as u8; 44],
+                    &fr,
+                    &Bytes::new(),
+                    &d.clone().into(),
+                    &mut out,
+                );
                 w.control(Tag::KEEPALIVE2, &[i as u8; 12], &mut out);
                 want.push((fr, d));
             }
@@ -1180,7 +1270,7 @@ mod tests {
                     &[1u8; 44],
                     &Bytes::from_static(b"f"),
                     &Bytes::new(),
-                    &d,
+                    &d.clone().into(),
                     &mut out,
                 );
                 (concat(out), d)
@@ -1229,7 +1319,13 @@ mod tests {
         let send = |w: &mut FrameWriter, seed: u32| {
             let d = pattern(seed, 4 << 20);
             let mut out = vec![];
-            w.message(&[2u8; 44], &Bytes::new(), &Bytes::new(), &d, &mut out);
+            w.message(
+                &[2u8; 44],
+                &Bytes::new(),
+                &Bytes::new(),
+                &d.clone().into(),
+                &mut out,
+            );
             assert_eq!(out.len(), 1, "a secure frame is one buffer");
             (out.pop().unwrap(), d)
         };

@@ -19,4 +19,4 @@ pub use connection::{
 };
 pub use error::Error;
 pub use frame::{Frame, FrameLimits, FrameReader, FrameWriter, Tag};
-pub use message::{Message, MsgHeader, MsgType, HEADER2_LEN};
+pub use message::{DataSegment, Message, MsgHeader, MsgType, HEADER2_LEN};

@@ -136,6 +136,148 @@ impl MsgHeader {
     }
 }
 
+/// A message's data segment: one buffer, or several sent back to back.
+///
+/// Why pieces: the I/O scheduler merges runs of small writes into one request, whose
+/// write ops all carry their data in this one segment. Joining them would copy every
+/// byte again (twice, counting each op's own join) on the busiest path of writes. The
+/// frame writer instead queues the pieces as they are in crc mode (the CRC runs across
+/// them) and encrypts them into the frame it builds anyway in secure mode. A received
+/// segment is always one piece.
+#[derive(Clone, Default)]
+pub struct DataSegment {
+    /// The first piece; empty only when the whole segment is (then `rest` is too).
+    first: Bytes,
+    /// Further pieces, none empty; no allocation for the common single piece.
+    rest: Vec<Bytes>,
+    len: usize,
+}
+
+impl DataSegment {
+    /// An empty segment.
+    pub const fn new() -> Self {
+        DataSegment {
+            first: Bytes::new(),
+            rest: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Append a piece (empty pieces are dropped).
+    pub fn push(&mut self, piece: Bytes) {
+        if piece.is_empty() {
+            return;
+        }
+        self.len += piece.len();
+        if self.first.is_empty() {
+            self.first = piece;
+        } else {
+            self.rest.push(piece);
+        }
+    }
+
+    /// Append every piece of `other` (shared, not copied).
+    pub fn extend_from(&mut self, other: &DataSegment) {
+        for p in other.pieces() {
+            self.push(p.clone());
+        }
+    }
+
+    /// Total length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the segment carries no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The pieces in order, none empty.
+    pub fn pieces(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        std::iter::once(&self.first)
+            .filter(|b| !b.is_empty())
+            .chain(self.rest.iter())
+    }
+
+    /// The bytes as one buffer: shared when there is one piece (always so for a received
+    /// message), joined otherwise.
+    pub fn to_bytes(&self) -> Bytes {
+        if self.rest.is_empty() {
+            return self.first.clone();
+        }
+        let mut b = Vec::with_capacity(self.len);
+        for p in self.pieces() {
+            b.extend_from_slice(p);
+        }
+        b.into()
+    }
+}
+
+impl From<Bytes> for DataSegment {
+    fn from(b: Bytes) -> Self {
+        let mut d = DataSegment::new();
+        d.push(b);
+        d
+    }
+}
+
+impl From<Vec<u8>> for DataSegment {
+    fn from(v: Vec<u8>) -> Self {
+        Bytes::from(v).into()
+    }
+}
+
+impl From<&'static [u8]> for DataSegment {
+    fn from(v: &'static [u8]) -> Self {
+        Bytes::from_static(v).into()
+    }
+}
+
+impl FromIterator<Bytes> for DataSegment {
+    fn from_iter<I: IntoIterator<Item = Bytes>>(it: I) -> Self {
+        let mut d = DataSegment::new();
+        for b in it {
+            d.push(b);
+        }
+        d
+    }
+}
+
+/// Equal when the bytes are, however they are split into pieces.
+impl PartialEq for DataSegment {
+    fn eq(&self, other: &Self) -> bool {
+        if self.len != other.len {
+            return false;
+        }
+        if self.rest.is_empty() && other.rest.is_empty() {
+            return self.first == other.first;
+        }
+        self.pieces()
+            .flat_map(|p| p.iter())
+            .eq(other.pieces().flat_map(|p| p.iter()))
+    }
+}
+
+impl Eq for DataSegment {}
+
+impl PartialEq<[u8]> for DataSegment {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.len == other.len() && self.pieces().flat_map(|p| p.iter()).eq(other.iter())
+    }
+}
+
+impl fmt::Debug for DataSegment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "DataSegment({} bytes in {} pieces)",
+            self.len,
+            self.pieces().count()
+        )
+    }
+}
+
 /// A message: header plus front (payload), middle and data segments.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Message {
@@ -146,7 +288,7 @@ pub struct Message {
     /// Middle (rarely used).
     pub middle: Bytes,
     /// Data: bulk bytes (object data, command output).
-    pub data: Bytes,
+    pub data: DataSegment,
 }
 
 impl Message {
@@ -156,13 +298,13 @@ impl Message {
             header,
             front: front.into(),
             middle: Bytes::new(),
-            data: Bytes::new(),
+            data: DataSegment::new(),
         }
     }
 
     /// Attach a data segment.
-    pub fn with_data(mut self, data: Bytes) -> Self {
-        self.data = data;
+    pub fn with_data(mut self, data: impl Into<DataSegment>) -> Self {
+        self.data = data.into();
         self
     }
 }
@@ -177,5 +319,41 @@ impl fmt::Debug for Message {
             .field("front", &self.front.len())
             .field("data", &self.data.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_segment_pieces_len_and_equality() {
+        let whole = Bytes::from((0..=255u8).cycle().take(10_000).collect::<Vec<u8>>());
+        let mut d = DataSegment::new();
+        assert!(d.is_empty() && d.pieces().next().is_none());
+        d.push(Bytes::new());
+        d.push(whole.slice(..1));
+        d.push(Bytes::new());
+        d.push(whole.slice(1..4096));
+        d.push(whole.slice(4096..));
+        assert_eq!(d.len(), whole.len());
+        assert_eq!(d.pieces().count(), 3, "empty pieces are dropped");
+        assert_eq!(d.to_bytes(), whole);
+        assert_eq!(d, DataSegment::from(whole.clone()));
+        assert_eq!(d, whole[..]);
+        // same length, one byte different, in the last piece
+        let mut other = whole.to_vec();
+        other[9_999] ^= 1;
+        assert_ne!(d, DataSegment::from(other.clone()));
+        assert_ne!(d, other[..]);
+        assert_ne!(d, DataSegment::from(whole.slice(1..)));
+        // one piece is shared, not copied
+        let one = DataSegment::from(whole.clone());
+        assert_eq!(one.to_bytes().as_ptr(), whole.as_ptr());
+        // extending shares the pieces
+        let mut e = DataSegment::from(Bytes::from_static(b"ab"));
+        e.extend_from(&d);
+        assert_eq!(e.len(), 2 + whole.len());
+        assert_eq!(e.pieces().nth(1).unwrap().as_ptr(), whole.as_ptr());
     }
 }

@@ -21,6 +21,8 @@ pub use mon::MonClient;
 mod client;
 pub mod osd;
 
+/// An op's input data, in pieces when it is (merged writes): see [`OsdOp::write`].
+pub use ceph_msgr2::DataSegment;
 pub use client::{IoCtx, ObjectStat, Rados, Watch};
 pub use osd::messages::{SnapContext, NOSNAP, SNAPDIR};
 pub use osd::ops::{OpResult, OsdOp};

@@ -395,7 +395,7 @@ fn replay_connection(
                 header,
                 front: seg(1),
                 middle: seg(2),
-                data: seg(3),
+                data: seg(3).into(),
             });
         }
     }
@@ -734,20 +734,20 @@ fn parse_mosdop(m: &Message) -> R<MosdOp> {
     let nops = d.u16().map_err(&e)? as usize;
     let mut ops = Vec::with_capacity(nops);
     let mut off = 0;
+    let data = m.data.to_bytes();
     for _ in 0..nops {
         let op = d.u16().map_err(&e)?;
         let flags = d.u32().map_err(&e)?;
         let args: [u8; 28] = d.array("ceph_osd_op").map_err(&e)?;
         let len = d.u32().map_err(&e)? as usize;
-        let indata = m
-            .data
+        let indata = data
             .get(off..off + len)
             .ok_or("op input beyond the data segment")?;
         ops.push(OsdOp {
             op,
             flags,
             args,
-            indata: m.data.slice_ref(indata),
+            indata: data.slice_ref(indata).into(),
         });
         off += len;
     }
@@ -896,7 +896,7 @@ fn check_messages(mode: &str, s: &Session, tally: &mut Tally) {
                 ),
                 "{what}: MOSDOp header"
             );
-            if m.data[..] == *obj4k() {
+            if m.data == *obj4k() {
                 tally.obj4k_written += 1;
                 assert_eq!(op.oid, "obj4k");
                 assert!(

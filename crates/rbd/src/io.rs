@@ -12,7 +12,7 @@ use crate::object_map::state as om;
 use crate::scheduler::{Done, Scheduler};
 use crate::util::{run_all, BoxFut, GoneOk};
 use bytes::{Bytes, BytesMut};
-use ceph_rados::{Errno, OsdOp};
+use ceph_rados::{DataSegment, Errno, OsdOp};
 use std::sync::Arc;
 
 /// `-MAX_ERRNO`: CMPEXT reports a mismatch at offset `n` as `-(MAX_ERRNO + n)`.
@@ -513,13 +513,10 @@ pub(crate) async fn parent_object_data(st: &Arc<State>, object_no: u64) -> Resul
 
 fn write_ops(off: u64, len: u64, w: &ObjWrite, object_size: u64) -> Vec<OsdOp> {
     match w {
-        ObjWrite::Data(bufs) => vec![OsdOp::write(off, concat(bufs, len))],
+        ObjWrite::Data(bufs) => vec![OsdOp::write(off, pieces(bufs))],
         ObjWrite::Runs(runs) => runs
             .iter()
-            .map(|(o, bufs)| {
-                let l = bufs.iter().map(|b| b.len() as u64).sum();
-                OsdOp::write(*o, concat(bufs, l))
-            })
+            .map(|(o, bufs)| OsdOp::write(*o, pieces(bufs)))
             .collect(),
         ObjWrite::Zero => {
             if off + len >= object_size {
@@ -533,19 +530,9 @@ fn write_ops(off: u64, len: u64, w: &ObjWrite, object_size: u64) -> Vec<OsdOp> {
 
 /// One WRITE's data: the pieces back to back (the pieces of a striped extent, or the
 /// writes the I/O scheduler merged, up to hundreds), so the OSD applies one op instead
-/// of one per piece. The copy is no extra: a message carries one data segment, so the
-/// pieces of several ops were concatenated anyway.
-fn concat(bufs: &[Bytes], len: u64) -> Bytes {
-    match bufs {
-        [one] => one.clone(),
-        _ => {
-            let mut b = BytesMut::with_capacity(len as usize);
-            for p in bufs {
-                b.extend_from_slice(p);
-            }
-            b.freeze()
-        }
-    }
+/// of one per piece. Shared, not joined: the messenger sends them as they are.
+fn pieces(bufs: &[Bytes]) -> DataSegment {
+    bufs.iter().cloned().collect()
 }
 
 /// One object write through the I/O scheduler when the handle has one: data writes

@@ -971,7 +971,7 @@ impl MonTask {
             } else {
                 Ok(CommandOutput {
                     status: ack.rs,
-                    data: m.data.clone(),
+                    data: m.data.to_bytes(),
                 })
             };
             let _ = p.reply.send(res);

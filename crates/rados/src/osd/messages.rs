@@ -3,9 +3,9 @@
 
 use super::ops::{OpResult, OsdOp};
 use crate::osdmap::PgId;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ceph_encoding::{Decode, DecodeError, Decoder, EncodeExt, UTime};
-use ceph_msgr2::{Message, MsgHeader, MsgType};
+use ceph_msgr2::{DataSegment, Message, MsgHeader, MsgType};
 
 /// `CEPH_NOSNAP`: the head of an object.
 pub const NOSNAP: u64 = u64::MAX - 1;
@@ -133,23 +133,12 @@ impl OsdOpRequest<'_> {
         p.put_i32(self.attempt);
         p.put_u64(self.features);
         debug_assert_eq!(p.len(), cap, "MOSDOp front against its computed size");
-        let data = match self.ops.iter().filter(|o| !o.indata.is_empty()).count() {
-            0 => Bytes::new(),
-            1 => self
-                .ops
-                .iter()
-                .find(|o| !o.indata.is_empty())
-                .expect("one")
-                .indata
-                .clone(),
-            _ => {
-                let mut b = BytesMut::with_capacity(self.ops.iter().map(|o| o.indata.len()).sum());
-                for o in self.ops {
-                    b.extend_from_slice(&o.indata);
-                }
-                b.freeze()
-            }
-        };
+        // The ops' payloads back to back, as pieces: a run of merged writes goes to the
+        // socket without being joined.
+        let mut data = DataSegment::new();
+        for o in self.ops {
+            data.extend_from(&o.indata);
+        }
         let mut h = MsgHeader::new(MsgType::OSD_OP, 8, 3);
         h.tid = self.tid;
         h.priority = 63;
@@ -210,6 +199,8 @@ impl OsdOpReply {
         }
         let mut ops = Vec::with_capacity(n);
         let mut off = 0usize;
+        // one piece as received: shared, not copied
+        let data = m.data.to_bytes();
         for (i, (op, rv)) in op_block
             .chunks_exact(38)
             .zip(rval_block.chunks_exact(4))
@@ -218,7 +209,7 @@ impl OsdOpReply {
             let len = u32::from_le_bytes([op[34], op[35], op[36], op[37]]) as usize;
             let end = off
                 .checked_add(len)
-                .filter(|e| *e <= m.data.len())
+                .filter(|e| *e <= data.len())
                 .ok_or_else(|| {
                     DecodeError::invalid(
                         "MOSDOpReply",
@@ -227,7 +218,7 @@ impl OsdOpReply {
                 })?;
             ops.push(OpResult {
                 rval: i32::from_le_bytes([rv[0], rv[1], rv[2], rv[3]]),
-                outdata: m.data.slice(off..end),
+                outdata: data.slice(off..end),
             });
             off = end;
         }
@@ -299,7 +290,7 @@ impl WatchNotify {
             payload,
             return_code,
             notifier_gid,
-            data: m.data.clone(),
+            data: m.data.to_bytes(),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use ceph_encoding::{Decode, DecodeError, Decoder, EncodeExt, EntityAddr, EntityNameT, UTime};
+use ceph_msgr2::DataSegment;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Op codes (`CEPH_OSD_OP_*`).
@@ -73,8 +74,9 @@ pub struct OsdOp {
     pub flags: u32,
     /// The union part of `ceph_osd_op`, already encoded.
     pub args: [u8; 28],
-    /// Input payload (goes into the request's data segment).
-    pub indata: Bytes,
+    /// Input payload (goes into the request's data segment). In pieces when a write's
+    /// data is (merged writes), so nobody joins them before the socket.
+    pub indata: DataSegment,
 }
 
 impl std::fmt::Debug for OsdOp {
@@ -93,7 +95,7 @@ fn extent_args(off: u64, len: u64, trunc_size: u64, trunc_seq: u32) -> [u8; 28] 
 }
 
 impl OsdOp {
-    fn new(op: u16, args: [u8; 28], indata: impl Into<Bytes>) -> Self {
+    fn new(op: u16, args: [u8; 28], indata: impl Into<DataSegment>) -> Self {
         OsdOp {
             op,
             flags: 0,
@@ -138,8 +140,9 @@ impl OsdOp {
     pub fn stat() -> Self {
         Self::new(code::STAT, [0; 28], Bytes::new())
     }
-    /// WRITE `data` at `off`.
-    pub fn write(off: u64, data: Bytes) -> Self {
+    /// WRITE `data` at `off`: one buffer, or pieces written back to back.
+    pub fn write(off: u64, data: impl Into<DataSegment>) -> Self {
+        let data = data.into();
         Self::new(code::WRITE, extent_args(off, data.len() as u64, 0, 0), data)
     }
     /// WRITEFULL: replace the object's contents.
@@ -490,7 +493,7 @@ mod tests {
         assert_eq!(op.args[0], 3);
         assert_eq!(op.args[1], 6);
         assert_eq!(&op.args[3..7], &2u32.to_le_bytes());
-        assert_eq!(&op.indata[..], b"rbdget_idxy");
+        assert_eq!(op.indata.to_bytes(), &b"rbdget_idxy"[..]);
         assert!(op.is_read() && !op.is_write());
     }
 
@@ -500,7 +503,7 @@ mod tests {
         m.insert("a".to_string(), Bytes::from_static(b"1"));
         m.insert("b".to_string(), Bytes::from_static(b"22"));
         let op = OsdOp::omap_set(&m);
-        let mut raw = op.indata.to_vec();
+        let mut raw = op.indata.to_bytes().to_vec();
         raw.push(1);
         let (back, more) = decode_omap_vals(&Bytes::from(raw)).unwrap();
         assert_eq!(back, m);

@@ -702,7 +702,7 @@ mod tests {
         assert_eq!(&s.input[6..14], &5u64.to_le_bytes());
         assert_eq!(&s.input[14..], &[1, 1, 4, 0, 0, 0, 0, 0, 0, 0]);
         let op = copyup_op(&Bytes::from_static(b"data"));
-        assert_eq!(&op.indata[..], b"rbdcopyupdata");
+        assert_eq!(op.indata.to_bytes(), &b"rbdcopyupdata"[..]);
     }
 
     #[test]
