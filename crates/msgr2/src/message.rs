@@ -178,6 +178,8 @@ impl DataSegment {
 
     /// Append every piece of `other` (shared, not copied).
     pub fn extend_from(&mut self, other: &DataSegment) {
+        // one growth per op at most when a request lists many ops' pieces
+        self.rest.reserve(other.rest.len());
         for p in other.pieces() {
             self.push(p.clone());
         }
@@ -225,12 +227,6 @@ impl From<Bytes> for DataSegment {
 impl From<Vec<u8>> for DataSegment {
     fn from(v: Vec<u8>) -> Self {
         Bytes::from(v).into()
-    }
-}
-
-impl From<&'static [u8]> for DataSegment {
-    fn from(v: &'static [u8]) -> Self {
-        Bytes::from_static(v).into()
     }
 }
 
